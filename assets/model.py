@@ -1,0 +1,99 @@
+"""The model and metrics layers: one asset per table, each built by its SQL file."""
+
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import duckdb
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+
+from assets.ingest import RAW_EVENTS, RAW_MESSAGES
+from assets.tables import build_table, markdown_table
+from pipelines.resources import Settings, Warehouse
+
+MODEL_GROUP = "model"
+METRICS_GROUP = "metrics"
+
+Describe = Callable[[duckdb.DuckDBPyConnection], dict[str, Any]]
+
+
+def sql_asset(
+    schema: str,
+    table: str,
+    *,
+    deps: Sequence[AssetKey],
+    group: str,
+    description: str,
+    describe: Describe | None = None,
+):
+    """An asset that rebuilds `schema.table` from `assets/sql/<schema>/<table>.sql`."""
+
+    @asset(
+        key=[schema, table],
+        deps=deps,
+        group_name=group,
+        kinds={"duckdb", "sql"},
+        description=description,
+    )
+    def _build(
+        context: AssetExecutionContext, settings: Settings, warehouse: Warehouse
+    ) -> MaterializeResult:
+        config = settings.load()
+        with warehouse.connect() as con:
+            metadata = build_table(con, schema, table, config.model_params())
+            if describe:
+                metadata.update(describe(con))
+        return MaterializeResult(metadata=metadata)
+
+    return _build
+
+
+def _describe_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    counts = dict(
+        con.execute(
+            "select status, count(*) from marts.relationship_status group by 1 order by 1"
+        ).fetchall()
+    )
+    cold_list = con.sql(
+        """
+        select display_name as name, address, status,
+               strftime(last_contact_at, '%Y-%m-%d') as last_contact,
+               usual_gap_days as usual_gap, days_silent, reason, next_step
+        from marts.relationship_status
+        where status in ('cold', 'cooling')
+        order by attention_rank
+        limit 25
+        """
+    ).pl()
+    return {
+        **{f"status/{status}": MetadataValue.int(n) for status, n in counts.items()},
+        "going_cold": MetadataValue.md(markdown_table(cold_list)),
+    }
+
+
+identities = sql_asset(
+    "core", "identities",
+    deps=[RAW_MESSAGES, RAW_EVENTS], group=MODEL_GROUP,
+    description="Every address seen, normalised, mapped to a person.",
+)  # fmt: skip
+people = sql_asset(
+    "core", "people",
+    deps=[identities.key], group=MODEL_GROUP,
+    description="One row per person, merged addresses together.",
+)  # fmt: skip
+interactions = sql_asset(
+    "core", "interactions",
+    deps=[identities.key, RAW_MESSAGES, RAW_EVENTS], group=MODEL_GROUP,
+    description="One row per person per message or meeting, noise marked.",
+)  # fmt: skip
+contact_metrics = sql_asset(
+    "marts", "contact_metrics",
+    deps=[people.key, interactions.key], group=METRICS_GROUP,
+    description="Recency, frequency, reciprocity and meetings per person.",
+)  # fmt: skip
+relationship_status = sql_asset(
+    "marts", "relationship_status",
+    deps=[contact_metrics.key, interactions.key], group=METRICS_GROUP,
+    description="New / active / cooling / cold / dormant per tie, with reason and next step.",
+    describe=_describe_status,
+)  # fmt: skip

@@ -1,0 +1,38 @@
+-- One row per person other than the user, with one display name and all their addresses.
+create or replace table core.people as
+with
+
+identities as (
+    select * from core.identities where not is_self
+),
+
+names as (
+    select person_id, display_name, sum(times_seen) as times_seen
+    from identities
+    where display_name is not null
+    group by all
+),
+
+best_name as (
+    select person_id, arg_max(display_name, times_seen) as display_name
+    from names
+    group by person_id
+)
+
+select
+    identities.person_id,
+    coalesce(best_name.display_name, split_part(identities.person_id, '@', 1)) as display_name,
+    list_sort(list(identities.address)) as addresses,
+    count(*) as n_addresses,
+    bool_and(identities.is_automated) as is_automated
+from identities
+left join best_name using (person_id)
+group by identities.person_id, best_name.display_name
+order by identities.person_id;
+
+comment on table core.people is 'Everyone the user has mailed or met, one row per person (merged addresses together); the user is not in it.';
+comment on column core.people.person_id is 'Stable id: the person''s main normalised address.';
+comment on column core.people.display_name is 'The name most often written beside any of their addresses (else the address''s local part).';
+comment on column core.people.addresses is 'All their normalised addresses.';
+comment on column core.people.n_addresses is 'How many addresses they have.';
+comment on column core.people.is_automated is 'Every address of theirs looks like a machine sender.';

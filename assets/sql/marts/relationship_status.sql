@@ -1,0 +1,196 @@
+-- Where each tie stands as of $as_of, judged against that person's own rhythm rather
+-- than one fixed interval. docs/metrics.md explains the rule and its constants.
+create or replace table marts.relationship_status as
+with
+
+ties as (
+    select * from marts.contact_metrics where is_tie
+),
+
+contacts as (
+    select distinct person_id, occurred_at
+    from core.interactions
+    where not is_noise and direction <> 'copied' and occurred_at <= $as_of
+      and person_id in (select person_id from ties)
+),
+
+-- Contact within $session_gap_days of the previous one continues the same conversation,
+-- so a three-day thread is one touchpoint, not three.
+flagged as (
+    select
+        person_id,
+        occurred_at,
+        coalesce(
+            date_diff('second', lag(occurred_at) over w, occurred_at) / 86400.0
+                > $session_gap_days,
+            true
+        ) as starts_touchpoint
+    from contacts
+    window w as (partition by person_id order by occurred_at)
+),
+
+numbered as (
+    select
+        *,
+        sum(starts_touchpoint::int) over (
+            partition by person_id order by occurred_at rows unbounded preceding
+        ) as touchpoint
+    from flagged
+),
+
+touchpoints as (
+    select person_id, touchpoint, min(occurred_at) as began_at, max(occurred_at) as ended_at
+    from numbered
+    group by all
+),
+
+-- A gap is the silence between one touchpoint's end and the next one's start: the same
+-- quantity as the current silence, so the two can be compared.
+gaps as (
+    select
+        person_id,
+        date_diff('second', lag(ended_at) over w, began_at) / 86400.0 as gap_days
+    from touchpoints
+    window w as (partition by person_id order by touchpoint)
+),
+
+rhythm as (
+    select
+        person_id,
+        count(*) filter (where gap_days is not null) + 1 as touchpoints,
+        count(gap_days) as n_gaps,
+        median(gap_days) as typical_gap_days,
+        quantile_cont(gap_days, 0.9) as p90_gap_days
+    from gaps
+    group by person_id
+),
+
+-- People with few gaps borrow strength from the network's typical rhythm.
+network_prior as (
+    select coalesce(median(typical_gap_days), $fallback_prior_gap_days) as prior_gap_days
+    from rhythm
+    where n_gaps >= 3
+),
+
+thresholds as (
+    select
+        rhythm.*,
+        (rhythm.n_gaps * coalesce(rhythm.typical_gap_days, 0)
+            + $prior_weight * network_prior.prior_gap_days)
+            / (rhythm.n_gaps + $prior_weight) as expected_gap_days
+    from rhythm, network_prior
+),
+
+judged as (
+    select
+        ties.*,
+        thresholds.touchpoints,
+        thresholds.typical_gap_days,
+        thresholds.p90_gap_days,
+        thresholds.expected_gap_days,
+        greatest($cooling_factor * thresholds.expected_gap_days, $min_cooling_days)
+            as cooling_after_days,
+        greatest(
+            $cold_factor * thresholds.expected_gap_days,
+            1.5 * coalesce(thresholds.p90_gap_days, 0),
+            $min_cold_days
+        ) as cold_after_days,
+        date_diff('second', ties.last_contact_at, $as_of) / 86400.0 as days_silent,
+        date_diff('second', ties.first_contact_at, $as_of) / 86400.0 as days_known
+    from ties
+    join thresholds using (person_id)
+),
+
+statused as (
+    select
+        *,
+        case
+            when days_known <= $new_days and touchpoints < $min_touchpoints then 'new'
+            when days_silent > $dormant_after_days then 'dormant'
+            when days_silent > cold_after_days and touchpoints < $min_touchpoints then 'dormant'
+            when days_silent > cold_after_days then 'cold'
+            when days_silent > cooling_after_days then 'cooling'
+            else 'active'
+        end as status
+    from judged
+),
+
+explained as (
+    select
+        *,
+        case status
+            when 'new' then printf('first contact %d days ago', days_known::int)
+            when 'dormant' then
+                case when touchpoints < $min_touchpoints
+                    then printf('only %d touchpoint(s), the last %d days ago: never became a regular contact',
+                                touchpoints, days_silent::int)
+                    else printf('no contact for %d days', days_silent::int)
+                end
+            else printf(
+                'usually every %d days%s; silent %d days (%.1fx the usual gap)',
+                round(expected_gap_days)::int,
+                case when p90_gap_days is not null
+                    then printf(', 9 in 10 gaps under %d', round(p90_gap_days)::int) else '' end,
+                days_silent::int,
+                days_silent / expected_gap_days
+            )
+        end as reason,
+        case
+            when status = 'active' then 'nothing needed'
+            when last_inbound_at is not null
+                and (last_outbound_at is null or last_inbound_at > last_outbound_at)
+                and last_inbound_at >= last_contact_at
+                then printf('reply: they wrote last, on %s', strftime(last_inbound_at, '%Y-%m-%d'))
+            when last_meeting_at is not null and last_meeting_at >= last_contact_at
+                then printf('follow up on your meeting of %s', strftime(last_meeting_at, '%Y-%m-%d'))
+            when status = 'new' then 'follow up while the first contact is fresh'
+            when status = 'dormant' then 'reconnect if they matter: old ties revive well'
+            else printf('check in: you wrote last, on %s', strftime(last_outbound_at, '%Y-%m-%d'))
+        end as next_step
+    from statused
+)
+
+select
+    person_id,
+    display_name,
+    addresses[1] as address,
+    status,
+    reason,
+    next_step,
+    last_contact_at,
+    round(days_silent, 1) as days_silent,
+    round(expected_gap_days, 1) as usual_gap_days,
+    round(typical_gap_days, 1) as median_gap_days,
+    round(p90_gap_days, 1) as p90_gap_days,
+    touchpoints,
+    round(cooling_after_days, 1) as cooling_after_days,
+    round(cold_after_days, 1) as cold_after_days,
+    weighted_365d,
+    row_number() over (
+        order by
+            case status when 'cold' then 1 when 'cooling' then 2 when 'dormant' then 3
+                        when 'new' then 4 else 5 end,
+            weighted_365d desc,
+            days_silent desc,
+            person_id
+    ) as attention_rank
+from explained
+order by attention_rank;
+
+comment on table marts.relationship_status is 'One row per tie: whether it is new, active, cooling, cold or dormant, why, and what to do next. Ordered by attention_rank.';
+comment on column marts.relationship_status.person_id is 'core.people.person_id.';
+comment on column marts.relationship_status.display_name is 'Their name.';
+comment on column marts.relationship_status.address is 'Their main address.';
+comment on column marts.relationship_status.status is 'new (known under new_days, few touchpoints), active, cooling (silent past cooling_after_days), cold (past cold_after_days), dormant (past dormant_after_days, or a contact that never became regular).';
+comment on column marts.relationship_status.reason is 'The status in words: their usual rhythm and how long they have been silent.';
+comment on column marts.relationship_status.next_step is 'A suggested action: reply, follow up on a meeting, check in.';
+comment on column marts.relationship_status.last_contact_at is 'Latest message either way or meeting.';
+comment on column marts.relationship_status.days_silent is 'Days from last contact to the as-of time.';
+comment on column marts.relationship_status.usual_gap_days is 'Expected gap: their median gap shrunk toward the network median when they have few gaps.';
+comment on column marts.relationship_status.median_gap_days is 'Median silence between touchpoints with them (null with one touchpoint).';
+comment on column marts.relationship_status.p90_gap_days is '90th percentile of those silences.';
+comment on column marts.relationship_status.touchpoints is 'Separate conversations: contact within session_gap_days of the last one continues it.';
+comment on column marts.relationship_status.cooling_after_days is 'Silence after which the tie is cooling: max(cooling_factor x usual gap, min_cooling_days).';
+comment on column marts.relationship_status.cold_after_days is 'Silence after which it is cold: max(cold_factor x usual gap, 1.5 x p90 gap, min_cold_days).';
+comment on column marts.relationship_status.weighted_365d is 'Audience-weighted interactions over the last year: how much this tie mattered lately.';
+comment on column marts.relationship_status.attention_rank is '1 = most worth acting on: cold before cooling before dormant, stronger ties first.';

@@ -1,0 +1,230 @@
+"""The `keepwarm` command: run the pipeline, print who is going cold, score the demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from pipelines.config import ConfigError, config_path, load_config
+from pipelines.warehouse import WarehouseLockedError, fetch_one
+
+JOB_NAME = "refresh_everything"
+
+EXAMPLE_QUERIES = """\
+Query it with SQL: `.venv/bin/keepwarm sql "<query>"`, or any DuckDB client on the file.
+
+  select display_name, status, reason, next_step from marts.relationship_status
+    where status in ('cold', 'cooling') order by attention_rank
+  select * from marts.contact_metrics order by interactions_365d desc limit 20
+  select noise_reason, count(*) from core.interactions group by all   -- what was left out
+  select table_name, column_name, comment from duckdb_columns() where schema_name = 'marts'
+"""
+
+
+def run_pipeline(config_file: Path, *, quiet: bool = True) -> bool:
+    """Materialise every asset for `config_file` in this process; True when all succeeded."""
+    from dagster import DagsterInstance
+
+    from pipelines.definitions import build_definitions
+
+    defs = build_definitions(config_file)
+    job = defs.resolve_job_def(JOB_NAME)
+    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    run_config = (
+        {"loggers": {"console": {"config": {"log_level": "WARNING"}}}} if quiet else None
+    )
+    result = job.execute_in_process(
+        instance=instance or DagsterInstance.ephemeral(), run_config=run_config,
+        raise_on_error=False,
+    )
+    return result.success
+
+
+def print_cold_list(con: duckdb.DuckDBPyConnection, *, limit: int) -> int:
+    """Print the ties that are cold or cooling, most worth acting on first."""
+    rows = con.execute(
+        """
+        select display_name, address, status, strftime(last_contact_at, '%Y-%m-%d'),
+               usual_gap_days, days_silent, reason, next_step
+        from marts.relationship_status
+        where status in ('cold', 'cooling')
+        order by attention_rank
+        limit $limit
+        """,
+        {"limit": limit},
+    ).fetchall()
+    total = fetch_one(
+        con,
+        "select count(*) filter (where status = 'cold'), count(*) filter (where status = "
+        "'cooling'), count(*) from marts.relationship_status",
+    )
+    print(f"\nGoing cold: {total[0]} cold and {total[1]} cooling of {total[2]} relationships.\n")
+    header = ("name", "address", "status", "last contact", "usual gap", "silent")
+    table = [
+        (name, address, status, last, f"{gap:.0f} d", f"{silent:.0f} d")
+        for name, address, status, last, gap, silent, _, _ in rows
+    ]
+    widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row, (*_, reason, next_step) in zip(table, rows, strict=True):
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+        print(f"    why: {reason}\n    next: {next_step}")
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class Score:
+    """Cold flags against the demo simulator's planted truth."""
+
+    flagged: int
+    planted: int
+    correct: int
+
+    @property
+    def precision(self) -> float:
+        return self.correct / self.flagged if self.flagged else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.correct / self.planted if self.planted else 0.0
+
+
+def score_cold_flags(con: duckdb.DuckDBPyConnection) -> Score:
+    """Compare status 'cold' with the relationships the simulator planted to stop."""
+    flagged, planted, correct = fetch_one(
+        con,
+        """
+        with truth as (
+            select normalize_address(address) as person_id, planted_cold from raw.demo_truth
+        ),
+        flags as (
+            select person_id from marts.relationship_status where status = 'cold'
+        )
+        select
+            (select count(*) from flags),
+            (select count(*) from truth where planted_cold),
+            (select count(*) from flags join truth using (person_id) where planted_cold)
+        """,
+    )
+    return Score(flagged=flagged, planted=planted, correct=correct)
+
+
+def _open(config_file: Path) -> duckdb.DuckDBPyConnection:
+    path = Path(load_config(config_file).warehouse.path)
+    if not path.exists():
+        raise SystemExit(f"no warehouse at {path}: run `keepwarm run` first")
+    return duckdb.connect(str(path), read_only=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config_file = Path(args.config)
+    if not run_pipeline(config_file, quiet=not args.verbose):
+        print("the run failed; re-run with --verbose for the log", file=sys.stderr)
+        return 1
+    config = load_config(config_file)
+    with _open(config_file) as con:
+        print_cold_list(con, limit=args.limit)
+        if config.sources.demo is not None:
+            score = score_cold_flags(con)
+            print(
+                f"\nDemo truth: {score.correct} of {score.flagged} cold flags were planted "
+                f"(precision {score.precision:.2f}); {score.correct} of {score.planted} "
+                f"planted lapses found (recall {score.recall:.2f})."
+            )
+    print(f"\nWarehouse: {config.warehouse.path}\n")
+    print(EXAMPLE_QUERIES)
+    print("Explore the asset graph: .venv/bin/dagster dev -w workspace.yaml")
+    return 0
+
+
+def cmd_cold(args: argparse.Namespace) -> int:
+    with _open(Path(args.config)) as con:
+        print_cold_list(con, limit=args.limit)
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    with _open(Path(args.config)) as con:
+        con.sql(args.query).show(max_width=200, max_rows=args.max_rows)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score the rule on several demo seeds, each in a throwaway warehouse."""
+    base = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
+    print(f"{'seed':>6} {'flagged':>8} {'planted':>8} {'correct':>8} {'precision':>10} "
+          f"{'recall':>7}")
+    scores = []
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = {
+                **base,
+                "warehouse": {"path": str(Path(tmp) / "eval.duckdb")},
+                "sources": {"demo": {**(base.get("sources", {}).get("demo") or {}),
+                                     "seed": seed, "end": args.end.isoformat()}},
+                "status": {**(base.get("status") or {}), "as_of": f"{args.end}T00:00:00Z"},
+            }
+            config_file = Path(tmp) / "keepwarm.yaml"
+            config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+            if not run_pipeline(config_file):
+                print(f"seed {seed}: the run failed", file=sys.stderr)
+                return 1
+            with duckdb.connect(config["warehouse"]["path"], read_only=True) as con:
+                s = score_cold_flags(con)
+        scores.append(s)
+        print(f"{seed:>6} {s.flagged:>8} {s.planted:>8} {s.correct:>8} {s.precision:>10.2f} "
+              f"{s.recall:>7.2f}")
+    pooled = Score(*(sum(getattr(s, f) for s in scores) for f in ("flagged", "planted",
+                                                                   "correct")))
+    print(f"{'all':>6} {pooled.flagged:>8} {pooled.planted:>8} {pooled.correct:>8} "
+          f"{pooled.precision:>10.2f} {pooled.recall:>7.2f}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="keepwarm", description="Keep a professional network warm."
+    )
+    parser.add_argument("--config", default=str(config_path()),
+                        help="config file (default: $KEEPWARM_CONFIG or ./keepwarm.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="sync every source, rebuild, print who is going cold")
+    run.add_argument("--limit", type=int, default=20, help="rows of the cold list to print")
+    run.add_argument("--verbose", action="store_true", help="show Dagster's log")
+    run.set_defaults(handler=cmd_run)
+
+    cold = commands.add_parser("cold", help="print the cold list from the last run")
+    cold.add_argument("--limit", type=int, default=50)
+    cold.set_defaults(handler=cmd_cold)
+
+    sql = commands.add_parser("sql", help="run a read-only SQL query on the warehouse")
+    sql.add_argument("query")
+    sql.add_argument("--max-rows", type=int, default=100)
+    sql.set_defaults(handler=cmd_sql)
+
+    evaluate = commands.add_parser("evaluate", help="score cold flags on several demo seeds")
+    evaluate.add_argument("--seeds", type=int, nargs="+", default=[7, 11, 23, 42, 101])
+    evaluate.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 1))
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ConfigError, WarehouseLockedError) as exc:
+        print(f"keepwarm: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

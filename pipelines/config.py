@@ -1,0 +1,139 @@
+"""keepwarm.yaml: the one file a user edits. Every key is documented in the file itself.
+
+Secrets never live here: OAuth tokens go in their own owner-only files.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "keepwarm.yaml"
+CONFIG_ENV = "KEEPWARM_CONFIG"
+
+
+class _Section(BaseModel):
+    # A misspelt key is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
+
+
+class MeConfig(_Section):
+    addresses: list[str] = Field(default_factory=list)
+
+
+class WarehouseConfig(_Section):
+    path: str = "data/keepwarm.duckdb"
+
+
+class DemoSourceConfig(_Section):
+    seed: int = 7
+    months: int = 24
+    end: date | None = None
+    scale: float = 1.0
+
+
+class SourcesConfig(_Section):
+    demo: DemoSourceConfig | None = None
+
+
+class IdentitiesConfig(_Section):
+    merge: list[list[str]] = Field(default_factory=list)
+
+    @field_validator("merge")
+    @classmethod
+    def _groups_have_two(cls, groups: list[list[str]]) -> list[list[str]]:
+        for group in groups:
+            if len(group) < 2:
+                raise ValueError(f"a merge needs at least two addresses, got {group}")
+        return groups
+
+
+class NoiseConfig(_Section):
+    allow: list[str] = Field(default_factory=list)
+    max_meeting_attendees: int = 20
+
+
+class StatusConfig(_Section):
+    as_of: datetime | None = None
+    new_days: float = 30
+    session_gap_days: float = 2
+    prior_weight: float = 3
+    fallback_prior_gap_days: float = 30
+    cooling_factor: float = 1.5
+    cold_factor: float = 3.0
+    min_cooling_days: float = 7
+    min_cold_days: float = 21
+    dormant_after_days: float = 365
+    min_touchpoints: int = 3
+
+
+class ScheduleConfig(_Section):
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+
+
+class KeepwarmConfig(_Section):
+    me: MeConfig = Field(default_factory=MeConfig)
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
+    sources: SourcesConfig = Field(default_factory=SourcesConfig)
+    identities: IdentitiesConfig = Field(default_factory=IdentitiesConfig)
+    noise: NoiseConfig = Field(default_factory=NoiseConfig)
+    status: StatusConfig = Field(default_factory=StatusConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    store_subjects: bool = False
+
+    def as_of(self) -> datetime:
+        """The moment statuses are judged at: the configured time, else now."""
+        as_of = self.status.as_of or datetime.now(UTC)
+        return as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+
+    def model_params(self) -> dict[str, Any]:
+        """Bound parameters for the core and marts SQL files."""
+        merge_addresses = [a for group in self.identities.merge for a in group]
+        merge_into = [group[0] for group in self.identities.merge for _ in group]
+        status = self.status.model_dump(exclude={"as_of"})
+        return {
+            "self_addresses": self.me.addresses,
+            "merge_addresses": merge_addresses,
+            "merge_into": merge_into,
+            "allow_list": self.noise.allow,
+            "max_meeting_attendees": self.noise.max_meeting_attendees,
+            "as_of": self.as_of(),
+            **status,
+        }
+
+
+class ConfigError(ValueError):
+    """keepwarm.yaml is missing or says something that cannot be used."""
+
+
+def config_path() -> Path:
+    """The config file in use: $KEEPWARM_CONFIG, else keepwarm.yaml at the repository root."""
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_config(path: Path | None = None) -> KeepwarmConfig:
+    """Read and validate the config file; relative warehouse paths resolve against its folder."""
+    path = path or config_path()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    try:
+        config = KeepwarmConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
+    warehouse = Path(config.warehouse.path).expanduser()
+    if not warehouse.is_absolute():
+        config.warehouse.path = str(path.resolve().parent / warehouse)
+    return config

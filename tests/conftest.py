@@ -1,0 +1,52 @@
+"""Shared fixtures: a real DuckDB file per test, and the model built from its raw tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from assets.tables import build_table
+from pipelines.config import KeepwarmConfig, load_config
+from pipelines.warehouse import ensure_schema
+
+# The order the asset graph builds them in (see assets/model.py).
+MODEL_TABLES = [
+    ("core", "identities"),
+    ("core", "people"),
+    ("core", "interactions"),
+    ("marts", "contact_metrics"),
+    ("marts", "relationship_status"),
+]
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to a fresh warehouse file with the raw schema in place."""
+    connection = duckdb.connect(str(tmp_path / "test.duckdb"))
+    ensure_schema(connection)
+    yield connection
+    connection.close()
+
+
+def make_config(tmp_path: Path, **sections) -> tuple[Path, KeepwarmConfig]:
+    """Write a keepwarm.yaml into tmp_path from keyword sections and load it back."""
+    data = {"warehouse": {"path": str(tmp_path / "keepwarm.duckdb")}, **sections}
+    path = tmp_path / "keepwarm.yaml"
+    path.write_text(yaml.safe_dump(data, default_flow_style=False), encoding="utf-8")
+    return path, load_config(path)
+
+
+def rebuild_model(con: duckdb.DuckDBPyConnection, config: KeepwarmConfig) -> None:
+    """Build core.* and marts.* from raw.* exactly as the assets do, without Dagster."""
+    params = config.model_params()
+    for schema, table in MODEL_TABLES:
+        build_table(con, schema, table, params)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
