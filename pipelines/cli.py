@@ -17,8 +17,6 @@ import yaml
 from pipelines.config import ConfigError, config_path, load_config
 from pipelines.warehouse import WarehouseLockedError, fetch_one
 
-JOB_NAME = "refresh_everything"
-
 EXAMPLE_QUERIES = """\
 Query it with SQL: `.venv/bin/keepwarm sql "<query>"`, or any DuckDB client on the file.
 
@@ -34,7 +32,7 @@ def run_pipeline(config_file: Path, *, quiet: bool = True) -> bool:
     """Materialise every asset for `config_file` in this process; True when all succeeded."""
     from dagster import DagsterInstance
 
-    from pipelines.definitions import build_definitions
+    from pipelines.definitions import JOB_NAME, build_definitions
 
     defs = build_definitions(config_file)
     job = defs.resolve_job_def(JOB_NAME)

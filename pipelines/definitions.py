@@ -26,8 +26,10 @@ ALL_ASSETS = [
     model.relationship_status,
 ]
 
+JOB_NAME = "refresh_everything"
+
 refresh_everything = define_asset_job(
-    "refresh_everything",
+    JOB_NAME,
     selection=AssetSelection.all(),
     description="Sync every source, then rebuild the model and metrics.",
 )

@@ -26,6 +26,8 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "assets" / "sql"
 RAW_TABLES = ("messages", "events", "quarantine", "sync_state", "demo_truth")
 
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+# String literals and line comments may contain "$word" that is not a parameter.
+_NOT_CODE = re.compile(r"'(?:[^']|'')*'|--[^\n]*")
 # Statements end at a semicolon that closes a line; comment texts never contain one.
 _STATEMENT_END = re.compile(r";\s*(?:--[^\n]*)?\n")
 
@@ -48,7 +50,7 @@ def run_sql_file(
     """Execute every statement of `path`, binding each `$name` it uses from `params`."""
     params = params or {}
     for statement in sql_statements(path):
-        names = set(_PARAMETER.findall(statement))
+        names = set(_PARAMETER.findall(_NOT_CODE.sub("", statement)))
         missing = names - params.keys()
         if missing:
             raise KeyError(f"{path.name} needs parameters {sorted(missing)}")
@@ -68,86 +70,85 @@ def apply_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
     Messages and events replace any earlier row with the same natural key, so replaying a
     batch after a crash changes nothing; deletions and the cursor commit with the rows.
     """
-    con.begin()
+    frames = _batch_frames(batch)
+    for name, frame in frames.items():
+        con.register(name, frame.to_arrow())
     try:
-        if batch.replace_account_source:
-            account, source = batch.replace_account_source
-            for table in ("messages", "events"):
-                con.execute(
-                    f"delete from raw.{table} where account = $account and source = $source",
-                    {"account": account, "source": source},
-                )
-        if batch.messages:
-            _upsert(con, "messages", messages_frame(batch.messages), ("account", "message_key"))
-        if batch.events:
-            _upsert(
-                con, "events", events_frame(batch.events), ("account", "calendar_id", "event_key")
-            )
-        if batch.deleted_message_keys:
-            _delete_keys(con, "messages", ("account", "message_key"), batch.deleted_message_keys)
-        if batch.deleted_event_keys:
-            _delete_keys(
-                con, "events", ("account", "calendar_id", "event_key"), batch.deleted_event_keys
-            )
-        if batch.quarantine:
-            con.register("incoming_quarantine", quarantine_frame(batch.quarantine).to_arrow())
+        con.begin()
+        try:
+            _apply(con, batch, frames.keys())
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
+_MESSAGE_KEY = ("account", "message_key")
+_EVENT_KEY = ("account", "calendar_id", "event_key")
+
+
+def _batch_frames(batch: Batch) -> dict[str, pl.DataFrame]:
+    """The batch's parts as frames, each under the view name the load statements use."""
+    frames: dict[str, pl.DataFrame] = {}
+    # The row index lets a record repeated inside one batch resolve to its last copy.
+    if batch.messages:
+        frames["incoming_messages"] = messages_frame(batch.messages).with_row_index("_position")
+    if batch.events:
+        frames["incoming_events"] = events_frame(batch.events).with_row_index("_position")
+    if batch.quarantine:
+        frames["incoming_quarantine"] = quarantine_frame(batch.quarantine)
+    if batch.deleted_message_keys:
+        frames["gone_messages"] = pl.DataFrame(
+            batch.deleted_message_keys, schema=list(_MESSAGE_KEY), orient="row"
+        )
+    if batch.deleted_event_keys:
+        frames["gone_events"] = pl.DataFrame(
+            batch.deleted_event_keys, schema=list(_EVENT_KEY), orient="row"
+        )
+    return frames
+
+
+def _apply(con: duckdb.DuckDBPyConnection, batch: Batch, views) -> None:
+    if batch.replace_account_source:
+        account, source = batch.replace_account_source
+        for table in ("messages", "events"):
             con.execute(
-                """
-                insert into raw.quarantine by name
-                select distinct on (source, account, locator) *
-                from incoming_quarantine q
-                where not exists (
-                    select 1 from raw.quarantine r
-                    where r.source = q.source and r.account = q.account and r.locator = q.locator
-                )
+                f"delete from raw.{table} where account = $account and source = $source",
+                {"account": account, "source": source},
+            )
+    for table, key in (("messages", _MESSAGE_KEY), ("events", _EVENT_KEY)):
+        match = " and ".join(f"t.{k} = v.{k}" for k in key)
+        if f"incoming_{table}" in views:
+            con.execute(f"delete from raw.{table} t using incoming_{table} v where {match}")
+            con.execute(
+                f"""
+                insert into raw.{table} by name
+                select * exclude (_position) from incoming_{table}
+                qualify row_number() over (
+                    partition by {", ".join(key)} order by _position desc
+                ) = 1
                 """
             )
-            con.unregister("incoming_quarantine")
-        if batch.cursor:
-            save_cursor(
-                con,
-                batch.cursor.account,
-                batch.cursor.source,
-                batch.cursor.stream,
-                batch.cursor.value,
-            )
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
-
-
-def _upsert(con: duckdb.DuckDBPyConnection, table: str, frame: Any, key: tuple[str, ...]) -> None:
-    view = f"incoming_{table}"
-    con.register(view, frame.to_arrow())
-    match = " and ".join(f"t.{k} = i.{k}" for k in key)
-    keys = ", ".join(key)
-    try:
-        con.execute(f"delete from raw.{table} t using {view} i where {match}")
-        # A source may repeat a record inside one batch; the last one wins.
+        if f"gone_{table}" in views:
+            con.execute(f"delete from raw.{table} t using gone_{table} v where {match}")
+    if "incoming_quarantine" in views:
         con.execute(
-            f"""
-            insert into raw.{table} by name
-            select * exclude (_position) from (
-                select *, row_number() over () as _position from {view}
+            """
+            insert into raw.quarantine by name
+            select distinct on (source, account, locator) *
+            from incoming_quarantine q
+            where not exists (
+                select 1 from raw.quarantine r
+                where r.source = q.source and r.account = q.account and r.locator = q.locator
             )
-            qualify row_number() over (partition by {keys} order by _position desc) = 1
             """
         )
-    finally:
-        con.unregister(view)
-
-
-def _delete_keys(
-    con: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...], rows: list[tuple]
-) -> None:
-    view = f"gone_{table}"
-    con.register(view, pl.DataFrame(rows, schema=list(key), orient="row").to_arrow())
-    match = " and ".join(f"t.{k} = g.{k}" for k in key)
-    try:
-        con.execute(f"delete from raw.{table} t using {view} g where {match}")
-    finally:
-        con.unregister(view)
+    if batch.cursor:
+        c = batch.cursor
+        save_cursor(con, c.account, c.source, c.stream, c.value)
 
 
 def save_cursor(

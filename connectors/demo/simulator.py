@@ -212,9 +212,8 @@ class _Simulation:
     def _work_time(self, day: datetime) -> datetime:
         """A plausible sending time on the given day (UTC, mostly office hours)."""
         hour = min(22.9, max(6.0, self.rng.gauss(13.0, 3.0)))
-        return day.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(
-            hours=hour, seconds=self.rng.randrange(0, 60)
-        )
+        midnight = day.replace(hour=0, minute=0, second=0, microsecond=0)
+        return midnight + timedelta(seconds=round(hour * 3600))
 
     def _reply_delay(self) -> timedelta:
         minutes = math.exp(math.log(47.0) + 1.7 * self.rng.gauss(0.0, 1.0))
@@ -284,7 +283,7 @@ class _Simulation:
                 minutes: int, *, in_person: bool, status: str = "confirmed",
                 recurring: str | None = None, event_type: str = "default") -> None:
         start = self._work_time(when).replace(minute=0 if self.rng.random() < 0.6 else 30,
-                                              second=0)
+                                              second=0, microsecond=0)
         people = [
             Attendee(
                 address=a.address,
