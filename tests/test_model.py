@@ -233,7 +233,7 @@ def test_rhythm_rule_for_a_steady_ten_day_contact(model, silent_days, status):
     last = AS_OF - timedelta(days=silent_days)
     con = model(steady("ana@x.example", last - timedelta(days=100), 10, 11))
     got = row(con, """
-        select status, usual_gap_days, median_gap_days, p90_gap_days, touchpoints,
+        select status, usual_gap_days, mean_gap_days, p90_gap_days, touchpoints,
                cooling_after_days, cold_after_days, round(days_silent)
         from marts.relationship_status""")
     assert got == (status, 10.0, 10.0, 10.0, 11, 15.0, 30.0, silent_days)
@@ -247,7 +247,7 @@ def test_rhythm_is_per_person_not_one_fixed_interval(model):
     got = dict(con.execute(
         "select person_id, (status, usual_gap_days, cold_after_days) "
         "from marts.relationship_status").fetchall())
-    # The prior is the median typical gap of people with 3+ gaps: median(7, 90) = 48.5.
+    # The prior is the median of the mean gaps of people with 3+ gaps: median(7, 90) = 48.5.
     # Weekly: 10 gaps of 7 -> usual (10 x 7 + 3 x 48.5) / 13 = 16.58, cold after 3 x that.
     # Quarterly: 4 gaps of 90 -> usual (4 x 90 + 3 x 48.5) / 7 = 72.21, cooling after 108.
     weekly_usual = (10 * 7 + 3 * 48.5) / 13

@@ -172,6 +172,7 @@ class _Simulation:
                 else:
                     started = self.start + timedelta(days=self.rng.uniform(0, span - 10))
                 self.people.append(self._person(segment, gap_range, meeting_share, started))
+        self.contact_times = {p.address: self._contact_times(p) for p in self.people}
         self._plant_stops()
         # One contact writes from two addresses (work and personal); the user's config
         # confirms the merge, as METRICS.md recommends over guessing by display name.
@@ -184,23 +185,39 @@ class _Simulation:
             self.people[self.people.index(p)] = replace(
                 p, name="Priya Shah", address=MERGED_PERSON[0], alt_address=MERGED_PERSON[1]
             )
+            self.contact_times[MERGED_PERSON[0]] = self.contact_times.pop(p.address)
             self.network.merges.append(MERGED_PERSON)
 
+    def _contact_times(self, p: Person) -> list[datetime]:
+        """When contact with `p` happens inside the window: a renewal process of gamma gaps."""
+        # Begin at a random phase of the rhythm, not all on the window's first day.
+        t = max(p.started_at, self.start - self._gamma_gap(p) * self.rng.random())
+        t = t + self._gamma_gap(p) * self.rng.random() if p.started_at < self.start else t
+        times = []
+        while t < self.end:
+            if t >= self.start:
+                times.append(t)
+            t = t + self._gamma_gap(p)
+        return times
+
     def _plant_stops(self) -> None:
-        """Stop some relationships, early enough before the end to be clearly lapsed."""
+        """Stop some relationships after a contact that leaves a clearly lapsed silence.
+
+        The stop is always an actual contact, so the silence the truth promises is the
+        silence in the mailbox: 3.5 or more usual gaps (and a month at least), under a year,
+        after at least four earlier contacts to learn the rhythm from.
+        """
         for i, p in enumerate(self.people):
+            times = self.contact_times[p.address]
             if self.rng.random() >= PLANTED_SHARE:
                 continue
-            first_seen = max(p.started_at, self.start)
-            # Silence of 3.5-8 usual gaps, but history of at least 4 gaps before the stop.
-            lo = max(3.5 * p.mean_gap_days, 30.0)
-            hi = min(8.0 * p.mean_gap_days, MAX_SILENCE_FOR_COLD_DAYS)
-            latest_stop = self.end - timedelta(days=lo)
-            earliest_stop = max(first_seen + timedelta(days=4 * p.mean_gap_days),
-                                self.end - timedelta(days=hi))
-            if earliest_stop >= latest_stop:
+            lo = timedelta(days=max(3.5 * p.mean_gap_days, 30.0))
+            hi = timedelta(days=MAX_SILENCE_FOR_COLD_DAYS)
+            candidates = [t for t in times[4:] if lo <= self.end - t <= hi]
+            if not candidates:
                 continue
-            stop = earliest_stop + (latest_stop - earliest_stop) * self.rng.random()
+            stop = self.rng.choice(candidates)
+            self.contact_times[p.address] = [t for t in times if t <= stop]
             self.people[i] = replace(p, stopped_at=stop)
 
     # -- records ------------------------------------------------------------------
@@ -320,15 +337,9 @@ class _Simulation:
         return timedelta(days=max(0.5, days))
 
     def relationship(self, p: Person) -> None:
-        """The personal rhythm of contact with one person, until the end or the planted stop."""
-        stop = min(p.stopped_at or self.end, self.end)
-        # Begin at a random phase of the rhythm, not all on the window's first day.
-        t = max(p.started_at, self.start - self._gamma_gap(p) * self.rng.random())
-        t = t + self._gamma_gap(p) * self.rng.random() if p.started_at < self.start else t
-        while t < stop:
-            if t >= self.start:
-                self._episode(p, t)
-            t = t + self._gamma_gap(p)
+        """Every contact episode with one person, up to the end or the planted stop."""
+        for t in self.contact_times[p.address]:
+            self._episode(p, t)
 
     def _episode(self, p: Person, t: datetime) -> None:
         if self.rng.random() < p.meeting_share:

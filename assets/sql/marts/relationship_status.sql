@@ -54,12 +54,14 @@ gaps as (
     window w as (partition by person_id order by touchpoint)
 ),
 
+-- The mean gap, not the median: a silence is judged against the tail of someone's gaps,
+-- and for bursty contact the median understates that tail while the mean tracks it.
 rhythm as (
     select
         person_id,
         count(*) filter (where gap_days is not null) + 1 as touchpoints,
         count(gap_days) as n_gaps,
-        median(gap_days) as typical_gap_days,
+        avg(gap_days) as mean_gap_days,
         quantile_cont(gap_days, 0.9) as p90_gap_days
     from gaps
     group by person_id
@@ -67,7 +69,7 @@ rhythm as (
 
 -- People with few gaps borrow strength from the network's typical rhythm.
 network_prior as (
-    select coalesce(median(typical_gap_days), $fallback_prior_gap_days) as prior_gap_days
+    select coalesce(median(mean_gap_days), $fallback_prior_gap_days) as prior_gap_days
     from rhythm
     where n_gaps >= 3
 ),
@@ -75,7 +77,7 @@ network_prior as (
 thresholds as (
     select
         rhythm.*,
-        (rhythm.n_gaps * coalesce(rhythm.typical_gap_days, 0)
+        (rhythm.n_gaps * coalesce(rhythm.mean_gap_days, 0)
             + $prior_weight * network_prior.prior_gap_days)
             / (rhythm.n_gaps + $prior_weight) as expected_gap_days
     from rhythm, network_prior
@@ -85,7 +87,7 @@ judged as (
     select
         ties.*,
         thresholds.touchpoints,
-        thresholds.typical_gap_days,
+        thresholds.mean_gap_days,
         thresholds.p90_gap_days,
         thresholds.expected_gap_days,
         greatest($cooling_factor * thresholds.expected_gap_days, $min_cooling_days)
@@ -160,7 +162,7 @@ select
     last_contact_at,
     round(days_silent, 1) as days_silent,
     round(expected_gap_days, 1) as usual_gap_days,
-    round(typical_gap_days, 1) as median_gap_days,
+    round(mean_gap_days, 1) as mean_gap_days,
     round(p90_gap_days, 1) as p90_gap_days,
     touchpoints,
     round(cooling_after_days, 1) as cooling_after_days,
@@ -186,8 +188,8 @@ comment on column marts.relationship_status.reason is 'The status in words: thei
 comment on column marts.relationship_status.next_step is 'A suggested action: reply, follow up on a meeting, check in.';
 comment on column marts.relationship_status.last_contact_at is 'Latest message either way or meeting.';
 comment on column marts.relationship_status.days_silent is 'Days from last contact to the as-of time.';
-comment on column marts.relationship_status.usual_gap_days is 'Expected gap: their median gap shrunk toward the network median when they have few gaps.';
-comment on column marts.relationship_status.median_gap_days is 'Median silence between touchpoints with them (null with one touchpoint).';
+comment on column marts.relationship_status.usual_gap_days is 'Expected gap: their mean gap, shrunk toward the network''s median mean gap when they have few gaps.';
+comment on column marts.relationship_status.mean_gap_days is 'Mean silence between touchpoints with them (null with one touchpoint).';
 comment on column marts.relationship_status.p90_gap_days is '90th percentile of those silences.';
 comment on column marts.relationship_status.touchpoints is 'Separate conversations: contact within session_gap_days of the last one continues it.';
 comment on column marts.relationship_status.cooling_after_days is 'Silence after which the tie is cooling: max(cooling_factor x usual gap, min_cooling_days).';
