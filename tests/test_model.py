@@ -293,7 +293,25 @@ def test_next_step_names_who_owes_a_reply(model):
     con = model(history)
     status, next_step = row(con, "select status, next_step from marts.relationship_status")
     assert status == "cold"
-    assert next_step == f"reply: they wrote last, on {(AS_OF - timedelta(days=60)):%Y-%m-%d}"
+    day = f"{(AS_OF - timedelta(days=60)):%Y-%m-%d}"
+    assert next_step == f"reply: they wrote on {day} and have not heard back"
+
+
+def test_next_step_when_they_answered_last_or_a_meeting_was_last(model):
+    history = steady("ana@x.example", AS_OF - timedelta(days=200), 10, 10)
+    asked = mail(ME, ["ana@x.example"], AS_OF - timedelta(days=61), rfc_id="ask@x")
+    answer = mail("ana@x.example", [ME], AS_OF - timedelta(days=60), in_reply_to="ask@x")
+    history += [asked, answer]
+    bo = steady("bo@x.example", AS_OF - timedelta(days=200), 10, 10)
+    met = meeting(AS_OF - timedelta(days=60), 30, [(ME, "accepted"), ("bo@x.example", "accepted")])
+    con = model(history + bo, [met])
+    steps = dict(con.execute("select person_id, next_step from marts.relationship_status"
+                             ).fetchall())
+    day = f"{(AS_OF - timedelta(days=60)):%Y-%m-%d}"
+    assert steps == {
+        "ana@x.example": f"write again: they answered you last, on {day}",
+        "bo@x.example": f"follow up on your meeting of {day}",
+    }
 
 
 def test_every_model_table_and_column_is_commented(model):

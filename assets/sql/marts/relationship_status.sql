@@ -83,9 +83,19 @@ thresholds as (
     from rhythm, network_prior
 ),
 
+-- Whether their latest message answered the user's or opened something new decides who
+-- holds the ball.
+last_inbound as (
+    select person_id, arg_max(is_reply, occurred_at) as last_inbound_was_reply
+    from core.interactions
+    where not is_noise and direction = 'inbound' and occurred_at <= $as_of
+    group by person_id
+),
+
 judged as (
     select
         ties.*,
+        coalesce(last_inbound.last_inbound_was_reply, false) as last_inbound_was_reply,
         thresholds.touchpoints,
         thresholds.mean_gap_days,
         thresholds.p90_gap_days,
@@ -101,11 +111,13 @@ judged as (
         date_diff('second', ties.first_contact_at, $as_of) / 86400.0 as days_known
     from ties
     join thresholds using (person_id)
+    left join last_inbound using (person_id)
 ),
 
 statused as (
     select
         *,
+        coalesce(last_inbound_at >= last_contact_at, false) as they_wrote_last,
         case
             when days_known <= $new_days and touchpoints < $min_touchpoints then 'new'
             when days_silent > $dormant_after_days then 'dormant'
@@ -139,14 +151,16 @@ explained as (
         end as reason,
         case
             when status = 'active' then 'nothing needed'
-            when last_inbound_at is not null
-                and (last_outbound_at is null or last_inbound_at > last_outbound_at)
-                and last_inbound_at >= last_contact_at
-                then printf('reply: they wrote last, on %s', strftime(last_inbound_at, '%Y-%m-%d'))
+            when they_wrote_last and not last_inbound_was_reply
+                then printf('reply: they wrote on %s and have not heard back',
+                            strftime(last_inbound_at, '%Y-%m-%d'))
             when last_meeting_at is not null and last_meeting_at >= last_contact_at
                 then printf('follow up on your meeting of %s', strftime(last_meeting_at, '%Y-%m-%d'))
             when status = 'new' then 'follow up while the first contact is fresh'
             when status = 'dormant' then 'reconnect if they matter: old ties revive well'
+            when they_wrote_last
+                then printf('write again: they answered you last, on %s',
+                            strftime(last_inbound_at, '%Y-%m-%d'))
             else printf('check in: you wrote last, on %s', strftime(last_outbound_at, '%Y-%m-%d'))
         end as next_step
     from statused
@@ -185,7 +199,7 @@ comment on column marts.relationship_status.display_name is 'Their name.';
 comment on column marts.relationship_status.address is 'Their main address.';
 comment on column marts.relationship_status.status is 'new (known under new_days, few touchpoints), active, cooling (silent past cooling_after_days), cold (past cold_after_days), dormant (past dormant_after_days, or a contact that never became regular).';
 comment on column marts.relationship_status.reason is 'The status in words: their usual rhythm and how long they have been silent.';
-comment on column marts.relationship_status.next_step is 'A suggested action: reply, follow up on a meeting, check in.';
+comment on column marts.relationship_status.next_step is 'A suggested action: reply (they opened something you never answered), follow up on a meeting, write again (they answered you last), check in (you wrote last).';
 comment on column marts.relationship_status.last_contact_at is 'Latest message either way or meeting.';
 comment on column marts.relationship_status.days_silent is 'Days from last contact to the as-of time.';
 comment on column marts.relationship_status.usual_gap_days is 'Expected gap: their mean gap, shrunk toward the network''s median mean gap when they have few gaps.';
