@@ -22,7 +22,8 @@ RAW_QUARANTINE = AssetKey(["raw", "quarantine"])
 
 def _demo_batches(config: KeepwarmConfig, con: duckdb.DuckDBPyConnection) -> Iterator[Batch]:
     demo = config.sources.demo
-    network = simulate(seed=demo.seed, end=demo.end, months=demo.months, scale=demo.scale)
+    network = simulate(seed=demo.seed, end=demo.end, months=demo.months, scale=demo.scale,
+                       profile=demo.profile)
     account = network.user_addresses[0]
     truth = pl.DataFrame([asdict(row) for row in network.truth])
     con.execute("delete from raw.demo_truth where account = $account", {"account": account})

@@ -160,6 +160,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score the rule on several demo seeds, each in a throwaway warehouse."""
     base = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
+    print(f"profile {args.profile}, end {args.end}")
     print(f"{'seed':>6} {'flagged':>8} {'planted':>8} {'correct':>8} {'precision':>10} "
           f"{'recall':>7}")
     scores = []
@@ -169,7 +170,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 **base,
                 "warehouse": {"path": str(Path(tmp) / "eval.duckdb")},
                 "sources": {"demo": {**(base.get("sources", {}).get("demo") or {}),
-                                     "seed": seed, "end": args.end.isoformat()}},
+                                     "seed": seed, "end": args.end.isoformat(),
+                                     "profile": args.profile}},
                 "status": {**(base.get("status") or {}), "as_of": f"{args.end}T00:00:00Z"},
             }
             config_file = Path(tmp) / "keepwarm.yaml"
@@ -214,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate = commands.add_parser("evaluate", help="score cold flags on several demo seeds")
     evaluate.add_argument("--seeds", type=int, nargs="+", default=[7, 11, 23, 42, 101])
     evaluate.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 1))
+    evaluate.add_argument("--profile", default="default",
+                          choices=["default", "sparse", "meetings"])
     evaluate.set_defaults(handler=cmd_evaluate)
 
     args = parser.parse_args(argv)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -35,6 +35,7 @@ class DemoSourceConfig(_Section):
     months: int = 24
     end: date | None = None
     scale: float = 1.0
+    profile: Literal["default", "sparse", "meetings"] = "default"
 
 
 class SourcesConfig(_Section):
@@ -62,10 +63,10 @@ class StatusConfig(_Section):
     as_of: datetime | None = None
     new_days: float = 30
     session_gap_days: float = 2
-    prior_weight: float = 3
+    prior_weight: float = 5
     fallback_prior_gap_days: float = 30
-    cooling_factor: float = 1.5
-    cold_factor: float = 3.0
+    cooling_probability: float = Field(0.25, gt=0, lt=1)
+    cold_probability: float = Field(0.04, gt=0, lt=1)
     min_cooling_days: float = 7
     min_cold_days: float = 21
     dormant_after_days: float = 365

@@ -17,31 +17,61 @@ AS_OF = utc(2026, 6, 1)
 _keys = itertools.count()
 
 
-def mail(frm: str, to: list[str], at: datetime, *, cc: tuple[str, ...] = (),
-         labels: list[str] | None = None, rfc_id: str | None = None,
-         in_reply_to: str | None = None, **headers) -> MessageRecord:
+def mail(
+    frm: str,
+    to: list[str],
+    at: datetime,
+    *,
+    cc: tuple[str, ...] = (),
+    labels: list[str] | None = None,
+    rfc_id: str | None = None,
+    in_reply_to: str | None = None,
+    **headers,
+) -> MessageRecord:
     key = f"m{next(_keys)}"
     return MessageRecord(
-        account=ME, source="test", message_key=key, sent_at=at, date_source="date_header",
-        rfc_message_id=rfc_id or f"{key}@test", thread_key=key,
-        from_addrs=[Address(frm)], to_addrs=[Address(a) for a in to],
-        cc_addrs=[Address(a) for a in cc], in_reply_to=in_reply_to,
+        account=ME,
+        source="test",
+        message_key=key,
+        sent_at=at,
+        date_source="date_header",
+        rfc_message_id=rfc_id or f"{key}@test",
+        thread_key=key,
+        from_addrs=[Address(frm)],
+        to_addrs=[Address(a) for a in to],
+        cc_addrs=[Address(a) for a in cc],
+        in_reply_to=in_reply_to,
         labels=labels if labels is not None else (["SENT"] if frm == ME else ["INBOX"]),
         **headers,
     )
 
 
-def meeting(at: datetime, minutes: int, people: list[tuple[str, str]], *,
-            status: str = "confirmed", in_person: bool = False,
-            event_type: str = "default") -> EventRecord:
+def meeting(
+    at: datetime,
+    minutes: int,
+    people: list[tuple[str, str]],
+    *,
+    status: str = "confirmed",
+    in_person: bool = False,
+    event_type: str = "default",
+) -> EventRecord:
     key = f"e{next(_keys)}"
     return EventRecord(
-        account=ME, source="test", calendar_id="primary", event_key=key,
-        start_at=at, end_at=at + timedelta(minutes=minutes), status=status,
-        organizer=ME, event_type=event_type,
-        attendees=[Attendee(a, response_status=r, is_self=a == ME,
-                            is_resource=a.startswith("room")) for a, r in people],
-        has_location=in_person, has_conference=not in_person,
+        account=ME,
+        source="test",
+        calendar_id="primary",
+        event_key=key,
+        start_at=at,
+        end_at=at + timedelta(minutes=minutes),
+        status=status,
+        organizer=ME,
+        event_type=event_type,
+        attendees=[
+            Attendee(a, response_status=r, is_self=a == ME, is_resource=a.startswith("room"))
+            for a, r in people
+        ],
+        has_location=in_person,
+        has_conference=not in_person,
     )
 
 
@@ -67,16 +97,19 @@ def row(con, query: str, params=None):
 
 
 def test_addresses_fold_case_tags_dots_and_googlemail(model):
-    con = model([
-        mail("Ana.Lima+news@GoogleMail.com", [ME], utc(2026, 5, 1)),
-        mail(ME, ["analima@gmail.com"], utc(2026, 5, 2)),
-        mail(ME, ["bo@work.example"], utc(2026, 5, 3)),
-        mail("BO+x@Work.Example", [ME], utc(2026, 5, 4)),
-    ])
+    con = model(
+        [
+            mail("Ana.Lima+news@GoogleMail.com", [ME], utc(2026, 5, 1)),
+            mail(ME, ["analima@gmail.com"], utc(2026, 5, 2)),
+            mail(ME, ["bo@work.example"], utc(2026, 5, 3)),
+            mail("BO+x@Work.Example", [ME], utc(2026, 5, 4)),
+        ]
+    )
     people = con.execute("select person_id, n_addresses from core.people order by 1").fetchall()
     assert people == [("analima@gmail.com", 1), ("bo@work.example", 1)]
     spellings = row(
-        con, "select spellings from core.identities where address = 'analima@gmail.com'")
+        con, "select spellings from core.identities where address = 'analima@gmail.com'"
+    )
     assert spellings[0] == ["Ana.Lima+news@GoogleMail.com", "analima@gmail.com"]
 
 
@@ -102,28 +135,35 @@ def test_counts_per_window_and_reciprocity_balance(model):
     # Received 1 (400 days ago, outside 365), 2 at 100 days, 1 at 20 days; sent 1 at 10 days
     # and 1 at 40 days. Windows count both directions.
     days = lambda n: AS_OF - timedelta(days=n)  # noqa: E731
-    con = model([
-        mail("li@x.example", [ME], days(400)),
-        mail("li@x.example", [ME], days(100)),
-        mail("li@x.example", [ME], days(100) + timedelta(hours=1)),
-        mail("li@x.example", [ME], days(20)),
-        mail(ME, ["li@x.example"], days(40)),
-        mail(ME, ["li@x.example"], days(10)),
-    ])
-    got = row(con, """
+    con = model(
+        [
+            mail("li@x.example", [ME], days(400)),
+            mail("li@x.example", [ME], days(100)),
+            mail("li@x.example", [ME], days(100) + timedelta(hours=1)),
+            mail("li@x.example", [ME], days(20)),
+            mail(ME, ["li@x.example"], days(40)),
+            mail(ME, ["li@x.example"], days(10)),
+        ]
+    )
+    got = row(
+        con,
+        """
         select interactions_30d, interactions_90d, interactions_365d, messages_sent,
                messages_received, reciprocity_balance, last_inbound_at, last_outbound_at,
                first_contact_at, is_tie
-        from marts.contact_metrics""")
+        from marts.contact_metrics""",
+    )
     # balance = (2 - 4) / (2 + 4) = -1/3
     assert got == (2, 3, 5, 2, 4, pytest.approx(-0.3333), days(20), days(10), days(400), True)
 
 
 def test_audience_weight_is_one_over_recipients(model):
-    con = model([
-        mail(ME, ["a@x.example", "b@x.example"], utc(2026, 5, 1), cc=("c@x.example", ME)),
-        mail("a@x.example", [ME], utc(2026, 5, 2)),
-    ])
+    con = model(
+        [
+            mail(ME, ["a@x.example", "b@x.example"], utc(2026, 5, 1), cc=("c@x.example", ME)),
+            mail("a@x.example", [ME], utc(2026, 5, 2)),
+        ]
+    )
     weights = con.execute(
         "select person_id, direction, weight from core.interactions order by 1, 2"
     ).fetchall()
@@ -149,14 +189,19 @@ def test_bulk_and_automated_mail_is_noise_unless_allow_listed(model):
             mail("bot@ci.example", [ME], utc(2026, 5, 1), auto_submitted="auto-generated"),
             mail("vacation@x.example", [ME], utc(2026, 5, 1), auto_submitted="no"),
             mail("no-reply@bank.example", [ME], utc(2026, 5, 1)),
-            mail("deals@store.example", [ME], utc(2026, 5, 1),
-                 labels=["INBOX", "CATEGORY_PROMOTIONS"]),
+            mail(
+                "deals@store.example",
+                [ME],
+                utc(2026, 5, 1),
+                labels=["INBOX", "CATEGORY_PROMOTIONS"],
+            ),
             mail("friend@club.example", [ME], utc(2026, 5, 1), list_id="<friends>"),
         ],
         noise={"allow": ["@club.example"]},
     )
-    reasons = dict(con.execute(
-        "select person_id, noise_reason from core.interactions order by 1").fetchall())
+    reasons = dict(
+        con.execute("select person_id, noise_reason from core.interactions order by 1").fetchall()
+    )
     assert reasons == {
         "news@shop.example": "bulk: List-Id header",
         "team@club.example": None,  # allow-listed domain
@@ -172,25 +217,35 @@ def test_bulk_and_automated_mail_is_noise_unless_allow_listed(model):
 def test_meetings_count_only_when_personal(model):
     at = utc(2026, 5, 10, 9)
     crowd = [(f"p{i}@big.example", "accepted") for i in range(21)]
-    con = model(events=[
-        meeting(at, 60, [(ME, "accepted"), ("ana@x.example", "accepted")], in_person=True),
-        meeting(at, 30, [(ME, "accepted"), ("ana@x.example", "accepted"),
-                         ("room-1@x.example", "accepted")]),
-        meeting(at, 30, [(ME, "declined"), ("bo@x.example", "accepted")]),
-        meeting(at, 30, [(ME, "accepted"), ("cy@x.example", "accepted")], status="cancelled"),
-        meeting(at, 30, [(ME, "accepted"), ("dee@x.example", "declined")]),
-        meeting(at, 30, [(ME, "accepted"), *crowd]),
-        meeting(at, 120, [(ME, "accepted")], event_type="focusTime"),
-    ])
-    got = row(con, """
+    con = model(
+        events=[
+            meeting(at, 60, [(ME, "accepted"), ("ana@x.example", "accepted")], in_person=True),
+            meeting(
+                at,
+                30,
+                [(ME, "accepted"), ("ana@x.example", "accepted"), ("room-1@x.example", "accepted")],
+            ),
+            meeting(at, 30, [(ME, "declined"), ("bo@x.example", "accepted")]),
+            meeting(at, 30, [(ME, "accepted"), ("cy@x.example", "accepted")], status="cancelled"),
+            meeting(at, 30, [(ME, "accepted"), ("dee@x.example", "declined")]),
+            meeting(at, 30, [(ME, "accepted"), *crowd]),
+            meeting(at, 120, [(ME, "accepted")], event_type="focusTime"),
+        ]
+    )
+    got = row(
+        con,
+        """
         select meetings, meetings_one_on_one, meetings_in_person, meeting_hours, is_tie
-        from marts.contact_metrics where person_id = 'ana@x.example'""")
+        from marts.contact_metrics where person_id = 'ana@x.example'""",
+    )
     # The room is not a person, so both meetings are one-on-one: 60 + 30 minutes.
     assert got == (2, 2, 1, 1.5, True)
-    reasons = dict(con.execute("""
+    reasons = dict(
+        con.execute("""
         select person_id, any_value(noise_reason) from core.interactions
         where person_id in ('bo@x.example', 'cy@x.example', 'dee@x.example', 'p0@big.example')
-        group by 1""").fetchall())
+        group by 1""").fetchall()
+    )
     assert reasons == {
         "bo@x.example": "meeting: declined by you",
         "cy@x.example": "meeting: cancelled",
@@ -202,11 +257,15 @@ def test_meetings_count_only_when_personal(model):
 
 def test_reply_latency_both_ways(model):
     t = utc(2026, 5, 1, 9)
-    con = model([
-        mail("ana@x.example", [ME], t, rfc_id="q1@x"),
-        mail(ME, ["ana@x.example"], t + timedelta(minutes=47), rfc_id="a1@x", in_reply_to="q1@x"),
-        mail("ana@x.example", [ME], t + timedelta(hours=5), rfc_id="a2@x", in_reply_to="a1@x"),
-    ])
+    con = model(
+        [
+            mail("ana@x.example", [ME], t, rfc_id="q1@x"),
+            mail(
+                ME, ["ana@x.example"], t + timedelta(minutes=47), rfc_id="a1@x", in_reply_to="q1@x"
+            ),
+            mail("ana@x.example", [ME], t + timedelta(hours=5), rfc_id="a2@x", in_reply_to="a1@x"),
+        ]
+    )
     latencies = con.execute(
         "select direction, reply_latency_s from core.interactions where is_reply order by 1"
     ).fetchall()
@@ -216,10 +275,19 @@ def test_reply_latency_both_ways(model):
 def steady(person: str, first: datetime, every_days: int, times: int) -> list[MessageRecord]:
     """One message every `every_days`, alternating direction."""
     return [
-        mail(person, [ME], first + timedelta(days=every_days * i)) if i % 2
+        mail(person, [ME], first + timedelta(days=every_days * i))
+        if i % 2
         else mail(ME, [person], first + timedelta(days=every_days * i))
         for i in range(times)
     ]
+
+
+def silence_with_chance(chance: float, gaps: list[float], prior: float, k: float = 5) -> float:
+    """The silence whose probability is `chance` under the exponential-gamma rhythm model,
+    worked out here independently of the SQL: a = k + n, b = k * prior + sum(gaps),
+    (b / (b + s))^a = chance  =>  s = b * (chance^(-1/a) - 1)."""
+    a, b = k + len(gaps), k * prior + sum(gaps)
+    return b * (chance ** (-1 / a) - 1)
 
 
 @pytest.mark.parametrize(
@@ -227,62 +295,89 @@ def steady(person: str, first: datetime, every_days: int, times: int) -> list[Me
     [(12, "active"), (20, "cooling"), (40, "cold"), (400, "dormant")],
 )
 def test_rhythm_rule_for_a_steady_ten_day_contact(model, silent_days, status):
-    # Eleven messages ten days apart: ten gaps of 10 days, median 10 and p90 10. Being the
-    # only person with history, the network prior is also 10, so the usual gap is 10:
-    # cooling after max(1.5 x 10, 7) = 15 days, cold after max(3 x 10, 1.5 x 10, 21) = 30.
+    # Eleven messages ten days apart: ten gaps of 10 days. Being the only person with
+    # history, the network prior is also 10, so the usual gap is (5 x 10 + 100) / 15 = 10;
+    # cooling after the silence with chance 0.25 (14.5 days), cold after chance 0.04 (35.9).
     last = AS_OF - timedelta(days=silent_days)
     con = model(steady("ana@x.example", last - timedelta(days=100), 10, 11))
-    got = row(con, """
+    got = row(
+        con,
+        """
         select status, usual_gap_days, mean_gap_days, p90_gap_days, touchpoints,
-               cooling_after_days, cold_after_days, round(days_silent)
-        from marts.relationship_status""")
-    assert got == (status, 10.0, 10.0, 10.0, 11, 15.0, 30.0, silent_days)
+               cooling_after_days, cold_after_days, round(days_silent), silence_probability
+        from marts.relationship_status""",
+    )
+    gaps = [10.0] * 10
+    assert got == (
+        status, 10.0, 10.0, 10.0, 11,
+        round(silence_with_chance(0.25, gaps, 10), 1),
+        round(silence_with_chance(0.04, gaps, 10), 1),
+        silent_days,
+        pytest.approx((150 / (150 + silent_days)) ** 15, abs=1e-4),
+    )
+    assert (round(got[5], 1), round(got[6], 1)) == (14.5, 35.9)
 
 
 def test_rhythm_is_per_person_not_one_fixed_interval(model):
-    # Both silent 60 days: cold for a weekly contact, active for a quarterly one.
-    weekly = steady("wk@x.example", AS_OF - timedelta(days=60 + 7 * 10), 7, 11)
-    quarterly = steady("qt@x.example", AS_OF - timedelta(days=60 + 90 * 4), 90, 5)
+    # Both silent 90 days: cold for a weekly contact, active for a quarterly one.
+    weekly = steady("wk@x.example", AS_OF - timedelta(days=90 + 7 * 10), 7, 11)
+    quarterly = steady("qt@x.example", AS_OF - timedelta(days=90 + 90 * 4), 90, 5)
     con = model(weekly + quarterly)
-    got = dict(con.execute(
-        "select person_id, (status, usual_gap_days, cold_after_days) "
-        "from marts.relationship_status").fetchall())
+    got = dict(
+        con.execute(
+            "select person_id, (status, usual_gap_days, cooling_after_days, cold_after_days) "
+            "from marts.relationship_status"
+        ).fetchall()
+    )
     # The prior is the median of the mean gaps of people with 3+ gaps: median(7, 90) = 48.5.
-    # Weekly: 10 gaps of 7 -> usual (10 x 7 + 3 x 48.5) / 13 = 16.58, cold after 3 x that.
-    # Quarterly: 4 gaps of 90 -> usual (4 x 90 + 3 x 48.5) / 7 = 72.21, cooling after 108.
-    weekly_usual = (10 * 7 + 3 * 48.5) / 13
-    quarterly_usual = (4 * 90 + 3 * 48.5) / 7
-    assert set(got) == {"wk@x.example", "qt@x.example"}
-    assert got["wk@x.example"] == ("cold", round(weekly_usual, 1), round(3 * weekly_usual, 1))
-    assert got["qt@x.example"] == (
-        "active", round(quarterly_usual, 1), round(3 * quarterly_usual, 1))
+    # Weekly: 10 gaps of 7 -> usual (5 x 48.5 + 70) / 15 = 20.8, cold after 74.8 days.
+    # Quarterly: 4 gaps of 90 -> usual (5 x 48.5 + 360) / 9 = 66.9, cooling after 100.3.
+    weekly, quarterly = [7.0] * 10, [90.0] * 4
+    assert got == {
+        "wk@x.example": (
+            "cold", round((5 * 48.5 + 70) / 15, 1),
+            round(silence_with_chance(0.25, weekly, 48.5), 1),
+            round(silence_with_chance(0.04, weekly, 48.5), 1),
+        ),
+        "qt@x.example": (
+            "active", round((5 * 48.5 + 360) / 9, 1),
+            round(silence_with_chance(0.25, quarterly, 48.5), 1),
+            round(silence_with_chance(0.04, quarterly, 48.5), 1),
+        ),
+    }
 
 
 def test_a_thread_over_two_days_is_one_touchpoint(model):
     start = AS_OF - timedelta(days=31)
-    con = model([
-        mail(ME, ["ana@x.example"], start),
-        mail("ana@x.example", [ME], start + timedelta(days=1)),
-        mail(ME, ["ana@x.example"], start + timedelta(days=2)),
-    ])
+    con = model(
+        [
+            mail(ME, ["ana@x.example"], start),
+            mail("ana@x.example", [ME], start + timedelta(days=1)),
+            mail(ME, ["ana@x.example"], start + timedelta(days=2)),
+        ]
+    )
     touchpoints, status, reason = row(
-        con, "select touchpoints, status, reason from marts.relationship_status")
+        con, "select touchpoints, status, reason from marts.relationship_status"
+    )
     # One touchpoint, 29 days ago, first contact 31 days ago: not new any more, and with
-    # no gaps the usual gap is the fallback prior of 30 days: cold after max(90, 21) = 90,
-    # cooling after 45, so it is still active.
+    # no gaps the usual gap is the fallback prior of 30 days; cooling only after
+    # 150 x (0.25^(-1/5) - 1) = 48.9 days, so it is still active.
     assert (touchpoints, status) == (1, "active")
     assert "usually every 30 days" in reason
 
 
 def test_new_and_one_way_contacts(model):
-    con = model([
-        mail("new@x.example", [ME], AS_OF - timedelta(days=5)),
-        mail(ME, ["new@x.example"], AS_OF - timedelta(days=4)),
-        mail("pitch@x.example", [ME], AS_OF - timedelta(days=50)),
-        mail("pitch@x.example", [ME], AS_OF - timedelta(days=40)),
-    ])
-    statuses = con.execute("select person_id, status, next_step from marts.relationship_status"
-                           ).fetchall()
+    con = model(
+        [
+            mail("new@x.example", [ME], AS_OF - timedelta(days=5)),
+            mail(ME, ["new@x.example"], AS_OF - timedelta(days=4)),
+            mail("pitch@x.example", [ME], AS_OF - timedelta(days=50)),
+            mail("pitch@x.example", [ME], AS_OF - timedelta(days=40)),
+        ]
+    )
+    statuses = con.execute(
+        "select person_id, status, next_step from marts.relationship_status"
+    ).fetchall()
     # The cold pitch never got an answer: not a tie, so no status at all.
     assert statuses == [("new@x.example", "new", "follow up while the first contact is fresh")]
 
@@ -305,8 +400,9 @@ def test_next_step_when_they_answered_last_or_a_meeting_was_last(model):
     bo = steady("bo@x.example", AS_OF - timedelta(days=200), 10, 10)
     met = meeting(AS_OF - timedelta(days=60), 30, [(ME, "accepted"), ("bo@x.example", "accepted")])
     con = model(history + bo, [met])
-    steps = dict(con.execute("select person_id, next_step from marts.relationship_status"
-                             ).fetchall())
+    steps = dict(
+        con.execute("select person_id, next_step from marts.relationship_status").fetchall()
+    )
     day = f"{(AS_OF - timedelta(days=60)):%Y-%m-%d}"
     assert steps == {
         "ana@x.example": f"write again: they answered you last, on {day}",
@@ -326,8 +422,15 @@ def test_every_model_table_and_column_is_commented(model):
         select schema_name || '.' || table_name, comment from duckdb_tables()
         where schema_name in ('raw', 'core', 'marts') order by 1""").fetchall()
     assert [t for t, _ in tables] == [
-        "core.identities", "core.interactions", "core.people",
-        "marts.contact_metrics", "marts.relationship_status",
-        "raw.demo_truth", "raw.events", "raw.messages", "raw.quarantine", "raw.sync_state",
+        "core.identities",
+        "core.interactions",
+        "core.people",
+        "marts.contact_metrics",
+        "marts.relationship_status",
+        "raw.demo_truth",
+        "raw.events",
+        "raw.messages",
+        "raw.quarantine",
+        "raw.sync_state",
     ]
     assert all(comment for _, comment in tables)

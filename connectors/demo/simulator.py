@@ -59,10 +59,29 @@ SEGMENTS = {
     "acquaintance": (35, (24.0, 50.0), 0.15),
     "outer": (90, (55.0, 110.0), 0.10),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """How a kind of professional differs from the default: multipliers on SEGMENTS."""
+
+    people: float = 1.0  # people per segment
+    gaps: float = 1.0  # mean gap between contacts
+    meetings: float = 1.0  # share of contact that is a meeting (capped at 0.9)
+
+
+PROFILES = {
+    "default": Profile(),
+    # Fewer people, seen less often, mostly by mail.
+    "sparse": Profile(people=0.6, gaps=1.6, meetings=0.5),
+    # Most contact happens in meetings; mail is the exception.
+    "meetings": Profile(people=1.0, gaps=0.9, meetings=4.0),
+}
 PLANTED_SHARE = 0.15
 ONE_OFF_PEOPLE = 70
 OUTREACH_PEOPLE = 25
 INTRODUCTIONS = 8
+REFERRALS = 6
 MAX_SILENCE_FOR_COLD_DAYS = 330  # stop points beyond this would read as dormant, not cold
 USER = ("alex@northwind.example", "alex.morgan@gmail.com")
 MERGED_PERSON = ("priya.shah@acme.example", "priyashah@gmail.com")
@@ -98,6 +117,17 @@ class TruthRow:
     planted_cold: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Introduction:
+    """An introduction the simulator made: `introducer` ("you" or an address) put a and b
+    in touch at `at`."""
+
+    introducer: str
+    a: str
+    b: str
+    at: datetime
+
+
 @dataclass(slots=True)
 class DemoNetwork:
     """The simulated mailbox: records as a connector would emit them, plus the truth."""
@@ -107,15 +137,18 @@ class DemoNetwork:
     events: list[EventRecord] = field(default_factory=list)
     truth: list[TruthRow] = field(default_factory=list)
     merges: list[tuple[str, ...]] = field(default_factory=list)
+    introductions: list[Introduction] = field(default_factory=list)
 
 
 class _Simulation:
-    def __init__(self, seed: int, end: date, months: int, scale: float) -> None:
+    def __init__(self, seed: int, end: date, months: int, scale: float,
+                 profile: Profile) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
         self.end = datetime.combine(end, time(0), tzinfo=UTC)
         self.start = self.end - timedelta(days=round(months * 30.44))
         self.scale = scale
+        self.profile = profile
         self.user = Address(USER[0], "Alex Morgan")
         self.user_alias = Address(USER[1], "Alex Morgan")
         self.network = DemoNetwork(user_addresses=(self.user.address, self.user_alias.address))
@@ -165,13 +198,19 @@ class _Simulation:
     def build_people(self) -> None:
         span = (self.end - self.start).days
         for segment, (count, gap_range, meeting_share) in SEGMENTS.items():
-            for _ in range(max(1, round(count * self.scale))):
+            gap_range = (gap_range[0] * self.profile.gaps, gap_range[1] * self.profile.gaps)
+            meeting_share = min(0.9, meeting_share * self.profile.meetings)
+            for _ in range(max(1, round(count * self.scale * self.profile.people))):
                 # Most ties predate the window; some begin inside it (new ties).
                 if self.rng.random() < 0.8:
                     started = self.start - timedelta(days=self.rng.uniform(0, 400))
                 else:
                     started = self.start + timedelta(days=self.rng.uniform(0, span - 10))
                 self.people.append(self._person(segment, gap_range, meeting_share, started))
+        span_days = (self.end - self.start).days
+        for _ in range(max(1, round(REFERRALS * self.scale * self.profile.people))):
+            started = self.start + timedelta(days=self.rng.uniform(60, span_days - 20))
+            self.people.append(self._person("referred", (30.0, 70.0), 0.15, started))
         self.contact_times = {p.address: self._contact_times(p) for p in self.people}
         self._plant_stops()
         # One contact writes from two addresses (work and personal); the user's config
@@ -338,7 +377,12 @@ class _Simulation:
 
     def relationship(self, p: Person) -> None:
         """Every contact episode with one person, up to the end or the planted stop."""
-        for t in self.contact_times[p.address]:
+        times = self.contact_times[p.address]
+        if p.segment == "referred" and times:
+            # A referred person opens with a note of their own, answering the introduction.
+            self.email_thread(p, times[0], user_first=False)
+            times = times[1:]
+        for t in times:
             self._episode(p, t)
 
     def _episode(self, p: Person, t: datetime) -> None:
@@ -406,19 +450,40 @@ class _Simulation:
                                   max_len=3)
 
     def introductions(self) -> None:
-        """The user writes to A and B together; A answers B (the user now in Bcc)."""
-        pool = [p for p in self.people
-                if p.segment in ("regular", "acquaintance", "outer") and p.stopped_at is None]
+        """The user writes to A and B together; A answers B (the user now in Bcc), and
+        often B writes to A later with the user in copy."""
+        pool = [p for p in self.people if p.segment == "outer" and p.stopped_at is None]
         for _ in range(max(1, round(INTRODUCTIONS * self.scale))):
+            if len(pool) < 2:
+                return
             a, b = self.rng.sample(pool, 2)
             if a.company == b.company:
                 continue
             t = self._work_time(self.start + (self.end - self.start) * self.rng.uniform(0.2, 0.9))
             intro = self._message(self.user, [Address(a.address, a.name),
                                               Address(b.address, b.name)], t)
-            reply_at = t + self._reply_delay()
-            self._message(Address(a.address, a.name), [Address(b.address, b.name)], reply_at,
-                          thread=[intro])
+            self.network.introductions.append(Introduction("you", a.address, b.address, t))
+            self._message(Address(a.address, a.name), [Address(b.address, b.name)],
+                          t + self._reply_delay(), thread=[intro])
+            if self.rng.random() < 0.6:
+                later = t + timedelta(days=self.rng.uniform(7, 40))
+                if later < self.end:
+                    self._message(Address(b.address, b.name), [Address(a.address, a.name)],
+                                  self._work_time(later), cc=[self.user])
+
+    def referrals(self) -> None:
+        """Someone the user knows brings a new person into a thread; a tie grows from it."""
+        introducers = [p for p in self.people
+                       if p.segment in ("close", "regular") and p.stopped_at is None]
+        for p in self.people:
+            if p.segment != "referred" or not introducers:
+                continue
+            c = self.rng.choice(introducers)
+            at = p.started_at - timedelta(days=self.rng.uniform(1, 4))
+            self._message(Address(c.address, c.name),
+                          [self.user, Address(p.address, p.name)], self._work_time(at))
+            self.network.introductions.append(Introduction(c.address, self.user.address,
+                                                           p.address, at))
 
     def bulk(self) -> None:
         for address, name, kind, every_days in BULK_SENDERS:
@@ -478,6 +543,7 @@ class _Simulation:
         self.colleagues()
         self.group_threads()
         self.introductions()
+        self.referrals()
         self.bulk()
         self.user_calendar()
         extra = self.outreach() + self.one_offs()
@@ -503,7 +569,7 @@ class _Simulation:
 
 
 def simulate(seed: int = 7, end: date | None = None, months: int = 24,
-             scale: float = 1.0) -> DemoNetwork:
+             scale: float = 1.0, profile: str = "default") -> DemoNetwork:
     """Simulate a professional's mailbox and calendar.
 
     Args:
@@ -511,11 +577,15 @@ def simulate(seed: int = 7, end: date | None = None, months: int = 24,
         end: the last day simulated (exclusive); today (UTC) when None.
         months: how far back the simulation starts.
         scale: multiplies the number of people in each segment (1.0 is about 250 people
-            and 15-20 thousand messages over two years).
+            and 8-9 thousand messages over two years).
+        profile: "default", "sparse" (fewer people, rarer contact, mostly mail) or
+            "meetings" (a heavy meeting-taker).
 
     Returns:
         A DemoNetwork with messages, events, ground truth and the address merges the
         user would confirm.
     """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown demo profile {profile!r}; choose one of {sorted(PROFILES)}")
     end = end or datetime.now(UTC).date()
-    return _Simulation(seed, end, months, scale).run()
+    return _Simulation(seed, end, months, scale, PROFILES[profile]).run()

@@ -74,13 +74,28 @@ network_prior as (
     where n_gaps >= 3
 ),
 
-thresholds as (
+-- Gaps are modelled as exponential with an unknown rate whose prior is worth
+-- $prior_weight gaps at the network's rhythm. After n gaps totalling S days the rate is
+-- Gamma(a = prior_weight + n, b = prior_weight * prior + S), the expected gap is b / a, and
+-- the chance that a silence lasts at least s days is (b / (b + s))^a. Few gaps leave that
+-- tail heavy, so a thin history needs a longer silence before it is called cold.
+posterior as (
     select
         rhythm.*,
-        (rhythm.n_gaps * coalesce(rhythm.mean_gap_days, 0)
-            + $prior_weight * network_prior.prior_gap_days)
-            / (rhythm.n_gaps + $prior_weight) as expected_gap_days
+        $prior_weight + rhythm.n_gaps as shape,
+        $prior_weight * network_prior.prior_gap_days
+            + rhythm.n_gaps * coalesce(rhythm.mean_gap_days, 0) as scale_days
     from rhythm, network_prior
+),
+
+thresholds as (
+    select
+        *,
+        scale_days / shape as expected_gap_days,
+        -- Solve (b / (b + s))^a = p for s: the silence whose chance is p.
+        scale_days * (pow($cooling_probability, -1.0 / shape) - 1) as cooling_silence_days,
+        scale_days * (pow($cold_probability, -1.0 / shape) - 1) as cold_silence_days
+    from posterior
 ),
 
 -- Whether their latest message answered the user's or opened something new decides who
@@ -100,13 +115,14 @@ judged as (
         thresholds.mean_gap_days,
         thresholds.p90_gap_days,
         thresholds.expected_gap_days,
-        greatest($cooling_factor * thresholds.expected_gap_days, $min_cooling_days)
-            as cooling_after_days,
-        greatest(
-            $cold_factor * thresholds.expected_gap_days,
-            1.5 * coalesce(thresholds.p90_gap_days, 0),
-            $min_cold_days
-        ) as cold_after_days,
+        greatest(thresholds.cooling_silence_days, $min_cooling_days) as cooling_after_days,
+        greatest(thresholds.cold_silence_days, $min_cold_days) as cold_after_days,
+        pow(
+            thresholds.scale_days
+                / (thresholds.scale_days
+                   + date_diff('second', ties.last_contact_at, $as_of) / 86400.0),
+            thresholds.shape
+        ) as silence_probability,
         date_diff('second', ties.last_contact_at, $as_of) / 86400.0 as days_silent,
         date_diff('second', ties.first_contact_at, $as_of) / 86400.0 as days_known
     from ties
@@ -181,6 +197,7 @@ select
     touchpoints,
     round(cooling_after_days, 1) as cooling_after_days,
     round(cold_after_days, 1) as cold_after_days,
+    round(silence_probability, 4) as silence_probability,
     weighted_365d,
     row_number() over (
         order by
@@ -202,11 +219,12 @@ comment on column marts.relationship_status.reason is 'The status in words: thei
 comment on column marts.relationship_status.next_step is 'A suggested action: reply (they opened something you never answered), follow up on a meeting, write again (they answered you last), check in (you wrote last).';
 comment on column marts.relationship_status.last_contact_at is 'Latest message either way or meeting.';
 comment on column marts.relationship_status.days_silent is 'Days from last contact to the as-of time.';
-comment on column marts.relationship_status.usual_gap_days is 'Expected gap: their mean gap, shrunk toward the network''s median mean gap when they have few gaps.';
+comment on column marts.relationship_status.usual_gap_days is 'Expected gap: their mean gap shrunk toward the network''s typical rhythm, (prior_weight x prior + sum of gaps) / (prior_weight + gaps).';
 comment on column marts.relationship_status.mean_gap_days is 'Mean silence between touchpoints with them (null with one touchpoint).';
 comment on column marts.relationship_status.p90_gap_days is '90th percentile of those silences.';
 comment on column marts.relationship_status.touchpoints is 'Separate conversations: contact within session_gap_days of the last one continues it.';
-comment on column marts.relationship_status.cooling_after_days is 'Silence after which the tie is cooling: max(cooling_factor x usual gap, min_cooling_days).';
-comment on column marts.relationship_status.cold_after_days is 'Silence after which it is cold: max(cold_factor x usual gap, 1.5 x p90 gap, min_cold_days).';
+comment on column marts.relationship_status.cooling_after_days is 'Silence after which the tie is cooling: the silence whose chance under their rhythm is cooling_probability (at least min_cooling_days).';
+comment on column marts.relationship_status.cold_after_days is 'Silence after which it is cold: the silence whose chance under their rhythm is cold_probability (at least min_cold_days).';
+comment on column marts.relationship_status.silence_probability is 'Chance that a gap lasts at least days_silent, given their rhythm and how much of it has been seen: small means unusual.';
 comment on column marts.relationship_status.weighted_365d is 'Audience-weighted interactions over the last year: how much this tie mattered lately.';
 comment on column marts.relationship_status.attention_rank is '1 = most worth acting on: cold before cooling before dormant, stronger ties first.';
