@@ -22,13 +22,14 @@ AS_OF = {"as_of": "2026-06-01T00:00:00Z"}
 def demo_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo")
     path, config = make_config(
-        tmp, me={"addresses": ["alex@northwind.example", "alex.morgan@gmail.com"]},
-        sources=SMALL_DEMO, status=AS_OF,
+        tmp,
+        me={"addresses": ["alex@northwind.example", "alex.morgan@gmail.com"]},
+        sources=SMALL_DEMO,
+        status=AS_OF,
         identities={"merge": [["priya.shah@acme.example", "priyashah@gmail.com"]]},
     )
     defs = build_definitions(path)
-    result = defs.resolve_job_def(JOB_NAME).execute_in_process(
-        instance=DagsterInstance.ephemeral())
+    result = defs.resolve_job_def(JOB_NAME).execute_in_process(instance=DagsterInstance.ephemeral())
     return path, config, result
 
 
@@ -37,10 +38,16 @@ def test_every_asset_and_check_succeeds(demo_run):
     assert result.success
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert materialized == {
-        AssetKey(k) for k in (
-            ["raw", "messages"], ["raw", "events"], ["raw", "quarantine"],
-            ["core", "identities"], ["core", "people"], ["core", "interactions"],
-            ["marts", "contact_metrics"], ["marts", "relationship_status"],
+        AssetKey(k)
+        for k in (
+            ["raw", "messages"],
+            ["raw", "events"],
+            ["raw", "quarantine"],
+            ["core", "identities"],
+            ["core", "people"],
+            ["core", "interactions"],
+            ["marts", "contact_metrics"],
+            ["marts", "relationship_status"],
         )
     }
     checks = result.get_asset_check_evaluations()
@@ -49,16 +56,22 @@ def test_every_asset_and_check_succeeds(demo_run):
 
 def test_metadata_carries_counts_and_the_cold_list(demo_run):
     _, config, result = demo_run
-    events = {e.asset_key.path[-1]: e.materialization.metadata
-              for e in result.get_asset_materialization_events()}
+    events = {
+        e.asset_key.path[-1]: e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
     with duckdb.connect(config.warehouse.path, read_only=True) as con:
-        for table, schema in (("messages", "raw"), ("people", "core"),
-                              ("relationship_status", "marts")):
+        for table, schema in (
+            ("messages", "raw"),
+            ("people", "core"),
+            ("relationship_status", "marts"),
+        ):
             rows = con.execute(f"select count(*) from {schema}.{table}").fetchall()[0][0]
             assert events[table]["dagster/row_count"].value == rows > 0
-        cold = con.execute("select display_name from marts.relationship_status "
-                           "where status in ('cold', 'cooling') order by attention_rank"
-                           ).fetchall()
+        cold = con.execute(
+            "select display_name from marts.relationship_status "
+            "where status in ('cold', 'cooling') order by attention_rank"
+        ).fetchall()
     preview = events["relationship_status"]["going_cold"].value
     assert cold and all(name in preview for (name,) in cold[:25])
 
@@ -69,18 +82,21 @@ def test_rerunning_changes_no_table(demo_run):
     def snapshot():
         with duckdb.connect(config.warehouse.path, read_only=True) as con:
             return {
-                t: con.execute(f"select count(*), sum(hash(columns(* exclude (loaded_at)))) "
-                               f"from {t}").fetchall()
+                t: con.execute(
+                    f"select count(*), sum(hash(columns(* exclude (loaded_at)))) from {t}"
+                ).fetchall()
                 for t in ("raw.messages", "raw.events")
             } | {
                 t: con.execute(f"select count(*), sum(hash(columns(*))) from {t}").fetchall()
-                for t in ("core.interactions", "marts.contact_metrics",
-                          "marts.relationship_status")
+                for t in ("core.interactions", "marts.contact_metrics", "marts.relationship_status")
             }
 
     before = snapshot()
-    result = build_definitions(path).resolve_job_def(JOB_NAME).execute_in_process(
-        instance=DagsterInstance.ephemeral())
+    result = (
+        build_definitions(path)
+        .resolve_job_def(JOB_NAME)
+        .execute_in_process(instance=DagsterInstance.ephemeral())
+    )
     assert result.success
     assert snapshot() == before
 
@@ -88,11 +104,13 @@ def test_rerunning_changes_no_table(demo_run):
 def test_the_merged_contact_and_the_users_alias_resolve(demo_run):
     _, config, _ = demo_run
     with duckdb.connect(config.warehouse.path, read_only=True) as con:
-        assert con.execute("select n_addresses from core.people "
-                           "where person_id = 'priya.shah@acme.example'").fetchall() == [(2,)]
-        assert con.execute("select count(*) from core.people where person_id in "
-                           "('alex@northwind.example', 'alexmorgan@gmail.com')"
-                           ).fetchall() == [(0,)]
+        assert con.execute(
+            "select n_addresses from core.people where person_id = 'priya.shah@acme.example'"
+        ).fetchall() == [(2,)]
+        assert con.execute(
+            "select count(*) from core.people where person_id in "
+            "('alex@northwind.example', 'alexmorgan@gmail.com')"
+        ).fetchall() == [(0,)]
         # Nobody who only ever wrote unanswered pitches, and no newsletter, is a tie.
         assert con.execute("""
             select count(*) from marts.relationship_status s
@@ -111,30 +129,40 @@ def test_definitions_schedule_and_groups():
         for key, spec in ((s.key, s) for s in defs.resolve_all_asset_specs())
     }
     assert groups == {
-        "raw/messages": "ingest", "raw/events": "ingest", "raw/quarantine": "ingest",
-        "core/identities": "model", "core/people": "model", "core/interactions": "model",
-        "marts/contact_metrics": "metrics", "marts/relationship_status": "metrics",
+        "raw/messages": "ingest",
+        "raw/events": "ingest",
+        "raw/quarantine": "ingest",
+        "core/identities": "model",
+        "core/people": "model",
+        "core/interactions": "model",
+        "marts/contact_metrics": "metrics",
+        "marts/relationship_status": "metrics",
     }
 
 
 def test_schedule_time_zone_comes_from_config(tmp_path):
-    path, _ = make_config(tmp_path, schedule={"cron": "30 6 * * 1-5",
-                                              "timezone": "Europe/Berlin"})
+    path, _ = make_config(tmp_path, schedule={"cron": "30 6 * * 1-5", "timezone": "Europe/Berlin"})
     schedule = build_definitions(path).resolve_schedule_def("nightly_refresh")
     assert (schedule.cron_schedule, schedule.execution_timezone) == (
-        "30 6 * * 1-5", "Europe/Berlin")
+        "30 6 * * 1-5",
+        "Europe/Berlin",
+    )
 
 
 def test_cli_run_prints_the_cold_list_and_the_demo_score(tmp_path, capsys):
     path, _ = make_config(
-        tmp_path, me={"addresses": ["alex@northwind.example"]}, sources=SMALL_DEMO,
-        status=AS_OF)
+        tmp_path, me={"addresses": ["alex@northwind.example"]}, sources=SMALL_DEMO, status=AS_OF
+    )
     assert keepwarm(["--config", str(path), "run", "--limit", "5"]) == 0
     out = capsys.readouterr().out
     assert "Going cold:" in out and "why: usually every" in out
     assert "Demo truth:" in out and "precision" in out and "recall" in out
-    assert keepwarm(["--config", str(path), "sql",
-                     "select count(*) as n from marts.relationship_status"]) == 0
+    assert (
+        keepwarm(
+            ["--config", str(path), "sql", "select count(*) as n from marts.relationship_status"]
+        )
+        == 0
+    )
     assert "│" in capsys.readouterr().out
 
 
@@ -150,9 +178,13 @@ def test_connectors_import_neither_dagster_nor_duckdb():
     for source in (ROOT / "connectors").rglob("*.py"):
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
             names = (
-                [a.name for a in node.names] if isinstance(node, ast.Import)
-                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
             )
-            offenders += [f"{source.name}: {n}" for n in names
-                          if n.split(".")[0] in ("dagster", "duckdb")]
+            offenders += [
+                f"{source.name}: {n}" for n in names if n.split(".")[0] in ("dagster", "duckdb")
+            ]
     assert offenders == []

@@ -47,7 +47,8 @@ def test_reply_delays_look_like_email(network):
     by_id = {m.rfc_message_id: m for m in network.messages}
     delays = [
         (m.sent_at - by_id[m.in_reply_to].sent_at).total_seconds() / 60
-        for m in network.messages if m.in_reply_to in by_id
+        for m in network.messages
+        if m.in_reply_to in by_id
     ]
     assert len(delays) > 1000
     # Kooti et al. 2015: half of replies within about 47 minutes, most within a day.
@@ -68,8 +69,11 @@ def test_noise_and_meeting_varieties_are_present(network):
     assert sum(m.auto_submitted is not None for m in network.messages) > 100
     statuses = Counter(e.status for e in network.events)
     assert statuses["cancelled"] > 10
-    declined = [e for e in network.events
-                if any(a.is_self and a.response_status == "declined" for a in e.attendees)]
+    declined = [
+        e
+        for e in network.events
+        if any(a.is_self and a.response_status == "declined" for a in e.attendees)
+    ]
     assert len(declined) > 10
     one_on_one = [e for e in network.events if len(e.attendees) == 2 and e.status == "confirmed"]
     assert any(e.has_location and not e.has_conference for e in one_on_one)
@@ -82,11 +86,16 @@ def test_noise_and_meeting_varieties_are_present(network):
 def test_group_mail_and_introductions(network):
     assert sum(len(m.to_addrs) + len(m.cc_addrs) >= 3 for m in network.messages) > 20
     # An introduction: the user writes to two people at once, and one answers the other.
-    intros = [m for m in network.messages
-              if m.from_addrs[0].address in USER and len(m.to_addrs) == 2 and not m.cc_addrs]
-    answered = {m.in_reply_to for m in network.messages
-                if m.from_addrs[0].address not in USER and m.to_addrs
-                and m.to_addrs[0].address not in USER}
+    intros = [
+        m
+        for m in network.messages
+        if m.from_addrs[0].address in USER and len(m.to_addrs) == 2 and not m.cc_addrs
+    ]
+    answered = {
+        m.in_reply_to
+        for m in network.messages
+        if m.from_addrs[0].address not in USER and m.to_addrs and m.to_addrs[0].address not in USER
+    }
     assert any(i.rfc_message_id in answered for i in intros)
 
 
@@ -109,8 +118,12 @@ def test_planted_stops_really_stop(network):
 
 def test_outreach_is_never_answered(network):
     outreach = {t.address for t in network.truth if t.segment == "outreach"}
-    written_to = {a.address for m in network.messages if m.from_addrs[0].address in USER
-                  for a in m.to_addrs + m.cc_addrs}
+    written_to = {
+        a.address
+        for m in network.messages
+        if m.from_addrs[0].address in USER
+        for a in m.to_addrs + m.cc_addrs
+    }
     assert outreach and not outreach & written_to
 
 
@@ -119,5 +132,7 @@ def test_read_demo_batches_cover_everything_once(network):
     assert batches[0].replace_account_source == (USER[0], "demo")
     assert sum(len(b.messages) for b in batches) == len(network.messages)
     assert sum(len(b.events) for b in batches) == len(network.events)
-    assert batches[-1].cursor.value == {"messages": len(network.messages),
-                                        "events": len(network.events)}
+    assert batches[-1].cursor.value == {
+        "messages": len(network.messages),
+        "events": len(network.events),
+    }

@@ -47,13 +47,26 @@ def graphql(port: int, query: str) -> dict:
 def test_webserver_serves_the_asset_graph(tmp_path):
     config_path, _ = make_config(tmp_path, sources={"demo": {"scale": 0.2, "months": 6}})
     port = free_port()
-    env = {**os.environ, "KEEPWARM_CONFIG": str(config_path),
-           "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    env = {
+        **os.environ,
+        "KEEPWARM_CONFIG": str(config_path),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
     (tmp_path / "dagster_home").mkdir()
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml",
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            str(Path(sys.executable).parent / "dagster-webserver"),
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 90
@@ -71,10 +84,10 @@ def test_webserver_serves_the_asset_graph(tmp_path):
         assert groups["raw/messages"] == "ingest"
         assert groups["core/interactions"] == "model"
         assert groups["marts/relationship_status"] == "metrics"
-        schedules = [s for repo in data["repositoriesOrError"]["nodes"]
-                     for s in repo["schedules"]]
-        assert schedules == [{"name": "nightly_refresh", "cronSchedule": "0 2 * * *",
-                              "executionTimezone": "UTC"}]
+        schedules = [s for repo in data["repositoriesOrError"]["nodes"] for s in repo["schedules"]]
+        assert schedules == [
+            {"name": "nightly_refresh", "cronSchedule": "0 2 * * *", "executionTimezone": "UTC"}
+        ]
     finally:
         server.terminate()
         server.wait(timeout=30)

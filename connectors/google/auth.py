@@ -1,0 +1,192 @@
+"""Credentials for Google APIs: a desktop OAuth flow for people, delegation for teams.
+
+Tokens are secrets: the token file is created owner-only (0600) and replaced atomically,
+its permissions are checked (and repaired) every time it is read, and no token value is
+ever logged or put in an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+from google.auth.exceptions import RefreshError
+from google.auth.transport.requests import Request
+from google.oauth2 import service_account
+from google.oauth2.credentials import Credentials
+
+log = logging.getLogger(__name__)
+
+# Headers and labels only: no bodies, and (by Google's rule for this scope) no `q` search.
+GMAIL_SCOPES = ["https://www.googleapis.com/auth/gmail.metadata"]
+
+
+class AuthError(RuntimeError):
+    """Credentials that cannot be used; the message says what to do about it."""
+
+
+def reauth_command(account: str | None) -> str:
+    return f"keepwarm auth google --account {account or 'ADDR'}"
+
+
+def explain_refresh_error(account: str | None, exc: BaseException) -> str:
+    """A message a user can act on for a failed token refresh."""
+    who = account or "this account"
+    text = str(exc)
+    if "invalid_grant" in text:
+        return (
+            f"The Google refresh token for {who} was revoked or has expired (invalid_grant). "
+            "OAuth apps whose consent screen is still in 'Testing' publishing status get "
+            "refresh tokens that expire after 7 days; publish the app (or re-authorize "
+            f"weekly). Run `{reauth_command(account)}` to sign in again."
+        )
+    return (
+        f"Could not refresh the Google token for {who} ({text}). Run `{reauth_command(account)}`."
+    )
+
+
+def authorize(
+    client_secrets_path: str | os.PathLike[str],
+    token_path: str | os.PathLike[str],
+    scopes: Sequence[str] = tuple(GMAIL_SCOPES),
+    *,
+    account: str | None = None,
+    port: int = 0,
+    open_browser: bool = True,
+) -> Credentials:
+    """Run the desktop OAuth flow in the user's browser and save the token owner-only.
+
+    Args:
+        client_secrets_path: the "Desktop app" OAuth client JSON from Google Cloud console.
+        token_path: where to keep the authorized-user token file.
+        scopes: what to ask for; keepwarm asks for `GMAIL_SCOPES` only.
+        account: the address expected to sign in, passed to Google as a login hint.
+        port: local port for the redirect; 0 picks a free one.
+        open_browser: open the consent page automatically.
+
+    Raises:
+        AuthError: Google granted fewer scopes than were asked for.
+    """
+    from google_auth_oauthlib.flow import InstalledAppFlow
+
+    flow = InstalledAppFlow.from_client_secrets_file(str(client_secrets_path), scopes=list(scopes))
+    extra = {"login_hint": account} if account else {}
+    creds = flow.run_local_server(
+        port=port, open_browser=open_browser, access_type="offline", prompt="consent", **extra
+    )
+    granted = set(creds.granted_scopes or creds.scopes or [])
+    if granted and not set(scopes) <= granted:
+        raise AuthError(
+            f"Google granted {sorted(granted)} but keepwarm needs {sorted(scopes)}; "
+            f"tick every permission on the consent screen and run `{reauth_command(account)}`."
+        )
+    save_credentials(creds, token_path)
+    return creds
+
+
+def save_credentials(creds: Credentials, token_path: str | os.PathLike[str]) -> None:
+    """Write the token file owner-only, atomically: readers see the old file or the new."""
+    path = Path(token_path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = creds.to_json().encode("utf-8")
+    fd, tmp = _owner_only_tempfile(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _owner_only_tempfile(path: Path) -> tuple[int, str]:
+    # os.open with mode 0600 creates the file without a window in which it is readable by
+    # others (umask can only remove bits); O_EXCL refuses to reuse a planted file.
+    for _ in range(100):
+        name = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        return fd, str(name)
+    raise FileExistsError(f"could not create a temporary file next to {path}")
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def ensure_owner_only(token_path: str | os.PathLike[str]) -> bool:
+    """Make the token file 0600 if group or others can read it; True if it was fixed."""
+    path = Path(token_path)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        os.chmod(path, 0o600)
+        log.warning("token file %s was readable by others (%o); made it 0600", path, mode)
+        return True
+    return False
+
+
+def load_credentials(
+    token_path: str | os.PathLike[str],
+    scopes: Sequence[str] = tuple(GMAIL_SCOPES),
+    *,
+    account: str | None = None,
+    request: Request | None = None,
+) -> Credentials:
+    """The saved user token, refreshed if it expired (and saved again).
+
+    Raises:
+        AuthError: no token file, or the refresh token was revoked/expired.
+    """
+    path = Path(token_path)
+    if not path.exists():
+        raise AuthError(
+            f"No Google token for {account or 'this account'} at {path}. "
+            f"Run `{reauth_command(account)}`."
+        )
+    ensure_owner_only(path)
+    creds = Credentials.from_authorized_user_file(str(path), list(scopes))
+    if creds.valid:
+        return creds
+    if not creds.refresh_token:
+        raise AuthError(
+            f"The Google token for {account or 'this account'} cannot be refreshed. "
+            f"Run `{reauth_command(account)}`."
+        )
+    try:
+        creds.refresh(request or Request())
+    except RefreshError as exc:
+        raise AuthError(explain_refresh_error(account, exc)) from exc
+    save_credentials(creds, path)
+    return creds
+
+
+def delegated_credentials(
+    key_path: str | os.PathLike[str], mailbox: str, scopes: Sequence[str] = tuple(GMAIL_SCOPES)
+) -> service_account.Credentials:
+    """A service account acting as `mailbox` through Workspace domain-wide delegation.
+
+    The Workspace admin must allow the service account's client id for these scopes
+    (Admin console > Security > API controls > Domain-wide delegation).
+    """
+    creds = service_account.Credentials.from_service_account_file(
+        str(key_path), scopes=list(scopes)
+    )
+    return creds.with_subject(mailbox)

@@ -1,0 +1,108 @@
+"""File access shared by the readers: clear errors, file identity for cursors, globs."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from connectors.records import Cursor
+
+HEAD_BYTES = 64 * 1024
+
+
+class SourceFileError(OSError):
+    """A source file or folder is missing or cannot be read; the message names the path.
+
+    Attributes:
+        path: the path as the caller gave it (or as a glob expanded it).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        super().__init__(f"{os.fspath(path)}: {problem}")
+        self.path = os.fspath(path)
+
+
+def describe_os_error(error: OSError) -> str:
+    """A short, user-facing description of an OSError, without the path repeated."""
+    if isinstance(error, FileNotFoundError):
+        return "no such file or folder"
+    if isinstance(error, PermissionError):
+        return "permission denied (check the file's owner and mode)"
+    if isinstance(error, IsADirectoryError):
+        return "is a folder, expected a file"
+    return error.strerror or str(error)
+
+
+def stat_file(path: Path) -> os.stat_result:
+    """`os.stat` for a regular file, raising `SourceFileError` otherwise."""
+    try:
+        st = path.stat()
+    except OSError as error:
+        raise SourceFileError(path, describe_os_error(error)) from error
+    if not path.is_file():
+        raise SourceFileError(path, "not a regular file")
+    if not os.access(path, os.R_OK):
+        raise SourceFileError(path, describe_os_error(PermissionError()))
+    return st
+
+
+def hash_range(path: Path, start: int, length: int) -> str:
+    """SHA-256 (hex) of `length` bytes of a file from `start` (fewer if the file is shorter)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        f.seek(start)
+        remaining = length
+        while remaining > 0:
+            chunk = f.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            digest.update(chunk)
+            remaining -= len(chunk)
+    return digest.hexdigest()
+
+
+def cursor_value(cursor: Cursor | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Accept either a `Cursor` or its `value` dict; None stays None."""
+    if cursor is None:
+        return None
+    if isinstance(cursor, Cursor):
+        return dict(cursor.value)
+    return dict(cursor)
+
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def expand_paths(paths_or_globs: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Expand `~` and glob patterns; every item must name at least one existing path.
+
+    Raises:
+        SourceFileError: a plain path does not exist, or a pattern matches nothing.
+    """
+    if isinstance(paths_or_globs, str | os.PathLike):
+        paths_or_globs = [paths_or_globs]
+    found: list[Path] = []
+    for item in paths_or_globs:
+        text = os.path.expanduser(os.fspath(item))
+        if _GLOB_CHARS & set(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise SourceFileError(text, "the pattern matches no file or folder")
+            found.extend(Path(m) for m in matches)
+        else:
+            path = Path(text)
+            if not path.exists():
+                raise SourceFileError(text, "no such file or folder")
+            found.append(path)
+    unique: list[Path] = []
+    seen: set[Path] = set()
+    for path in found:
+        resolved = path.resolve()
+        if resolved not in seen:
+            seen.add(resolved)
+            unique.append(resolved)
+    return unique

@@ -1,0 +1,328 @@
+"""Streaming mbox reader: header blocks only, bodies skipped without being parsed.
+
+The file is read in 4 MiB chunks and never held whole, so a 40 GB Takeout export needs
+the same few MiB as a 1 MB one. Messages are separated the way the standard library's
+`mailbox.mbox` separates them: every line that starts with `From ` begins a message
+(mboxo and mboxrd escape such lines in bodies as `>From `, so both read the same; an
+mboxcl file with unescaped `From ` body lines is split there, exactly as `mailbox` does).
+Takeout writes CRLF line ends and `From 1537866361256992303@xxx Wed Jun 22 ... 2016`
+envelopes; both are handled.
+
+For each message only the header block is sliced out (up to the first blank line, capped
+at 1 MiB); the body is skipped with one `bytes.find` per chunk for the next `\\nFrom `.
+That is where the speed comes from: attachments are never decoded or even split into
+lines.
+
+Memory: one 4 MiB read buffer (plus a transient copy), one batch of records (about 2 KB
+each; `batch_size` bounds it), and the set of message keys emitted in the run, kept to
+de-duplicate (about 100 bytes per message: 30 MB for 300,000 messages).
+
+Content before the first `From ` line (or a whole file without one, such as a single
+`.eml`) is read as one message without an envelope; whitespace-only content is ignored.
+
+Cursor (`Cursor.value`), one per file (`stream` = absolute path):
+
+    {"offset": byte offset after the last complete message read,
+     "size": file size, "mtime_ns": modification time,
+     "head_len": n, "head_sha256": hash of the first n (<= 64 KiB) bytes,
+     "tail_len": m, "tail_sha256": hash of the m (<= 4 KiB) bytes before offset}
+
+Given a cursor: unchanged size and mtime with the whole file read -> nothing is yielded
+(no I/O beyond `stat`). Otherwise, if the head and the bytes before `offset` are what they
+were and a `From ` line starts at `offset`, reading resumes there (an appended file, or a
+run interrupted between batches); anything else means the file was rewritten and it is
+read again from 0 (downstream upserts by key, so re-reading is safe).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, NamedTuple
+
+from connectors.records import Batch, Cursor, MessageRecord, QuarantineRecord
+from connectors.takeout.dates import parse_envelope_date
+from connectors.takeout.files import (
+    HEAD_BYTES,
+    SourceFileError,
+    cursor_value,
+    describe_os_error,
+    hash_range,
+    stat_file,
+)
+from connectors.headers import gmail_hex_id
+from connectors.takeout.message import Envelope, ReadStats, build_record
+
+SOURCE = "mbox"
+CHUNK_BYTES = 4 << 20
+MAX_HEADER_BYTES = 1 << 20
+TAIL_BYTES = 4096
+
+_SEPARATOR = b"\nFrom "
+# The first of: a blank line (end of the headers) or a From_ line (next message, no body).
+# A regex with a one-character literal prefix scans line starts only, which beats two
+# bytes.find calls for "\n\n" and "\n\r\n" on header-sized spans.
+_HEADER_END = re.compile(rb"\n(?:\r?\n|From )")
+_TAKEOUT_ENVELOPE = re.compile(rb"From (\d{1,20})@xxx\b")
+
+
+class RawMessage(NamedTuple):
+    """One message as found in the file: where it is, its From_ line and header block."""
+
+    offset: int
+    end: int
+    envelope: bytes | None
+    header: bytes
+
+
+class _Window:
+    """A sliding view over the file: `buf` holds bytes from absolute offset `base`."""
+
+    __slots__ = ("base", "buf", "eof", "f")
+
+    def __init__(self, f: BinaryIO, start: int) -> None:
+        self.f = f
+        self.base = start
+        self.buf = b""
+        self.eof = False
+
+    def extend(self, keep_from: int) -> int:
+        """Drop `buf[:keep_from]`, append the next chunk; returns the shift applied."""
+        chunk = self.f.read(CHUNK_BYTES)
+        if not chunk:
+            self.eof = True
+        self.buf = self.buf[keep_from:] + chunk
+        self.base += keep_from
+        return keep_from
+
+
+def scan_mbox(f: BinaryIO, start: int = 0) -> Iterator[RawMessage]:
+    """Split an mbox stream into messages, slicing out only their header blocks.
+
+    Args:
+        f: the file, opened in binary mode.
+        start: byte offset to start from; must be 0 or the start of a From_ line.
+
+    Yields:
+        `RawMessage` per message, in file order, with absolute offsets.
+    """
+    f.seek(start)
+    w = _Window(f, start)
+    w.extend(0)
+    pos = 0
+    while True:
+        buf = w.buf
+        while len(buf) - pos < 6 and not w.eof:
+            pos -= w.extend(pos)
+            buf = w.buf
+        if pos >= len(buf):
+            return
+        msg_offset = w.base + pos
+
+        # The From_ line, if any (only content before the first one lacks it).
+        if buf.startswith(b"From ", pos):
+            newline = buf.find(b"\n", pos)
+            while newline < 0 and not w.eof:
+                pos -= w.extend(pos)
+                buf = w.buf
+                newline = buf.find(b"\n", pos)
+            if newline < 0:
+                newline = len(buf)
+            envelope: bytes | None = buf[pos:newline].rstrip(b"\r")
+            hstart = min(newline + 1, len(buf))
+            lo = hstart - 1  # the newline ending the From_ line
+        else:
+            envelope = None
+            hstart = lo = pos
+
+        # The header block ends at a blank line, or at the next From_ line if none comes.
+        while True:
+            match = _HEADER_END.search(buf, lo, hstart + MAX_HEADER_BYTES)
+            if match is not None or w.eof or len(buf) - hstart >= MAX_HEADER_BYTES:
+                break
+            shift = w.extend(pos)
+            pos -= shift
+            hstart -= shift
+            lo -= shift
+            buf = w.buf
+        following = -1
+        if match is None:  # no blank line within the cap (or before EOF): cut it there
+            header = buf[hstart : hstart + MAX_HEADER_BYTES]
+            body_from = min(len(buf), hstart + MAX_HEADER_BYTES) - 1
+        elif match.end() - match.start() == len(_SEPARATOR):  # next message, no body
+            header = buf[hstart : match.start() + 1]
+            following = match.start()
+        else:
+            header = buf[hstart : match.start() + 1]
+            body_from = match.end() - 1
+
+        # The body: skipped, chunk by chunk, looking only for the next From_ line.
+        if following < 0:
+            following = buf.find(_SEPARATOR, max(body_from, 0))
+        if following >= 0:
+            end = following + 1
+        else:
+            while not w.eof:
+                w.extend(max(len(buf) - len(_SEPARATOR) + 1, 0))
+                buf = w.buf
+                pos = 0
+                following = buf.find(_SEPARATOR)
+                if following >= 0:
+                    break
+            end = following + 1 if following >= 0 else len(buf)
+
+        if envelope is None and not header.strip() and not buf[pos:end].strip():
+            pos = end  # whitespace before the first From_ line is not a message
+            continue
+        yield RawMessage(msg_offset, w.base + end, envelope, header)
+        pos = end
+
+
+def parse_envelope(line: bytes | None) -> Envelope | None:
+    """Gmail id (hex, Takeout only) and date from a From_ line."""
+    if line is None:
+        return None
+    match = _TAKEOUT_ENVELOPE.match(line)
+    gmail_id = gmail_hex_id(match.group(1)) if match else None
+    return Envelope(gmail_id, parse_envelope_date(line.decode("latin-1")))
+
+
+def _identity(path: Path, st: os.stat_result, offset: int) -> dict[str, Any]:
+    head_len = min(HEAD_BYTES, st.st_size)
+    tail_len = min(TAIL_BYTES, offset)
+    return {
+        "offset": offset,
+        "size": max(st.st_size, offset),
+        "mtime_ns": st.st_mtime_ns,
+        "head_len": head_len,
+        "head_sha256": hash_range(path, 0, head_len),
+        "tail_len": tail_len,
+        "tail_sha256": hash_range(path, offset - tail_len, tail_len),
+    }
+
+
+def resume_offset(path: Path, st: os.stat_result, value: Mapping[str, Any] | None) -> int | None:
+    """Where to start reading given a stored cursor value; None means nothing changed."""
+    if not value:
+        return 0
+    try:
+        offset = int(value["offset"])
+        size = int(value["size"])
+        mtime_ns = int(value["mtime_ns"])
+        head_len = int(value["head_len"])
+        head_sha = str(value["head_sha256"])
+        tail_len = int(value["tail_len"])
+        tail_sha = str(value["tail_sha256"])
+    except (KeyError, TypeError, ValueError):
+        return 0
+    if offset == size == st.st_size and mtime_ns == st.st_mtime_ns:
+        return None
+    if not 0 <= offset <= st.st_size or head_len > st.st_size or tail_len > offset:
+        return 0
+    if hash_range(path, 0, head_len) != head_sha:
+        return 0
+    if hash_range(path, offset - tail_len, tail_len) != tail_sha:
+        return 0
+    if offset < st.st_size:
+        with path.open("rb") as f:
+            f.seek(offset)
+            if f.read(5) != b"From ":
+                return 0
+    return offset
+
+
+def read_mbox(
+    path: str | os.PathLike[str],
+    account: str,
+    *,
+    cursor: Cursor | Mapping[str, Any] | None = None,
+    include_subject: bool = False,
+    batch_size: int = 5000,
+    stats: ReadStats | None = None,
+    seen: set[str] | None = None,
+    now: datetime | None = None,
+) -> Iterator[Batch]:
+    """Read message metadata from an mbox file (Google Takeout, mboxo, mboxrd).
+
+    Args:
+        path: the .mbox file. A single message without a From_ line (.eml) also reads.
+        account: the mailbox owner's address; stamped on every record.
+        cursor: the `Cursor` (or its `value`) from the last batch of a previous run.
+        include_subject: keep decoded subjects (only when the user opted in).
+        batch_size: records (messages + quarantined) per batch.
+        stats: optional counters to add to.
+        seen: message keys already emitted in this run; shared to de-duplicate across
+            files. A key seen before is skipped (counted in `stats.duplicates`).
+        now: the current time for the date sanity rule; defaults to the clock.
+
+    Yields:
+        `Batch` objects with `messages`, `quarantine` and a `Cursor(account, "mbox",
+        stream=<absolute path>, value=...)` positioned after the batch's last message.
+        Nothing at all when the cursor shows the file is unchanged.
+
+    Raises:
+        SourceFileError: the file is missing or unreadable.
+    """
+    file_path = Path(path).expanduser().resolve()
+    st = stat_file(file_path)
+    stats = stats if stats is not None else ReadStats()
+    seen = seen if seen is not None else set()
+    now = now or datetime.now(UTC)
+    try:
+        start = resume_offset(file_path, st, cursor_value(cursor))
+    except OSError as error:
+        raise SourceFileError(file_path, describe_os_error(error)) from error
+    if start is None:
+        stats.skipped_unchanged += 1
+        return
+    stream = str(file_path)
+    prefix = stream + ":"
+    messages: list[MessageRecord] = []
+    quarantine: list[QuarantineRecord] = []
+    last_end = start
+    stats.files += 1
+
+    def batch() -> Batch:
+        value = _identity(file_path, st, last_end)
+        return Batch(
+            messages=messages,
+            quarantine=quarantine,
+            cursor=Cursor(account, SOURCE, stream, value),
+        )
+
+    try:
+        f = file_path.open("rb")
+    except OSError as error:
+        raise SourceFileError(file_path, describe_os_error(error)) from error
+    with f:
+        for raw in scan_mbox(f, start):
+            record = build_record(
+                raw.header,
+                account=account,
+                source=SOURCE,
+                locator=f"{prefix}{raw.offset}",
+                envelope=parse_envelope(raw.envelope),
+                now=now,
+                include_subject=include_subject,
+            )
+            if type(record) is MessageRecord:
+                if record.message_key in seen:
+                    stats.duplicates += 1
+                else:
+                    seen.add(record.message_key)
+                    messages.append(record)
+            else:
+                quarantine.append(record)  # type: ignore[arg-type]
+            last_end = raw.end
+            if len(messages) + len(quarantine) >= batch_size:
+                stats.messages += len(messages)
+                stats.quarantined += len(quarantine)
+                yield batch()
+                messages, quarantine = [], []
+        stats.bytes += max(last_end - start, 0)
+    stats.messages += len(messages)
+    stats.quarantined += len(quarantine)
+    yield batch()

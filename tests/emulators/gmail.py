@@ -1,0 +1,1241 @@
+"""A local Gmail API emulator: a real HTTP server speaking the parts of Gmail v1 keepwarm uses.
+
+Shaped after the discovery document shipped with google-api-python-client
+(`googleapiclient/discovery_cache/documents/gmail.v1.json`): the same paths and query
+parameters (unknown ones are refused, as Google does), the same JSON field names, int64
+and uint64 values as strings (`historyId`, `internalDate`), `pageToken`/`nextPageToken`,
+`resultSizeEstimate`, partial responses via `fields`, and `multipart/mixed` batches on
+`POST /batch` (the library's rootUrl + batchPath) and `POST /batch/gmail/v1`.
+
+Endpoints: users.getProfile, users.messages.list, users.messages.get, users.threads.get,
+users.history.list, batch, and a small OAuth token endpoint (`POST /token`).
+
+The mailbox is loaded from an mbox file with the standard library's `mailbox` module (an
+implementation independent of the connector's header parsing), or generated
+synthetically. It assigns Gmail-like ids (hex of X-GM-MSGID / the Takeout envelope's
+gm-msgid when present), threadIds (X-GM-THRID, else the References/In-Reply-To chain,
+named after the thread's first message as Gmail does), labelIds (from X-Gmail-Labels),
+internalDate (Date header, else the envelope date) and historyIds, and records history
+for mutations made by tests. It enforces the metadata scope (no `q`, no format=full/raw),
+charges quota units per call and per batch part, answers 429 rateLimitExceeded past a
+per-minute ceiling measured on an injectable clock, injects 5xx/403/429 faults and
+dropped, reset or truncated connections at a seeded random rate, and expires history on
+demand (history.list then answers 404).
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import contextlib
+import email
+import email.utils
+import json
+import mailbox
+import random
+import re
+import socket
+import struct
+import threading
+import time
+import urllib.parse
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from googleapiclient.discovery_cache import get_static_doc
+
+METADATA_SCOPE = "https://www.googleapis.com/auth/gmail.metadata"
+
+# Gmail's documented per-method costs (legacy table; see connectors/google/gmail_api.py).
+COSTS = {
+    "gmail.users.getProfile": 1,
+    "gmail.users.messages.list": 5,
+    "gmail.users.messages.get": 5,
+    "gmail.users.threads.get": 10,
+    "gmail.users.history.list": 2,
+}
+
+SYSTEM_LABELS = {
+    "inbox": "INBOX",
+    "sent": "SENT",
+    "important": "IMPORTANT",
+    "unread": "UNREAD",
+    "starred": "STARRED",
+    "trash": "TRASH",
+    "spam": "SPAM",
+    "draft": "DRAFT",
+    "drafts": "DRAFT",
+    "chat": "CHAT",
+    "category personal": "CATEGORY_PERSONAL",
+    "category social": "CATEGORY_SOCIAL",
+    "category promotions": "CATEGORY_PROMOTIONS",
+    "category updates": "CATEGORY_UPDATES",
+    "category forums": "CATEGORY_FORUMS",
+}
+# Takeout pseudo-labels that are not Gmail labels.
+_NOT_LABELS = {"opened", "archived"}
+
+_MSGID = re.compile(r"<([^<>\s]+)>")
+_ENVELOPE_ID = re.compile(r"^(\d+)@xxx\b")
+
+
+# --------------------------------------------------------------------------- mailbox
+
+
+@dataclass
+class StoredMessage:
+    id: str
+    thread_id: str
+    labels: list[str]
+    internal_date: int  # milliseconds since the epoch
+    history_id: int
+    headers: list[tuple[str, str]]
+    size_estimate: int = 0
+    mime_type: str = "text/plain"
+    source_index: int | None = None  # position in the mbox it came from
+
+    def resource(self, fmt: str, wanted: set[str] | None) -> dict[str, Any]:
+        """This message as a users.messages resource in `fmt` (minimal or metadata)."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "threadId": self.thread_id,
+            "labelIds": list(self.labels),
+            "snippet": f"snippet of {self.id}",
+            "sizeEstimate": self.size_estimate,
+            "historyId": str(self.history_id),
+            "internalDate": str(self.internal_date),
+        }
+        if fmt == "metadata":
+            headers = [
+                {"name": n, "value": v}
+                for n, v in self.headers
+                if wanted is None or n.lower() in wanted
+            ]
+            out["payload"] = {
+                "partId": "",
+                "mimeType": self.mime_type,
+                "filename": "",
+                "headers": headers,
+                "body": {"size": 0},
+            }
+        return out
+
+
+@dataclass
+class HistoryRecord:
+    id: int
+    kind: str  # messageAdded, messageDeleted, labelAdded, labelRemoved
+    message: dict[str, Any]
+    label_ids: list[str] | None = None
+
+    def resource(self) -> dict[str, Any]:
+        short = {"id": self.message["id"], "threadId": self.message["threadId"]}
+        out: dict[str, Any] = {"id": str(self.id), "messages": [short]}
+        if self.kind == "messageAdded":
+            out["messagesAdded"] = [{"message": self.message}]
+        elif self.kind == "messageDeleted":
+            out["messagesDeleted"] = [{"message": self.message}]
+        elif self.kind == "labelAdded":
+            out["labelsAdded"] = [{"message": self.message, "labelIds": self.label_ids}]
+        else:
+            out["labelsRemoved"] = [{"message": self.message, "labelIds": self.label_ids}]
+        return out
+
+
+class GmailMailbox:
+    """One user's mailbox: messages, threads, labels and history. Thread-safe."""
+
+    def __init__(self, address: str, *, first_history_id: int = 100_000) -> None:
+        self.address = address.lower()
+        self.messages: dict[str, StoredMessage] = {}
+        self.history: list[HistoryRecord] = []
+        self.history_id = first_history_id
+        self.min_history_id = first_history_id  # older startHistoryIds answer 404
+        self.user_labels: dict[str, str] = {}  # name -> Label_N
+        self.lock = threading.RLock()
+        self._sorted: list[tuple[int, str]] | None = None
+        self._threads_total: int | None = None
+        self._by_rfc_id: dict[str, str] = {}
+        self._next_id = 0x18A0_0000_0000_0000
+
+    # ---- loading
+
+    @classmethod
+    def from_mbox(cls, path: str | Path, address: str, **kwargs: Any) -> GmailMailbox:
+        """A mailbox holding every message of an mbox file, in file order."""
+        box = cls(address, **kwargs)
+        parsed: list[tuple[int, mailbox.mboxMessage]] = list(enumerate(mailbox.mbox(str(path))))
+        # Thread ids need every message first: union Message-IDs over reply chains.
+        rows = []
+        for index, msg in parsed:
+            headers = [(name, clean_header_value(value)) for name, value in msg.raw_items()]
+            envelope = msg.get_from() or ""
+            gm_id = _gm_decimal(msg.get("X-GM-MSGID")) or _envelope_id(envelope)
+            gm_thread = _gm_decimal(msg.get("X-GM-THRID"))
+            labels = box._labels_from_takeout(msg.get("X-Gmail-Labels"))
+            date = _internal_date(msg.get("Date"), envelope, index)
+            rows.append((index, headers, gm_id, gm_thread, labels, date, msg.as_bytes()))
+        box._load_rows(rows)
+        return box
+
+    def _load_rows(self, rows: list[tuple]) -> None:
+        ids: list[str] = []
+        for index, _headers, gm_id, *_ in rows:
+            ids.append(format(gm_id, "x") if gm_id else self._new_id(index))
+        groups = _UnionFind()
+        for i, (_index, headers, *_rest) in enumerate(rows):
+            own = _first_msgid(_header(headers, "message-id")) or f"__no_id_{i}"
+            groups.add(own)
+            for other in _msgids(_header(headers, "in-reply-to")) + _msgids(
+                _header(headers, "references")
+            ):
+                groups.union(own, other)
+        first_in_group: dict[str, tuple[int, str]] = {}
+        own_ids = []
+        for i, (_index, headers, _gm, _thr, _labels, date, _raw) in enumerate(rows):
+            own = _first_msgid(_header(headers, "message-id")) or f"__no_id_{i}"
+            own_ids.append(own)
+            root = groups.find(own)
+            candidate = (date, ids[i])
+            if root not in first_in_group or candidate < first_in_group[root]:
+                first_in_group[root] = candidate
+        with self.lock:
+            for i, (index, headers, _gm, gm_thread, labels, date, raw) in enumerate(rows):
+                thread = (
+                    format(gm_thread, "x")
+                    if gm_thread
+                    else first_in_group[groups.find(own_ids[i])][1]
+                )
+                self.history_id += 1
+                stored = StoredMessage(
+                    id=ids[i],
+                    thread_id=thread,
+                    labels=labels,
+                    internal_date=date,
+                    history_id=self.history_id,
+                    headers=headers,
+                    size_estimate=len(raw),
+                    mime_type=_header(headers, "content-type", "text/plain").split(";")[0].strip(),
+                    source_index=index,
+                )
+                self._store(stored)
+            self.min_history_id = self.history_id  # the load itself is not history
+
+    def load_messages(self, messages: Iterable[StoredMessage]) -> None:
+        """Bulk-load pre-built messages (synthetic mailboxes); no history is recorded."""
+        with self.lock:
+            for m in messages:
+                self.history_id = max(self.history_id, m.history_id)
+                self._store(m)
+            self.history_id += 1
+            self.min_history_id = self.history_id
+
+    def _store(self, m: StoredMessage) -> None:
+        self.messages[m.id] = m
+        rfc = _first_msgid(_header(m.headers, "message-id"))
+        if rfc:
+            self._by_rfc_id.setdefault(rfc, m.id)
+        self._sorted = None
+        self._threads_total = None
+
+    def _new_id(self, salt: int) -> str:
+        self._next_id += 1 + (salt % 7)
+        return format(self._next_id, "x")
+
+    def _labels_from_takeout(self, value: str | None) -> list[str]:
+        if value is None:
+            return ["INBOX"]
+        labels = []
+        for name in clean_header_value(value).split(","):
+            name = name.strip()
+            if not name or name.lower() in _NOT_LABELS:
+                continue
+            label = SYSTEM_LABELS.get(name.lower())
+            if label is None:
+                label = self.user_labels.setdefault(name, f"Label_{len(self.user_labels) + 1}")
+            if label not in labels:
+                labels.append(label)
+        return labels
+
+    # ---- mutations (each one is a history record)
+
+    def add_message(
+        self,
+        headers: list[tuple[str, str]],
+        *,
+        labels: Iterable[str] = ("INBOX",),
+        internal_date: int | None = None,
+        thread_id: str | None = None,
+    ) -> str:
+        """Deliver a new message; it joins the thread of any message it replies to."""
+        with self.lock:
+            new_id = self._new_id(len(self.messages))
+            if thread_id is None:
+                for ref in _msgids(_header(headers, "in-reply-to")) + _msgids(
+                    _header(headers, "references")
+                ):
+                    if ref in self._by_rfc_id and self._by_rfc_id[ref] in self.messages:
+                        thread_id = self.messages[self._by_rfc_id[ref]].thread_id
+                        break
+            self.history_id += 1
+            stored = StoredMessage(
+                id=new_id,
+                thread_id=thread_id or new_id,
+                labels=list(labels),
+                internal_date=internal_date or int(time.time() * 1000),
+                history_id=self.history_id,
+                headers=list(headers),
+                size_estimate=sum(len(n) + len(v) + 4 for n, v in headers),
+            )
+            self._store(stored)
+            self.history.append(HistoryRecord(self.history_id, "messageAdded", self._short(stored)))
+            return new_id
+
+    def delete_message(self, message_id: str) -> None:
+        """Delete permanently (not a move to Trash: that is a label change)."""
+        with self.lock:
+            stored = self.messages.pop(message_id)
+            self._sorted = None
+            self._threads_total = None
+            self.history_id += 1
+            self.history.append(
+                HistoryRecord(self.history_id, "messageDeleted", self._short(stored))
+            )
+
+    def modify_labels(
+        self, message_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()
+    ) -> None:
+        with self.lock:
+            stored = self.messages[message_id]
+            added = [x for x in add if x not in stored.labels]
+            removed = [x for x in remove if x in stored.labels]
+            stored.labels = [x for x in stored.labels if x not in removed] + added
+            for kind, changed in (("labelAdded", added), ("labelRemoved", removed)):
+                if changed:
+                    self.history_id += 1
+                    stored.history_id = self.history_id
+                    self.history.append(
+                        HistoryRecord(self.history_id, kind, self._short(stored), changed)
+                    )
+
+    def expire_history(self) -> None:
+        """Forget all history so far: any older startHistoryId now answers 404."""
+        with self.lock:
+            self.history.clear()
+            self.min_history_id = self.history_id + 1
+
+    @staticmethod
+    def _short(m: StoredMessage) -> dict[str, Any]:
+        return {"id": m.id, "threadId": m.thread_id, "labelIds": list(m.labels)}
+
+    # ---- reading
+
+    def ordered(self) -> list[tuple[int, str]]:
+        """Messages newest first, as messages.list returns them: (-internalDate, id)."""
+        with self.lock:
+            if self._sorted is None:
+                self._sorted = sorted(
+                    ((-m.internal_date, m.id) for m in self.messages.values()),
+                )
+            return self._sorted
+
+    def thread(self, thread_id: str) -> list[StoredMessage]:
+        with self.lock:
+            found = [m for m in self.messages.values() if m.thread_id == thread_id]
+        return sorted(found, key=lambda m: (m.internal_date, m.id))
+
+    def threads_total(self) -> int:
+        with self.lock:
+            if self._threads_total is None:
+                self._threads_total = len({m.thread_id for m in self.messages.values()})
+            return self._threads_total
+
+    def copy(self) -> GmailMailbox:
+        """An independent mailbox with the same messages (headers are shared, never edited)."""
+        with self.lock:
+            other = GmailMailbox(self.address, first_history_id=self.history_id)
+            other.user_labels = dict(self.user_labels)
+            other._next_id = self._next_id
+            other.load_messages(self.snapshot().values())
+            # Same history position as the original (history itself is not copied).
+            other.history_id = other.min_history_id = self.history_id
+            return other
+
+    def snapshot(self) -> dict[str, StoredMessage]:
+        """A copy of every message, for comparing with what a sync produced."""
+        with self.lock:
+            return {
+                k: StoredMessage(**{**m.__dict__, "labels": list(m.labels)})
+                for k, m in self.messages.items()
+            }
+
+
+class _ThreadIndex:
+    """thread id -> message ids, rebuilt lazily (threads.get on big mailboxes)."""
+
+    def __init__(self, box: GmailMailbox) -> None:
+        self.box = box
+        self.version = -1
+        self.index: dict[str, list[str]] = {}
+
+    def get(self, thread_id: str) -> list[StoredMessage]:
+        box = self.box
+        with box.lock:
+            version = (len(box.messages), box.history_id)
+            if version != self.version:
+                index: dict[str, list[str]] = {}
+                for m in box.messages.values():
+                    index.setdefault(m.thread_id, []).append(m.id)
+                self.index, self.version = index, version
+            found = [box.messages[i] for i in self.index.get(thread_id, []) if i in box.messages]
+        return sorted(found, key=lambda m: (m.internal_date, m.id))
+
+
+# --------------------------------------------------------------------------- quota & faults
+
+
+class QuotaMeter:
+    """Per-user quota over a sliding 60-second window of the emulator's clock."""
+
+    def __init__(self, units_per_minute: int | None, clock: Callable[[], float]) -> None:
+        self.limit = units_per_minute
+        self.clock = clock
+        self.window: deque[tuple[float, int]] = deque()
+        self.in_window = 0
+        self.log: list[tuple[float, int]] = []
+        self.max_in_window = 0
+        self.rejected = 0
+        self.lock = threading.Lock()
+
+    def charge(self, units: int) -> bool:
+        with self.lock:
+            now = self.clock()
+            while self.window and self.window[0][0] <= now - 60.0:
+                self.in_window -= self.window.popleft()[1]
+            if self.limit is not None and self.in_window + units > self.limit:
+                self.rejected += 1
+                return False
+            self.window.append((now, units))
+            self.in_window += units
+            self.max_in_window = max(self.max_in_window, self.in_window)
+            self.log.append((now, units))
+            return True
+
+    @property
+    def total(self) -> int:
+        return sum(u for _, u in self.log)
+
+
+@dataclass
+class FaultPlan:
+    """Random failures: each API request (and each batch part) fails with `rate`."""
+
+    rate: float = 0.0
+    seed: int = 0
+    kinds: tuple[str, ...] = ("500", "503", "403", "429", "drop", "reset", "truncate")
+    where: tuple[str, ...] = ("requests", "parts")  # whole HTTP requests, batch parts
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.lock = threading.Lock()
+
+    def pick(self, *, connection_level: bool) -> str | None:
+        if ("requests" if connection_level else "parts") not in self.where:
+            return None
+        kinds = self.kinds if connection_level else tuple(k for k in self.kinds if k.isdigit())
+        with self.lock:
+            if not kinds or self.rng.random() >= self.rate:
+                return None
+            return self.rng.choice(kinds)
+
+
+def _error(code: int, message: str, reason: str, status: str, domain: str = "global") -> dict:
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "errors": [{"message": message, "domain": domain, "reason": reason}],
+            "status": status,
+        }
+    }
+
+
+FAULT_RESPONSES = {
+    "500": (500, _error(500, "Backend Error", "backendError", "INTERNAL")),
+    "503": (
+        503,
+        _error(503, "The service is currently unavailable.", "backendError", "UNAVAILABLE"),
+    ),
+    "403": (
+        403,
+        _error(
+            403,
+            "User-rate limit exceeded.",
+            "userRateLimitExceeded",
+            "PERMISSION_DENIED",
+            "usageLimits",
+        ),
+    ),
+    "429": (
+        429,
+        _error(
+            429,
+            "Too many concurrent requests for user.",
+            "rateLimitExceeded",
+            "RESOURCE_EXHAUSTED",
+            "usageLimits",
+        ),
+    ),
+}
+QUOTA_EXCEEDED = (
+    429,
+    _error(
+        429,
+        "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user'.",
+        "rateLimitExceeded",
+        "RESOURCE_EXHAUSTED",
+        "usageLimits",
+    ),
+)
+NOT_FOUND = (404, _error(404, "Requested entity was not found.", "notFound", "NOT_FOUND"))
+
+
+class _Reply(Exception):
+    def __init__(self, status: int, body: dict) -> None:
+        self.status, self.body = status, body
+
+
+# --------------------------------------------------------------------------- routing
+
+
+@dataclass(frozen=True)
+class _Route:
+    method_id: str
+    http_method: str
+    pattern: re.Pattern[str]
+    path_params: tuple[str, ...]
+    query_params: dict[str, dict[str, Any]]
+
+
+def _routes() -> list[_Route]:
+    doc = json.loads(get_static_doc("gmail", "v1"))
+    global_params = doc["parameters"]
+    wanted = {
+        ("getProfile",): doc["resources"]["users"]["methods"]["getProfile"],
+        ("messages", "list"): doc["resources"]["users"]["resources"]["messages"]["methods"]["list"],
+        ("messages", "get"): doc["resources"]["users"]["resources"]["messages"]["methods"]["get"],
+        ("threads", "get"): doc["resources"]["users"]["resources"]["threads"]["methods"]["get"],
+        ("history", "list"): doc["resources"]["users"]["resources"]["history"]["methods"]["list"],
+    }
+    routes = []
+    for desc in wanted.values():
+        names = tuple(re.findall(r"\{(\w+)\}", desc["path"]))
+        regex = "^/" + re.sub(r"\\\{(\w+)\\\}", r"([^/]+)", re.escape(desc["path"])) + "$"
+        params = {k: v for k, v in desc["parameters"].items() if v.get("location") == "query"}
+        params.update(global_params)
+        routes.append(_Route(desc["id"], desc["httpMethod"], re.compile(regex), names, params))
+    return routes
+
+
+def parse_fields(spec: str) -> dict[str, Any]:
+    """A `fields` mask ("a,b(c,d),e/f") as a tree; an empty subtree keeps everything."""
+    pos = 0
+
+    def parse_list() -> dict[str, Any]:
+        nonlocal pos
+        tree: dict[str, Any] = {}
+        while pos < len(spec):
+            start = pos
+            while pos < len(spec) and spec[pos] not in ",()":
+                pos += 1
+            parts = spec[start:pos].strip().split("/")
+            node = tree
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            leaf = node.setdefault(parts[-1], {})
+            if pos < len(spec) and spec[pos] == "(":
+                pos += 1
+                leaf.update(parse_list())
+                pos += 1  # the ")"
+            if pos < len(spec) and spec[pos] == ",":
+                pos += 1
+                continue
+            break
+        return tree
+
+    return parse_list()
+
+
+def apply_fields(value: Any, tree: dict[str, Any]) -> Any:
+    if not tree:
+        return value
+    if isinstance(value, list):
+        return [apply_fields(v, tree) for v in value]
+    if isinstance(value, dict):
+        return {k: apply_fields(v, tree[k]) for k, v in value.items() if k in tree}
+    return value
+
+
+# --------------------------------------------------------------------------- server
+
+
+@dataclass
+class EmulatorStats:
+    requests: int = 0
+    batches: int = 0
+    batch_parts: int = 0
+    calls: Counter = field(default_factory=Counter)
+    statuses: Counter = field(default_factory=Counter)
+    faults: Counter = field(default_factory=Counter)
+    quota_rejections: int = 0
+    paths: Counter = field(default_factory=Counter)
+    snippets_sent: int = 0
+    forbidden: list[str] = field(default_factory=list)
+
+
+class GmailEmulator:
+    """The HTTP server. Use as a context manager, or call start() and stop().
+
+    Args:
+        units_per_minute: per-user quota ceiling; None for unlimited.
+        clock: seconds on the same scale as the client's limiter (e.g. ScaledClock.now).
+        faults: random failures to inject.
+        scopes: scopes the tokens carry; the metadata scope forbids q and full/raw.
+    """
+
+    def __init__(
+        self,
+        *,
+        units_per_minute: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        faults: FaultPlan | None = None,
+        scopes: Iterable[str] = (METADATA_SCOPE,),
+    ) -> None:
+        self.mailboxes: dict[str, GmailMailbox] = {}
+        self.tokens: dict[str, str] = {}
+        self.quota: dict[str, QuotaMeter] = {}
+        self.units_per_minute = units_per_minute
+        self.clock = clock
+        self.faults = faults or FaultPlan()
+        self.scopes = set(scopes)
+        self.stats = EmulatorStats()
+        self.lock = threading.Lock()
+        self._kill_queue: deque[str] = deque()
+        self._threads: dict[str, _ThreadIndex] = {}
+        self._routes = _routes()
+        self.refresh_error: str | None = None  # e.g. "invalid_grant"
+        self.oauth_requests: list[dict[str, list[str]]] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- set-up
+
+    def add_mailbox(self, box: GmailMailbox, token: str | None = None) -> GmailMailbox:
+        self.mailboxes[box.address] = box
+        self.quota[box.address] = QuotaMeter(self.units_per_minute, self.clock)
+        self._threads[box.address] = _ThreadIndex(box)
+        if token:
+            self.tokens[token] = box.address
+        return box
+
+    def set_quota(self, units_per_minute: int | None) -> None:
+        self.units_per_minute = units_per_minute
+        for meter in self.quota.values():
+            meter.limit = units_per_minute
+
+    def kill_next(self, count: int = 1, mode: str = "truncate") -> None:
+        """Make the next `count` API requests die: "truncate" (half a body), "reset", "drop"."""
+        with self.lock:
+            self._kill_queue.extend([mode] * count)
+
+    @property
+    def endpoint(self) -> str:
+        assert self._server is not None, "start() the emulator first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def start(self) -> GmailEmulator:
+        handler = type("Handler", (_Handler,), {"emulator": self})
+        self._server = _Server(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, kwargs={"poll_interval": 0.05}
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> GmailEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- request handling (called from handler threads)
+
+    def _next_kill(self) -> str | None:
+        with self.lock:
+            if self._kill_queue:
+                return self._kill_queue.popleft()
+        return self.faults.pick(connection_level=True)
+
+    def _mailbox_for(self, headers: Any) -> GmailMailbox:
+        auth = headers.get("Authorization") or headers.get("authorization") or ""
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        if not token:
+            raise _Reply(
+                401,
+                _error(
+                    401,
+                    "Request is missing required authentication credential.",
+                    "required",
+                    "UNAUTHENTICATED",
+                ),
+            )
+        address = self.tokens.get(token)
+        if address is None and len(self.mailboxes) == 1:
+            address = next(iter(self.mailboxes))
+        if address is None:
+            raise _Reply(
+                401,
+                _error(
+                    401,
+                    "Request had invalid authentication credentials.",
+                    "authError",
+                    "UNAUTHENTICATED",
+                ),
+            )
+        return self.mailboxes[address]
+
+    def dispatch(
+        self, method: str, target: str, headers: Any, *, in_batch: bool
+    ) -> tuple[int, dict]:
+        """Answer one API call: (status, JSON body). Charges quota, may inject a fault."""
+        parsed = urllib.parse.urlsplit(target)
+        path = parsed.path
+        with self.lock:
+            self.stats.paths[path.split("/users/")[0]] += 1
+        try:
+            box = self._mailbox_for(headers)
+            route, args = self._route(method, path)
+            query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+            self._validate(route, query)
+            if in_batch:
+                fault = self.faults.pick(connection_level=False)
+                if fault:
+                    with self.lock:
+                        self.stats.faults[fault] += 1
+                    raise _Reply(*FAULT_RESPONSES[fault])
+            if not self.quota[box.address].charge(COSTS[route.method_id]):
+                with self.lock:
+                    self.stats.quota_rejections += 1
+                raise _Reply(*QUOTA_EXCEEDED)
+            with self.lock:
+                self.stats.calls[route.method_id] += 1
+            user = args.get("userId", "me")
+            if user not in ("me", box.address):
+                raise _Reply(
+                    403,
+                    _error(
+                        403,
+                        f"Delegation denied for {box.address}",
+                        "forbidden",
+                        "PERMISSION_DENIED",
+                    ),
+                )
+            body = self._answer(box, route, args, query)
+            fields = query.get("fields", [None])[0]
+            if fields:
+                body = apply_fields(body, parse_fields(fields))
+            if "snippet" in json.dumps(body):
+                with self.lock:
+                    self.stats.snippets_sent += 1
+            return 200, body
+        except _Reply as reply:
+            return reply.status, reply.body
+
+    def _route(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
+        for route in self._routes:
+            match = route.pattern.match(path)
+            if match and route.http_method == method:
+                return route, {
+                    k: urllib.parse.unquote(v)
+                    for k, v in zip(route.path_params, match.groups(), strict=True)
+                }
+        raise _Reply(404, _error(404, f"Not found: {method} {path}", "notFound", "NOT_FOUND"))
+
+    def _validate(self, route: _Route, query: dict[str, list[str]]) -> None:
+        for name, values in query.items():
+            spec = route.query_params.get(name)
+            if spec is None:
+                raise _Reply(
+                    400,
+                    _error(
+                        400,
+                        f"Invalid JSON payload received. Unknown name "
+                        f'"{name}": Cannot bind query parameter.',
+                        "invalidArgument",
+                        "INVALID_ARGUMENT",
+                    ),
+                )
+            if len(values) > 1 and not spec.get("repeated"):
+                raise _Reply(
+                    400, _error(400, f"{name} given twice", "invalidArgument", "INVALID_ARGUMENT")
+                )
+            for value in values:
+                if "enum" in spec and value not in spec["enum"]:
+                    raise _Reply(
+                        400,
+                        _error(
+                            400,
+                            f"Invalid value at '{name}' ({value})",
+                            "invalidArgument",
+                            "INVALID_ARGUMENT",
+                        ),
+                    )
+        metadata_only = self.scopes == {METADATA_SCOPE}
+        if metadata_only and "q" in query:
+            self.stats.forbidden.append("q")
+            raise _Reply(
+                403,
+                _error(
+                    403,
+                    "Metadata scope does not support 'q' parameter",
+                    "forbidden",
+                    "PERMISSION_DENIED",
+                ),
+            )
+        fmt = query.get("format", ["full"])[0]
+        if metadata_only and route.method_id.endswith(".get") and fmt in ("full", "raw"):
+            self.stats.forbidden.append(f"format={fmt}")
+            raise _Reply(
+                403,
+                _error(
+                    403,
+                    f"Metadata scope doesn't allow format {fmt.upper()}",
+                    "forbidden",
+                    "PERMISSION_DENIED",
+                ),
+            )
+
+    def _answer(
+        self, box: GmailMailbox, route: _Route, args: dict[str, str], query: dict[str, list[str]]
+    ) -> dict[str, Any]:
+        method = route.method_id
+        if method == "gmail.users.getProfile":
+            with box.lock:
+                return {
+                    "emailAddress": box.address,
+                    "messagesTotal": len(box.messages),
+                    "threadsTotal": box.threads_total(),
+                    "historyId": str(box.history_id),
+                }
+        if method == "gmail.users.messages.list":
+            return self._list_messages(box, query)
+        if method == "gmail.users.messages.get":
+            with box.lock:
+                stored = box.messages.get(args["id"])
+                if stored is None:
+                    raise _Reply(*NOT_FOUND)
+                return stored.resource(*self._format(query))
+        if method == "gmail.users.threads.get":
+            fmt, wanted = self._format(query)
+            messages = self._threads[box.address].get(args["id"])
+            if not messages:
+                raise _Reply(*NOT_FOUND)
+            return {
+                "id": args["id"],
+                "snippet": messages[-1].resource("minimal", None)["snippet"],
+                "historyId": str(max(m.history_id for m in messages)),
+                "messages": [m.resource(fmt, wanted) for m in messages],
+            }
+        if method == "gmail.users.history.list":
+            return self._list_history(box, query)
+        raise _Reply(404, _error(404, "Not found", "notFound", "NOT_FOUND"))
+
+    @staticmethod
+    def _format(query: dict[str, list[str]]) -> tuple[str, set[str] | None]:
+        fmt = query.get("format", ["full"])[0]
+        names = query.get("metadataHeaders")
+        return fmt, ({n.lower() for n in names} if names else None)
+
+    @staticmethod
+    def _page_size(query: dict[str, list[str]]) -> int:
+        try:
+            size = int(query.get("maxResults", ["100"])[0])
+        except ValueError as exc:
+            raise _Reply(
+                400, _error(400, "Invalid maxResults", "invalidArgument", "INVALID_ARGUMENT")
+            ) from exc
+        return max(1, min(size, 500))
+
+    def _list_messages(self, box: GmailMailbox, query: dict[str, list[str]]) -> dict[str, Any]:
+        include_spam_trash = query.get("includeSpamTrash", ["false"])[0] == "true"
+        label_filter = set(query.get("labelIds", []))
+        size = self._page_size(query)
+        token = query.get("pageToken", [None])[0]
+        after: tuple[int, str] | None = None
+        if token:
+            try:
+                neg_date, _, last = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+                after = (int(neg_date), last)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise _Reply(
+                    400, _error(400, "Invalid pageToken", "invalidArgument", "INVALID_ARGUMENT")
+                ) from exc
+        with box.lock:
+            ordered = box.ordered()
+            total = 0
+            page: list[dict[str, str]] = []
+            next_token = None
+            if include_spam_trash and not label_filter:
+                # Nothing is filtered out: jump straight to the page.
+                total = len(ordered)
+                begin = bisect.bisect_right(ordered, after) if after is not None else 0
+                keys = ordered[begin : begin + size]
+                page = [{"id": k[1], "threadId": box.messages[k[1]].thread_id} for k in keys]
+                if begin + size < total:
+                    last_key = keys[-1]
+                    next_token = base64.urlsafe_b64encode(
+                        f"{last_key[0]}:{last_key[1]}".encode()
+                    ).decode()
+                ordered = []
+            for key in ordered:
+                m = box.messages[key[1]]
+                if not include_spam_trash and ({"SPAM", "TRASH"} & set(m.labels)):
+                    continue
+                if label_filter and not label_filter <= set(m.labels):
+                    continue
+                total += 1
+                if after is not None and key <= after:
+                    continue
+                if len(page) < size:
+                    page.append({"id": m.id, "threadId": m.thread_id})
+                    last_key = key
+                elif next_token is None:
+                    next_token = base64.urlsafe_b64encode(
+                        f"{last_key[0]}:{last_key[1]}".encode()
+                    ).decode()
+        out: dict[str, Any] = {"resultSizeEstimate": total}
+        if page:
+            out["messages"] = page
+        if next_token:
+            out["nextPageToken"] = next_token
+        return out
+
+    def _list_history(self, box: GmailMailbox, query: dict[str, list[str]]) -> dict[str, Any]:
+        raw_start = query.get("startHistoryId", [None])[0]
+        if raw_start is None:
+            raise _Reply(
+                400,
+                _error(400, "startHistoryId is required", "invalidArgument", "INVALID_ARGUMENT"),
+            )
+        start = int(raw_start)
+        types = set(query.get("historyTypes", [])) or None
+        size = self._page_size(query)
+        offset = 0
+        token = query.get("pageToken", [None])[0]
+        if token:
+            offset = int(base64.urlsafe_b64decode(token.encode()).decode())
+        with box.lock:
+            if start < box.min_history_id - 1:
+                raise _Reply(*NOT_FOUND)
+            records = [
+                r for r in box.history if r.id > start and (types is None or r.kind in types)
+            ]
+            page = records[offset : offset + size]
+            out: dict[str, Any] = {"historyId": str(box.history_id)}
+        if page:
+            out["history"] = [r.resource() for r in page]
+        if offset + size < len(records):
+            out["nextPageToken"] = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
+        return out
+
+    # ---- OAuth token endpoint
+
+    def token_endpoint(self, form: dict[str, list[str]]) -> tuple[int, dict]:
+        self.oauth_requests.append(form)
+        grant = form.get("grant_type", [""])[0]
+        if grant == "refresh_token" and self.refresh_error:
+            return 400, {
+                "error": self.refresh_error,
+                "error_description": "Token has been expired or revoked.",
+            }
+        if grant not in ("authorization_code", "refresh_token"):
+            return 400, {"error": "unsupported_grant_type"}
+        token = f"access-{len(self.oauth_requests)}"
+        if self.mailboxes:
+            self.tokens[token] = next(iter(self.mailboxes))
+        body = {
+            "access_token": token,
+            "expires_in": 3599,
+            "scope": " ".join(sorted(self.scopes)),
+            "token_type": "Bearer",
+        }
+        if grant == "authorization_code":
+            body["refresh_token"] = f"refresh-{len(self.oauth_requests)}"
+        return 200, body
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Connections the emulator killed on purpose, or that a client closed, are normal.
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emulator: GmailEmulator
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes; without NODELAY, Nagle plus the client's
+        # delayed ACK adds 40 ms to every response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._api("GET")
+
+    def do_POST(self) -> None:
+        path = urllib.parse.urlsplit(self.path).path
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if path == "/token":
+            form = urllib.parse.parse_qs(body.decode())
+            status, payload = self.emulator.token_endpoint(form)
+            self._send(status, json.dumps(payload).encode(), "application/json")
+            return
+        if path in ("/batch", "/batch/gmail/v1"):
+            self._batch(path, body)
+            return
+        self._api("POST")
+
+    def _api(self, method: str) -> None:
+        em = self.emulator
+        with em.lock:
+            em.stats.requests += 1
+        kill = em._next_kill()
+        if kill in ("drop", "reset"):
+            self._kill(kill, None)
+            return
+        if kill and kill in FAULT_RESPONSES:
+            status, payload = FAULT_RESPONSES[kill]
+            with em.lock:
+                em.stats.faults[kill] += 1
+        else:
+            status, payload = em.dispatch(method, self.path, self.headers, in_batch=False)
+        data = json.dumps(payload).encode()
+        if kill == "truncate":
+            self._kill(kill, (status, data, "application/json; charset=UTF-8"))
+            return
+        with em.lock:
+            em.stats.statuses[status] += 1
+        self._send(status, data, "application/json; charset=UTF-8")
+
+    def _batch(self, path: str, body: bytes) -> None:
+        em = self.emulator
+        with em.lock:
+            em.stats.requests += 1
+            em.stats.batches += 1
+            em.stats.paths[path] += 1
+        kill = em._next_kill()
+        if kill in ("drop", "reset"):
+            self._kill(kill, None)
+            return
+        if kill and kill in FAULT_RESPONSES:
+            status, payload = FAULT_RESPONSES[kill]
+            with em.lock:
+                em.stats.faults[kill] += 1
+            self._send(status, json.dumps(payload).encode(), "application/json; charset=UTF-8")
+            return
+        content_type = self.headers.get("Content-Type", "")
+        outer = email.message_from_bytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+        parts = outer.get_payload() if outer.is_multipart() else []
+        if not parts or len(parts) > 100:
+            self._send(
+                400,
+                json.dumps(
+                    _error(
+                        400,
+                        "A batch holds 1 to 100 requests",
+                        "invalidArgument",
+                        "INVALID_ARGUMENT",
+                    )
+                ).encode(),
+                "application/json",
+            )
+            return
+        boundary = f"batch_{random.getrandbits(64):x}"
+        chunks = []
+        for part in parts:
+            content_id = (part.get("Content-ID") or "").strip()
+            inner = content_id[1:-1] if content_id.startswith("<") else content_id
+            payload = part.get_payload(decode=False)
+            if isinstance(payload, list):  # a nested message: take its text
+                payload = payload[0].as_string()
+            request_line, _, rest = payload.lstrip("\r\n").partition("\n")
+            sub_method, target, _version = request_line.strip().split(" ", 2)
+            sub_headers = email.message_from_string(rest)
+            with em.lock:
+                em.stats.batch_parts += 1
+            status, reply = em.dispatch(sub_method, target, sub_headers, in_batch=True)
+            with em.lock:
+                em.stats.statuses[status] += 1
+            reason = {
+                200: "OK",
+                400: "Bad Request",
+                401: "Unauthorized",
+                403: "Forbidden",
+                404: "Not Found",
+                429: "Too Many Requests",
+                500: "Internal Server Error",
+                503: "Service Unavailable",
+            }.get(status, "Error")
+            chunks.append(
+                f"--{boundary}\r\n"
+                "Content-Type: application/http\r\n"
+                f"Content-ID: <response-{inner}>\r\n\r\n"
+                f"HTTP/1.1 {status} {reason}\r\n"
+                "Content-Type: application/json; charset=UTF-8\r\n\r\n"
+                f"{json.dumps(reply)}\r\n"
+            )
+        data = ("".join(chunks) + f"--{boundary}--\r\n").encode()
+        content = f"multipart/mixed; boundary={boundary}"
+        if kill == "truncate":
+            self._kill(kill, (200, data, content))
+            return
+        self._send(200, data, content)
+
+    def _send(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _kill(self, mode: str, reply: tuple[int, bytes, str] | None) -> None:
+        em = self.emulator
+        with em.lock:
+            em.stats.faults[mode] += 1
+        try:
+            if mode == "truncate" and reply is not None:
+                status, data, content_type = reply
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+            if mode == "reset":
+                # Linger 0: close() sends RST, the client sees ConnectionResetError.
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+            else:
+                self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.close()
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            super().finish()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def add(self, x: str) -> None:
+        self.parent.setdefault(x, x)
+
+    def find(self, x: str) -> str:
+        self.add(x)
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def clean_header_value(value: Any) -> str:
+    """A raw header value as the API would return it: unfolded, valid Unicode."""
+    text = str(value)
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    return re.sub(r"\r?\n(?=[ \t])", "", text).replace("\r", "").replace("\n", "")
+
+
+def _header(headers: list[tuple[str, str]], name: str, default: str = "") -> str:
+    for n, v in headers:
+        if n.lower() == name:
+            return v
+    return default
+
+
+def _msgids(value: str) -> list[str]:
+    return _MSGID.findall(value or "")
+
+
+def _first_msgid(value: str) -> str | None:
+    found = _msgids(value)
+    return found[0] if found else None
+
+
+def _gm_decimal(value: Any) -> int | None:
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _envelope_id(envelope: str) -> int | None:
+    match = _ENVELOPE_ID.match(envelope.strip())
+    return int(match.group(1)) if match else None
+
+
+def _internal_date(date_header: Any, envelope: str, index: int) -> int:
+    """Gmail's internalDate for an imported message: the Date header, else the envelope."""
+    for candidate in (date_header, " ".join(envelope.split()[1:])):
+        if not candidate:
+            continue
+        try:
+            when = email.utils.parsedate_to_datetime(str(candidate))
+        except (TypeError, ValueError, IndexError):
+            when = None
+        if when is not None:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            if 1980 <= when.year <= 2100:
+                return int(when.timestamp() * 1000)
+    return int(datetime(2000, 1, 1, tzinfo=UTC).timestamp() * 1000) + index * 1000
+
+
+def iter_mbox(path: str | Path) -> Iterator[tuple[int, mailbox.mboxMessage]]:
+    """The messages of an mbox with their positions, for independent reference readings."""
+    yield from enumerate(mailbox.mbox(str(path)))
