@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.records import MessageRecord, QuarantineRecord
 from connectors.headers import (
     first_message_id,
     header_text,
@@ -18,6 +17,7 @@ from connectors.headers import (
     message_ids,
     parse_addresses,
 )
+from connectors.records import MessageRecord, QuarantineRecord
 
 SOURCE = "gmail"
 

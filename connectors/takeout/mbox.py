@@ -43,6 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
+from connectors.headers import gmail_hex_id
 from connectors.records import Batch, Cursor, MessageRecord, QuarantineRecord
 from connectors.takeout.dates import parse_envelope_date
 from connectors.takeout.files import (
@@ -53,7 +54,6 @@ from connectors.takeout.files import (
     hash_range,
     stat_file,
 )
-from connectors.headers import gmail_hex_id
 from connectors.takeout.message import Envelope, ReadStats, build_record
 
 SOURCE = "mbox"

@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from connectors.records import MessageRecord, QuarantineRecord
-from connectors.takeout.dates import choose_sent_at
 from connectors.headers import (
     bytes_to_text,
     first_message_id,
@@ -45,6 +43,8 @@ from connectors.headers import (
     received_header,
     split_header_block,
 )
+from connectors.records import MessageRecord, QuarantineRecord
+from connectors.takeout.dates import choose_sent_at
 
 EXCERPT_CHARS = 300
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from connectors.headers import decode_words, parse_addresses, parse_labels
 from connectors.records import MessageRecord, QuarantineRecord, messages_frame, quarantine_frame
 from connectors.takeout import ReadStats, SourceFileError, read_mail_paths, read_mbox
 from connectors.takeout.dates import choose_sent_at, parse_date, parse_envelope_date
-from connectors.headers import decode_words, parse_addresses, parse_labels
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "mail"
 SHARED = Path(__file__).parents[2] / ".." / "shared" / "data" / "mail"
