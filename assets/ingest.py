@@ -3,6 +3,7 @@
 
 from collections.abc import Iterator
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import polars as pl
@@ -10,9 +11,11 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 
 from connectors.demo import read_demo, simulate
 from connectors.records import Batch
+from connectors.takeout import ReadStats, read_ics, read_mail_paths
+from connectors.takeout.files import expand_paths
 from pipelines.config import KeepwarmConfig
 from pipelines.resources import Settings, Warehouse
-from pipelines.warehouse import apply_batch, row_count
+from pipelines.warehouse import apply_batch, load_cursors, row_count
 
 INGEST_GROUP = "ingest"
 RAW_MESSAGES = AssetKey(["raw", "messages"])
@@ -33,9 +36,37 @@ def _demo_batches(config: KeepwarmConfig, con: duckdb.DuckDBPyConnection) -> Ite
     yield from read_demo(network)
 
 
-def _batches(config: KeepwarmConfig, con: duckdb.DuckDBPyConnection) -> Iterator[Batch]:
+def _file_batches(
+    config: KeepwarmConfig, con: duckdb.DuckDBPyConnection, stats: ReadStats
+) -> Iterator[Batch]:
+    files = config.sources.files
+    if files.mail:
+        cursors = load_cursors(con, files.account, ("mbox", "maildir"))
+        yield from read_mail_paths(files.mail, files.account, cursors,
+                                   include_subject=config.store_subjects, stats=stats)
+    if files.calendars:
+        # Whole months, so that the window (and with it the expansion) changes monthly,
+        # not daily, and an unchanged file stays a cheap check.
+        today = datetime.now(UTC).date()
+        window_start = (today - timedelta(days=files.past_days)).replace(day=1)
+        window_end = (today + timedelta(days=files.future_days + 31)).replace(day=1)
+        cursors = load_cursors(con, files.account, ("ics",))
+        seen: set[str] = set()
+        for path in expand_paths(files.calendars):
+            yield from read_ics(
+                path, files.account, window_start=window_start, window_end=window_end,
+                cursor=cursors.get(str(path.resolve())), include_summary=config.store_subjects,
+                stats=stats, seen=seen,
+            )
+
+
+def _batches(
+    config: KeepwarmConfig, con: duckdb.DuckDBPyConnection, stats: ReadStats
+) -> Iterator[Batch]:
     if config.sources.demo is not None:
         yield from _demo_batches(config, con)
+    if config.sources.files is not None:
+        yield from _file_batches(config, con, stats)
 
 
 @multi_asset(
@@ -64,8 +95,9 @@ def raw_sources(context: AssetExecutionContext, settings: Settings, warehouse: W
     """Sync every source in keepwarm.yaml; each batch lands with its cursor atomically."""
     config = settings.load()
     loaded = {"messages": 0, "events": 0, "quarantined": 0}
+    stats = ReadStats()
     with warehouse.connect() as con:
-        for batch in _batches(config, con):
+        for batch in _batches(config, con, stats):
             apply_batch(con, batch)
             loaded["messages"] += len(batch.messages)
             loaded["events"] += len(batch.events)
@@ -74,10 +106,15 @@ def raw_sources(context: AssetExecutionContext, settings: Settings, warehouse: W
             table: row_count(con, f"raw.{table}")
             for table in ("messages", "events", "quarantine")
         }
-    context.log.info(f"loaded {loaded}")
+    context.log.info(f"loaded {loaded}; files: {stats}")
     yield MaterializeResult(
         asset_key=RAW_MESSAGES,
-        metadata={"dagster/row_count": counts["messages"], "loaded_this_run": loaded["messages"]},
+        metadata={
+            "dagster/row_count": counts["messages"],
+            "loaded_this_run": loaded["messages"],
+            "files_unchanged": stats.skipped_unchanged,
+            "duplicates_skipped": stats.duplicates,
+        },
     )
     yield MaterializeResult(
         asset_key=RAW_EVENTS,

@@ -44,6 +44,11 @@ def run_pipeline(config_file: Path, *, quiet: bool = True) -> bool:
         instance=instance or DagsterInstance.ephemeral(), run_config=run_config,
         raise_on_error=False,
     )
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            cause = error.cause or error
+            print(f"{event.step_key} failed: {cause.message.strip()}", file=sys.stderr)
     return result.success
 
 

@@ -38,8 +38,20 @@ class DemoSourceConfig(_Section):
     profile: Literal["default", "sparse", "meetings"] = "default"
 
 
+class FilesSourceConfig(_Section):
+    """Offline exports: Google Takeout mbox, other mbox files, Maildirs, .ics calendars."""
+
+    account: str
+    mail: list[str] = Field(default_factory=list)
+    calendars: list[str] = Field(default_factory=list)
+    # Recurring events are expanded from this many days back to this many ahead.
+    past_days: int = 730
+    future_days: int = 30
+
+
 class SourcesConfig(_Section):
     demo: DemoSourceConfig | None = None
+    files: FilesSourceConfig | None = None
 
 
 class IdentitiesConfig(_Section):

@@ -181,6 +181,18 @@ def load_cursor(
     return json.loads(row[0]) if row else None
 
 
+def load_cursors(
+    con: duckdb.DuckDBPyConnection, account: str, sources: tuple[str, ...]
+) -> dict[str, dict]:
+    """Every stored cursor of an account's streams from these sources, keyed by stream."""
+    rows = con.execute(
+        "select stream, cursor from raw.sync_state "
+        "where account = $account and list_contains($sources, source)",
+        {"account": account, "sources": list(sources)},
+    ).fetchall()
+    return {stream: json.loads(value) for stream, value in rows}
+
+
 def fetch_one(
     con: duckdb.DuckDBPyConnection, query: str, params: Mapping[str, Any] | None = None
 ) -> tuple | None:

@@ -229,7 +229,9 @@ def resume_offset(path: Path, st: os.stat_result, value: Mapping[str, Any] | Non
     if offset < st.st_size:
         with path.open("rb") as f:
             f.seek(offset)
-            if f.read(5) != b"From ":
+            # A writer that appends to a file not ending in a blank line puts the
+            # separating newline first: "\nFrom " still starts a message.
+            if not f.read(9).lstrip(b"\r\n").startswith(b"From "):
                 return 0
     return offset
 

@@ -1,0 +1,120 @@
+"""Offline exports through the whole pipeline: Takeout mbox and .ics into every table."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import DagsterInstance
+
+from pipelines.cli import main as keepwarm
+from pipelines.definitions import JOB_NAME, build_definitions
+from tests.conftest import make_config
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TAKEOUT = FIXTURES / "mail" / "emailnetwork-takeout-sample.mbox"
+ACCOUNT = "samuelchan@gmail.com"
+
+APPENDED = b"""From 1800000000000000001@xxx Mon Nov 02 10:00:00 +0000 2026
+X-GM-THRID: 1800000000000000001
+X-Gmail-Labels: Inbox
+From: New Person <new.person@example.org>
+To: samuelchan@gmail.com
+Date: Mon, 2 Nov 2026 10:00:00 +0000
+Message-ID: <appended-1@example.org>
+Subject: hello
+
+body text that is never stored
+"""
+
+
+@pytest.fixture
+def files_config(tmp_path):
+    mail = tmp_path / "Takeout" / "All mail.mbox"
+    mail.parent.mkdir()
+    shutil.copy(TAKEOUT, mail)
+    path, config = make_config(
+        tmp_path,
+        me={"addresses": [ACCOUNT]},
+        sources={"files": {
+            "account": ACCOUNT,
+            "mail": [str(mail), str(FIXTURES / "mail" / "malformed" / "mail_*")],
+            "calendars": [str(FIXTURES / "calendar" / "keepwarm" / "*.ics")],
+            "past_days": 4000,
+        }},
+        status={"as_of": "2026-11-03T00:00:00Z"},
+    )
+    return path, config, mail
+
+
+def run(path: Path):
+    result = build_definitions(path).resolve_job_def(JOB_NAME).execute_in_process(
+        instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    assert result.success
+    return {e.asset_key.to_user_string(): e.materialization.metadata
+            for e in result.get_asset_materialization_events()}
+
+
+def checksums(db: str) -> dict:
+    with duckdb.connect(db, read_only=True) as con:
+        return {
+            t: con.execute(f"select count(*), sum(hash(columns(* exclude ({skip})))) "
+                           f"from {t}").fetchall()
+            for t, skip in (("raw.messages", "loaded_at"), ("raw.events", "loaded_at"),
+                            ("raw.quarantine", "first_seen_at"),
+                            ("marts.contact_metrics", "person_id"))
+        }
+
+
+def test_takeout_and_ics_flow_to_the_marts_and_a_rerun_changes_nothing(files_config):
+    path, config, mail = files_config
+    meta = run(path)
+    with duckdb.connect(config.warehouse.path, read_only=True) as con:
+        counts = dict(con.execute(
+            "select source, count(*) from raw.messages group by 1").fetchall())
+        # 140 Takeout messages; the four malformed/Outlook files: three parse, the
+        # Outlook .msg binary is quarantined.
+        assert counts == {"mbox": 143}
+        quarantined = dict(con.execute(
+            "select kind, locator from raw.quarantine order by kind").fetchall())
+        # ...and the calendar's event that ends before it starts is quarantined too.
+        assert quarantined == {
+            "message": f"{FIXTURES}/mail/malformed/mail_outlook_1:0",
+            "event": f"{FIXTURES}/calendar/keepwarm/ana-work.ics:ends-before-start@keepwarm.test",
+        }
+        sent = con.execute("select count(*) from raw.messages "
+                           "where list_contains(labels, 'SENT')").fetchall()[0][0]
+        assert sent == 50
+        assert con.execute("select count(*) from raw.messages where subject is not null"
+                           ).fetchall() == [(0,)]
+        assert con.execute("select count(*) from raw.events").fetchall()[0][0] > 0
+        ties = con.execute("select count(*) from marts.contact_metrics where is_tie"
+                           ).fetchall()[0][0]
+        assert ties > 0
+        # Three streams with cursors: the mbox, the malformed files, the calendar.
+        streams = con.execute("select count(*) from raw.sync_state").fetchall()[0][0]
+        assert streams >= 3
+    assert meta["raw/quarantine"]["quarantined_this_run"].value == 2
+
+    before = checksums(config.warehouse.path)
+    again = run(path)
+    assert again["raw/messages"]["loaded_this_run"].value == 0
+    assert again["raw/messages"]["files_unchanged"].value >= 2
+    assert checksums(config.warehouse.path) == before
+
+    with mail.open("ab") as f:
+        f.write(b"\n" + APPENDED)
+    appended = run(path)
+    assert appended["raw/messages"]["loaded_this_run"].value == 1
+    with duckdb.connect(config.warehouse.path, read_only=True) as con:
+        assert con.execute("select count(*) from raw.messages").fetchall() == [(144,)]
+
+
+def test_a_missing_file_fails_the_run_naming_the_path(tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "All mail.mbox"
+    path, _ = make_config(tmp_path, sources={"files": {"account": ACCOUNT,
+                                                        "mail": [str(missing)]}})
+    assert keepwarm(["--config", str(path), "run"]) == 1
+    assert str(missing) in capsys.readouterr().err
