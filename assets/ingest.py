@@ -7,15 +7,33 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import polars as pl
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
 
 from connectors.demo import read_demo, simulate
+from connectors.google import (
+    STREAM as GMAIL_STREAM,
+)
+from connectors.google import (
+    QuotaLimiter,
+    SyncReport,
+    build_gmail_service,
+    delegated_credentials,
+    load_credentials,
+    sync_gmail,
+)
 from connectors.records import Batch
 from connectors.takeout import ReadStats, read_ics, read_mail_paths
 from connectors.takeout.files import expand_paths
 from pipelines.config import KeepwarmConfig
 from pipelines.resources import Settings, Warehouse
-from pipelines.warehouse import apply_batch, load_cursors, row_count
+from pipelines.warehouse import apply_batch, load_cursor, load_cursors, message_keys, row_count
 
 INGEST_GROUP = "ingest"
 RAW_MESSAGES = AssetKey(["raw", "messages"])
@@ -60,13 +78,41 @@ def _file_batches(
             )
 
 
+def _gmail_batches(
+    config: KeepwarmConfig, con: duckdb.DuckDBPyConnection, reports: list[SyncReport]
+) -> Iterator[Batch]:
+    gmail = config.sources.gmail
+    for account in gmail.accounts:
+        if account.service_account_key:
+            credentials = delegated_credentials(account.service_account_key, account.address)
+        else:
+            credentials = load_credentials(account.token_path(), account=account.address)
+        report = SyncReport(account=account.address)
+        reports.append(report)
+        yield from sync_gmail(
+            build_gmail_service(credentials, gmail.api_endpoint),
+            account.address,
+            load_cursor(con, account.address, "gmail", GMAIL_STREAM),
+            limiter=QuotaLimiter.for_ceiling(gmail.units_per_minute),
+            include_subject=config.store_subjects,
+            # A resync after expired history upserts, then prunes what Gmail no longer has,
+            # so the table is never emptier than before if the run dies half-way.
+            known_message_keys=lambda address=account.address: message_keys(
+                con, address, "gmail"),
+            report=report,
+        )
+
+
 def _batches(
-    config: KeepwarmConfig, con: duckdb.DuckDBPyConnection, stats: ReadStats
+    config: KeepwarmConfig, con: duckdb.DuckDBPyConnection, stats: ReadStats,
+    reports: list[SyncReport],
 ) -> Iterator[Batch]:
     if config.sources.demo is not None:
         yield from _demo_batches(config, con)
     if config.sources.files is not None:
         yield from _file_batches(config, con, stats)
+    if config.sources.gmail is not None:
+        yield from _gmail_batches(config, con, reports)
 
 
 @multi_asset(
@@ -96,8 +142,9 @@ def raw_sources(context: AssetExecutionContext, settings: Settings, warehouse: W
     config = settings.load()
     loaded = {"messages": 0, "events": 0, "quarantined": 0}
     stats = ReadStats()
+    reports: list[SyncReport] = []
     with warehouse.connect() as con:
-        for batch in _batches(config, con, stats):
+        for batch in _batches(config, con, stats, reports):
             apply_batch(con, batch)
             loaded["messages"] += len(batch.messages)
             loaded["events"] += len(batch.events)
@@ -114,6 +161,10 @@ def raw_sources(context: AssetExecutionContext, settings: Settings, warehouse: W
             "loaded_this_run": loaded["messages"],
             "files_unchanged": stats.skipped_unchanged,
             "duplicates_skipped": stats.duplicates,
+            **{
+                f"gmail/{report.account}": MetadataValue.json(report.as_metadata())
+                for report in reports
+            },
         },
     )
     yield MaterializeResult(

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from connectors.google import AuthError
 from pipelines.config import ConfigError, config_path, load_config
 from pipelines.warehouse import WarehouseLockedError, fetch_one
 
@@ -156,6 +157,20 @@ def cmd_cold(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_auth_google(args: argparse.Namespace) -> int:
+    """Run Google's consent flow in the browser and store the token, owner-only."""
+    from connectors.google import GMAIL_SCOPES, authorize
+    from pipelines.config import GmailAccountConfig
+
+    token = GmailAccountConfig(address=args.account, token_file=args.token_file).token_path()
+    token.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    authorize(args.client_secrets, token, GMAIL_SCOPES, account=args.account,
+              open_browser=not args.no_browser)
+    print(f"token for {args.account} saved to {token} (readable by you only); scope: "
+          f"{' '.join(GMAIL_SCOPES)}")
+    return 0
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     with _open(Path(args.config)) as con:
         con.sql(args.query).show(max_width=200, max_rows=args.max_rows)
@@ -213,6 +228,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     cold.add_argument("--limit", type=int, default=50)
     cold.set_defaults(handler=cmd_cold)
 
+    auth = commands.add_parser("auth", help="authorise access to a Google account")
+    auth_source = auth.add_subparsers(dest="service", required=True)
+    google = auth_source.add_parser("google", help="Gmail metadata, read-only")
+    google.add_argument("--account", required=True, help="the Gmail address to authorise")
+    google.add_argument("--client-secrets", required=True,
+                        help="the OAuth client JSON downloaded from Google Cloud")
+    google.add_argument("--token-file", help="where to keep the token (default "
+                        "~/.config/keepwarm/tokens/ACCOUNT.json)")
+    google.add_argument("--no-browser", action="store_true",
+                        help="print the consent URL instead of opening a browser")
+    google.set_defaults(handler=cmd_auth_google)
+
     sql = commands.add_parser("sql", help="run a read-only SQL query on the warehouse")
     sql.add_argument("query")
     sql.add_argument("--max-rows", type=int, default=100)
@@ -228,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, WarehouseLockedError) as exc:
+    except (ConfigError, WarehouseLockedError, AuthError) as exc:
         print(f"keepwarm: {exc}", file=sys.stderr)
         return 2
 

@@ -49,9 +49,32 @@ class FilesSourceConfig(_Section):
     future_days: int = 30
 
 
+TOKEN_DIR = Path("~/.config/keepwarm/tokens")
+
+
+class GmailAccountConfig(_Section):
+    """One mailbox: a user token from `keepwarm auth google`, or a Workspace service account."""
+
+    address: str
+    token_file: str | None = None
+    service_account_key: str | None = None
+
+    def token_path(self) -> Path:
+        return Path(self.token_file or TOKEN_DIR / f"{self.address}.json").expanduser()
+
+
+class GmailSourceConfig(_Section):
+    accounts: list[GmailAccountConfig]
+    # Google's per-user quota; projects created from May 2026 get 6,000 (docs/gmail.md).
+    units_per_minute: int = 15_000
+    # Point the client at another server (an emulator); None means Google.
+    api_endpoint: str | None = None
+
+
 class SourcesConfig(_Section):
     demo: DemoSourceConfig | None = None
     files: FilesSourceConfig | None = None
+    gmail: GmailSourceConfig | None = None
 
 
 class IdentitiesConfig(_Section):

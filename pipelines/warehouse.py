@@ -193,6 +193,15 @@ def load_cursors(
     return {stream: json.loads(value) for stream, value in rows}
 
 
+def message_keys(con: duckdb.DuckDBPyConnection, account: str, source: str) -> list[str]:
+    """Every stored message key of an account from one source."""
+    rows = con.execute(
+        "select message_key from raw.messages where account = $account and source = $source",
+        {"account": account, "source": source},
+    ).fetchall()
+    return [key for (key,) in rows]
+
+
 def fetch_one(
     con: duckdb.DuckDBPyConnection, query: str, params: Mapping[str, Any] | None = None
 ) -> tuple | None:
