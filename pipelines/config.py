@@ -100,7 +100,7 @@ class StatusConfig(_Section):
     session_gap_days: float = 2
     prior_weight: float = 5
     fallback_prior_gap_days: float = 30
-    cooling_probability: float = Field(0.25, gt=0, lt=1)
+    cooling_probability: float = Field(0.1, gt=0, lt=1)
     cold_probability: float = Field(0.04, gt=0, lt=1)
     min_cooling_days: float = 7
     min_cold_days: float = 21

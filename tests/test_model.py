@@ -292,12 +292,12 @@ def silence_with_chance(chance: float, gaps: list[float], prior: float, k: float
 
 @pytest.mark.parametrize(
     ("silent_days", "status"),
-    [(12, "active"), (20, "cooling"), (40, "cold"), (400, "dormant")],
+    [(12, "active"), (28, "cooling"), (40, "cold"), (400, "dormant")],
 )
 def test_rhythm_rule_for_a_steady_ten_day_contact(model, silent_days, status):
     # Eleven messages ten days apart: ten gaps of 10 days. Being the only person with
     # history, the network prior is also 10, so the usual gap is (5 x 10 + 100) / 15 = 10;
-    # cooling after the silence with chance 0.25 (14.5 days), cold after chance 0.04 (35.9).
+    # cooling after the silence with chance 0.1 (24.9 days), cold after chance 0.04 (35.9).
     last = AS_OF - timedelta(days=silent_days)
     con = model(steady("ana@x.example", last - timedelta(days=100), 10, 11))
     got = row(
@@ -310,12 +310,12 @@ def test_rhythm_rule_for_a_steady_ten_day_contact(model, silent_days, status):
     gaps = [10.0] * 10
     assert got == (
         status, 10.0, 10.0, 10.0, 11,
-        round(silence_with_chance(0.25, gaps, 10), 1),
+        round(silence_with_chance(0.1, gaps, 10), 1),
         round(silence_with_chance(0.04, gaps, 10), 1),
         silent_days,
         pytest.approx((150 / (150 + silent_days)) ** 15, abs=1e-4),
     )
-    assert (round(got[5], 1), round(got[6], 1)) == (14.5, 35.9)
+    assert (round(got[5], 1), round(got[6], 1)) == (24.9, 35.9)
 
 
 def test_rhythm_is_per_person_not_one_fixed_interval(model):
@@ -331,17 +331,17 @@ def test_rhythm_is_per_person_not_one_fixed_interval(model):
     )
     # The prior is the median of the mean gaps of people with 3+ gaps: median(7, 90) = 48.5.
     # Weekly: 10 gaps of 7 -> usual (5 x 48.5 + 70) / 15 = 20.8, cold after 74.8 days.
-    # Quarterly: 4 gaps of 90 -> usual (5 x 48.5 + 360) / 9 = 66.9, cooling after 100.3.
+    # Quarterly: 4 gaps of 90 -> usual (5 x 48.5 + 360) / 9 = 66.9, cooling after 175.7.
     weekly, quarterly = [7.0] * 10, [90.0] * 4
     assert got == {
         "wk@x.example": (
             "cold", round((5 * 48.5 + 70) / 15, 1),
-            round(silence_with_chance(0.25, weekly, 48.5), 1),
+            round(silence_with_chance(0.1, weekly, 48.5), 1),
             round(silence_with_chance(0.04, weekly, 48.5), 1),
         ),
         "qt@x.example": (
             "active", round((5 * 48.5 + 360) / 9, 1),
-            round(silence_with_chance(0.25, quarterly, 48.5), 1),
+            round(silence_with_chance(0.1, quarterly, 48.5), 1),
             round(silence_with_chance(0.04, quarterly, 48.5), 1),
         ),
     }
@@ -361,7 +361,7 @@ def test_a_thread_over_two_days_is_one_touchpoint(model):
     )
     # One touchpoint, 29 days ago, first contact 31 days ago: not new any more, and with
     # no gaps the usual gap is the fallback prior of 30 days; cooling only after
-    # 150 x (0.25^(-1/5) - 1) = 48.9 days, so it is still active.
+    # 150 x (0.1^(-1/5) - 1) = 87.7 days, so it is still active.
     assert (touchpoints, status) == (1, "active")
     assert "usually every 30 days" in reason
 
