@@ -97,3 +97,8 @@ relationship_status = sql_asset(
     description="New / active / cooling / cold / dormant per tie, with reason and next step.",
     describe=_describe_status,
 )  # fmt: skip
+open_loops = sql_asset(
+    "marts", "open_loops",
+    deps=[contact_metrics.key, interactions.key], group=METRICS_GROUP,
+    description="Messages never answered, either way, and meetings with no follow-up.",
+)  # fmt: skip

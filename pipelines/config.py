@@ -108,6 +108,17 @@ class StatusConfig(_Section):
     min_touchpoints: int = 3
 
 
+class LoopsConfig(_Section):
+    # Only loops younger than this are listed.
+    window_days: float = 90
+    # Give yourself this long to answer before a message counts as owed.
+    reply_grace_days: float = 2
+    # Give them this long before your unanswered message counts.
+    answer_grace_days: float = 7
+    # A meeting with no mail within this many days after it has no follow-up.
+    meeting_follow_up_days: float = 3
+
+
 class ScheduleConfig(_Section):
     cron: str = "0 2 * * *"
     timezone: str = "UTC"
@@ -120,6 +131,7 @@ class KeepwarmConfig(_Section):
     identities: IdentitiesConfig = Field(default_factory=IdentitiesConfig)
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
     status: StatusConfig = Field(default_factory=StatusConfig)
+    loops: LoopsConfig = Field(default_factory=LoopsConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     store_subjects: bool = False
 
@@ -141,6 +153,8 @@ class KeepwarmConfig(_Section):
             "max_meeting_attendees": self.noise.max_meeting_attendees,
             "as_of": self.as_of(),
             **status,
+            **{f"loop_{k}" if k == "window_days" else k: v
+               for k, v in self.loops.model_dump().items()},
         }
 
 

@@ -21,6 +21,7 @@ MODEL_TABLES = [
     ("core", "interactions"),
     ("marts", "contact_metrics"),
     ("marts", "relationship_status"),
+    ("marts", "open_loops"),
 ]
 
 

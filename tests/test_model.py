@@ -26,6 +26,7 @@ def mail(
     labels: list[str] | None = None,
     rfc_id: str | None = None,
     in_reply_to: str | None = None,
+    thread: str | None = None,
     **headers,
 ) -> MessageRecord:
     key = f"m{next(_keys)}"
@@ -36,7 +37,7 @@ def mail(
         sent_at=at,
         date_source="date_header",
         rfc_message_id=rfc_id or f"{key}@test",
-        thread_key=key,
+        thread_key=thread or key,
         from_addrs=[Address(frm)],
         to_addrs=[Address(a) for a in to],
         cc_addrs=[Address(a) for a in cc],
@@ -426,6 +427,7 @@ def test_every_model_table_and_column_is_commented(model):
         "core.interactions",
         "core.people",
         "marts.contact_metrics",
+        "marts.open_loops",
         "marts.relationship_status",
         "raw.demo_truth",
         "raw.events",
@@ -434,3 +436,53 @@ def test_every_model_table_and_column_is_commented(model):
         "raw.sync_state",
     ]
     assert all(comment for _, comment in tables)
+
+
+def conversation(person: str, first: datetime, times: int) -> list[MessageRecord]:
+    """One thread, alternating directions a day apart, each message answering the last."""
+    messages, previous = [], None
+    for i in range(times):
+        sender, to = (ME, [person]) if i % 2 == 0 else (person, [ME])
+        rfc_id = f"{person}-{i}@conv"
+        messages.append(mail(sender, to, first + timedelta(days=i), rfc_id=rfc_id,
+                             in_reply_to=previous, thread=f"conv-{person}"))
+        previous = rfc_id
+    return messages
+
+
+def test_open_loops_by_hand(model):
+    # as of 1 June; window 90 days; reply grace 2, answer grace 7, meeting follow-up 3.
+    # Each person first had a four-message thread that ended with their answer: closed.
+    history = [
+        *conversation("ana@x.example", AS_OF - timedelta(days=80), 4),
+        *conversation("bo@x.example", AS_OF - timedelta(days=80), 4),
+        *conversation("cy@x.example", AS_OF - timedelta(days=80), 4),
+        # Ana opened a thread 10 days ago: you owe her a reply.
+        mail("ana@x.example", [ME], AS_OF - timedelta(days=10)),
+        # Yesterday's message from Bo is still within the two-day grace.
+        mail("bo@x.example", [ME], AS_OF - timedelta(days=1)),
+        # You asked Cy 20 days ago; her answer 19 days ago closes it...
+        mail(ME, ["cy@x.example"], AS_OF - timedelta(days=20), rfc_id="q@x", thread="q"),
+        mail("cy@x.example", [ME], AS_OF - timedelta(days=19), in_reply_to="q@x", thread="q"),
+        # ...but your new question 8 days ago is unanswered past the 7-day grace.
+        mail(ME, ["cy@x.example"], AS_OF - timedelta(days=8)),
+        # A stranger's pitch is no loop: not a tie.
+        mail("pitch@x.example", [ME], AS_OF - timedelta(days=5)),
+    ]
+    met_ana = meeting(AS_OF - timedelta(days=30), 30, [(ME, "accepted"),
+                                                       ("ana@x.example", "accepted")])
+    met_bo = meeting(AS_OF - timedelta(days=30), 30, [(ME, "accepted"),
+                                                      ("bo@x.example", "accepted")])
+    # You followed up the meeting with Bo the next day, and Bo answered.
+    history.append(mail(ME, ["bo@x.example"], AS_OF - timedelta(days=29), rfc_id="f@x",
+                        thread="f"))
+    history.append(mail("bo@x.example", [ME], AS_OF - timedelta(days=28), in_reply_to="f@x",
+                        thread="f"))
+    con = model(history, [met_ana, met_bo])
+    loops = con.execute("select person_id, loop, days_open from marts.open_loops "
+                        "order by person_id, loop").fetchall()
+    assert loops == [
+        ("ana@x.example", "meeting_without_follow_up", 30.0),
+        ("ana@x.example", "you_owe_reply", 10.0),
+        ("cy@x.example", "they_owe_reply", 8.0),
+    ]

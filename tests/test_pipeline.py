@@ -48,6 +48,7 @@ def test_every_asset_and_check_succeeds(demo_run):
             ["core", "interactions"],
             ["marts", "contact_metrics"],
             ["marts", "relationship_status"],
+            ["marts", "open_loops"],
         )
     }
     checks = result.get_asset_check_evaluations()
@@ -137,6 +138,7 @@ def test_definitions_schedule_and_groups():
         "core/interactions": "model",
         "marts/contact_metrics": "metrics",
         "marts/relationship_status": "metrics",
+        "marts/open_loops": "metrics",
     }
 
 
