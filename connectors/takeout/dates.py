@@ -26,6 +26,7 @@ import email.utils
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 FLOOR = datetime(1990, 1, 1, tzinfo=UTC)
 _SKEW = timedelta(days=2)
@@ -63,6 +64,46 @@ _ENVELOPE = re.compile(
     (?:\s+([+-]\d{4}|[A-Za-z]{1,5}))?\s+(\d{4})(?:\s+([+-]\d{4}))?""",
     re.X,
 )
+# The layout nearly every Date header has ("Thu, 22 Aug 2002 07:46:38 -0400 (EDT)"): where
+# it matches, `_DATE` would capture the very same day, month, year, clock and zone, so the
+# fast path below gives exactly what the general one gives, only cheaper.
+_COMMON_DATE = re.compile(
+    r"(?:[A-Za-z]{3}, )?(\d{1,2}) ([A-Za-z]{3}) (\d{4}) "
+    r"(\d\d):(\d\d):(\d\d) ([+-]\d{4}|[A-Za-z]{1,5})"
+)
+# `_day_start` could not say; use the general code path.
+_SLOW = object()
+
+
+@lru_cache(maxsize=4096)
+def _day_start(
+    year_text: str, month_text: str, day_text: str, zone: str | None
+) -> datetime | object | None:
+    """Midnight of a date in a zone, as aware UTC: the part of a date-time that repeats.
+
+    Returns None for an impossible date (the whole date-time is then None), or `_SLOW`
+    when the caller must use its general path (unknown month, or a year at the edge of
+    what `datetime` holds, where adding the clock could overflow differently).
+    """
+    month = _MONTHS.get(month_text.lower())
+    if month is None:
+        return _SLOW
+    try:
+        year, day = int(year_text), int(day_text)
+    except ValueError:
+        return None
+    if not 1 < year < 9999:
+        return _SLOW
+    return _build(year, month, day, 0, 0, 0, _offset(zone))
+
+
+def _at_clock(start: datetime | None, hour: int, minute: int, second: int) -> datetime | None:
+    """`start` (from `_day_start`) plus a wall-clock time; None where `_build` gives None."""
+    if second == 60:  # leap second
+        second = 59
+    if start is None or not (0 <= hour <= 23 and 0 <= minute <= 59 and 0 <= second <= 59):
+        return None
+    return start + timedelta(0, hour * 3600 + minute * 60 + second)
 
 
 def _offset(zone: str | None) -> timedelta:
@@ -112,6 +153,12 @@ def parse_date(value: str | None) -> datetime | None:
     """Parse a Date (or Received) date-time into aware UTC, or None if it does not parse."""
     if not value:
         return None
+    match = _COMMON_DATE.match(value)
+    if match is not None:
+        day, month_name, year_text, hour, minute, second, zone = match.groups()
+        start = _day_start(year_text, month_name, day, zone)
+        if start is not _SLOW:
+            return _at_clock(start, int(hour), int(minute), int(second))  # type: ignore[arg-type]
     match = _DATE.match(value)
     if match is not None:
         day, month_name, year_text, hour, minute, second, zone = match.groups()
@@ -176,15 +223,22 @@ def _fixed_envelope_date(line: str) -> datetime | None:
     if len(line) < 30 or line[-5] != " " or not line[-4:].isdigit():
         return None
     if line[-11] == " " and line[-10] in "+-" and line[-9:-5].isdigit():
-        clock, day, month, zone = line[-19:-11], line[-22:-20], line[-26:-23], line[-10:-5]
+        stamp, zone = line[-26:-11], line[-10:-5]
     else:
-        clock, day, month, zone = line[-13:-5], line[-16:-14], line[-20:-17], None
-    number = _MONTHS.get(month.lower())
-    if number is None or clock[2:3] != ":" or clock[5:6] != ":":
+        stamp, zone = line[-20:-5], None
+    # stamp is "Aug 22 12:36:23": month [0:3], day [4:6], clock [7:15].
+    if stamp[9] != ":" or stamp[12] != ":":
         return None
+    year_text, month, day = line[-4:], stamp[:3], stamp[4:6]
+    start = _day_start(year_text, month, day, zone)
     try:
-        hour, minute, second = int(clock[:2]), int(clock[3:5]), int(clock[6:])
-        return _build(int(line[-4:]), number, int(day), hour, minute, second, _offset(zone))
+        hour, minute, second = int(stamp[7:9]), int(stamp[10:12]), int(stamp[13:])
+        if start is not _SLOW:
+            return _at_clock(start, hour, minute, second)  # type: ignore[arg-type]
+        number = _MONTHS.get(month.lower())
+        if number is None:
+            return None
+        return _build(int(year_text), number, int(day), hour, minute, second, _offset(zone))
     except ValueError:
         return None
 

@@ -1,7 +1,9 @@
 """Streaming mbox reader: header blocks only, bodies skipped without being parsed.
 
-The file is read in 4 MiB chunks and never held whole, so a 40 GB Takeout export needs
-the same few MiB as a 1 MB one. Messages are separated the way the standard library's
+The file is read in 256 KiB chunks and never held whole, so a 40 GB Takeout export needs
+the same few MiB as a 1 MB one. (Bigger chunks were slower, not faster: carrying the
+unread tail into a new multi-MiB buffer measured about 2 ms per 4 MiB chunk, most likely
+page faults on fresh memory.) Messages are separated the way the standard library's
 `mailbox.mbox` separates them: every line that starts with `From ` begins a message
 (mboxo and mboxrd escape such lines in bodies as `>From `, so both read the same; an
 mboxcl file with unescaped `From ` body lines is split there, exactly as `mailbox` does).
@@ -9,11 +11,14 @@ Takeout writes CRLF line ends and `From 1537866361256992303@xxx Wed Jun 22 ... 2
 envelopes; both are handled.
 
 For each message only the header block is sliced out (up to the first blank line, capped
-at 1 MiB); the body is skipped with one `bytes.find` per chunk for the next `\\nFrom `.
+at 1 MiB); the body is skipped by searching for the next `\\nFrom ` (a regex search
+over the next 64 KiB, which measured faster than `bytes.find` on text bodies; then
+`bytes.find`, as before, for the rest of a long body).
 That is where the speed comes from: attachments are never decoded or even split into
 lines.
 
-Memory: one 4 MiB read buffer (plus a transient copy), one batch of records (about 2 KB
+Memory: one 256 KiB read buffer (plus a transient copy; a header block longer than a
+chunk grows it, up to the 1 MiB header cap), one batch of records (about 2 KB
 each; `batch_size` bounds it), and the set of message keys emitted in the run, kept to
 de-duplicate (about 100 bytes per message: 30 MB for 300,000 messages).
 
@@ -43,7 +48,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
-from connectors.headers import gmail_hex_id
 from connectors.records import Batch, Cursor, MessageRecord, QuarantineRecord
 from connectors.takeout.dates import parse_envelope_date
 from connectors.takeout.files import (
@@ -57,11 +61,13 @@ from connectors.takeout.files import (
 from connectors.takeout.message import Envelope, ReadStats, build_record
 
 SOURCE = "mbox"
-CHUNK_BYTES = 4 << 20
+CHUNK_BYTES = 256 << 10
 MAX_HEADER_BYTES = 1 << 20
 TAIL_BYTES = 4096
 
 _SEPARATOR = b"\nFrom "
+_SEPARATOR_RE = re.compile(re.escape(_SEPARATOR))
+_REGEX_SPAN = 64 << 10
 # The first of: a blank line (end of the headers) or a From_ line (next message, no body).
 # A regex with a one-character literal prefix scans line starts only, which beats two
 # bytes.find calls for "\n\n" and "\n\r\n" on header-sized spans.
@@ -76,6 +82,9 @@ class RawMessage(NamedTuple):
     end: int
     envelope: bytes | None
     header: bytes
+
+
+_new_tuple = tuple.__new__
 
 
 class _Window:
@@ -159,9 +168,16 @@ def scan_mbox(f: BinaryIO, start: int = 0) -> Iterator[RawMessage]:
             header = buf[hstart : match.start() + 1]
             body_from = match.end() - 1
 
-        # The body: skipped, chunk by chunk, looking only for the next From_ line.
+        # The body: skipped, chunk by chunk, looking only for the next From_ line. On
+        # typical (text, a few KB) bodies sre finds it faster than bytes.find, whose
+        # skip table the many spaces defeat; long bodies get bytes.find past 64 KiB.
         if following < 0:
-            following = buf.find(_SEPARATOR, max(body_from, 0))
+            body_from = max(body_from, 0)
+            found = _SEPARATOR_RE.search(buf, body_from, body_from + _REGEX_SPAN)
+            if found is not None:
+                following = found.start()
+            elif len(buf) > body_from + _REGEX_SPAN:
+                following = buf.find(_SEPARATOR, body_from + _REGEX_SPAN - len(_SEPARATOR) + 1)
         if following >= 0:
             end = following + 1
         else:
@@ -177,7 +193,8 @@ def scan_mbox(f: BinaryIO, start: int = 0) -> Iterator[RawMessage]:
         if envelope is None and not header.strip() and not buf[pos:end].strip():
             pos = end  # whitespace before the first From_ line is not a message
             continue
-        yield RawMessage(msg_offset, w.base + end, envelope, header)
+        # tuple.__new__ skips the NamedTuple's Python-level __new__: same object, cheaper.
+        yield _new_tuple(RawMessage, (msg_offset, w.base + end, envelope, header))
         pos = end
 
 
@@ -186,8 +203,13 @@ def parse_envelope(line: bytes | None) -> Envelope | None:
     if line is None:
         return None
     match = _TAKEOUT_ENVELOPE.match(line)
-    gmail_id = gmail_hex_id(match.group(1)) if match else None
-    return Envelope(gmail_id, parse_envelope_date(line.decode("latin-1")))
+    gmail_id = None
+    if match is not None:
+        # What `gmail_hex_id` does, for the ASCII digits the pattern guarantees.
+        number = int(match.group(1))
+        if 0 < number < 1 << 64:
+            gmail_id = format(number, "x")
+    return _new_tuple(Envelope, (gmail_id, parse_envelope_date(line.decode("latin-1"))))
 
 
 def _identity(path: Path, st: os.stat_result, offset: int) -> dict[str, Any]:
@@ -300,25 +322,26 @@ def read_mbox(
     except OSError as error:
         raise SourceFileError(file_path, describe_os_error(error)) from error
     with f:
-        for raw in scan_mbox(f, start):
+        for offset, end, envelope_line, header in scan_mbox(f, start):
             record = build_record(
-                raw.header,
+                header,
                 account=account,
                 source=SOURCE,
-                locator=f"{prefix}{raw.offset}",
-                envelope=parse_envelope(raw.envelope),
+                locator=prefix + str(offset),
+                envelope=parse_envelope(envelope_line) if envelope_line is not None else None,
                 now=now,
                 include_subject=include_subject,
             )
             if type(record) is MessageRecord:
-                if record.message_key in seen:
+                key = record.message_key
+                if key in seen:
                     stats.duplicates += 1
                 else:
-                    seen.add(record.message_key)
+                    seen.add(key)
                     messages.append(record)
             else:
                 quarantine.append(record)  # type: ignore[arg-type]
-            last_end = raw.end
+            last_end = end
             if len(messages) + len(quarantine) >= batch_size:
                 stats.messages += len(messages)
                 stats.quarantined += len(quarantine)

@@ -32,13 +32,13 @@ from typing import NamedTuple
 
 from connectors.headers import (
     bytes_to_text,
+    cached_addresses,
     first_message_id,
     gmail_hex_id,
     has_header_lines,
     header_text,
     lowered_text,
     message_ids,
-    parse_addresses,
     parse_labels,
     received_header,
     split_header_block,
@@ -141,10 +141,19 @@ def build_record(
     headers = split_header_block(block)
     get = headers.get
 
-    from_addrs = parse_addresses(get(b"from")) or parse_addresses(get(b"sender"))
-    to_addrs = parse_addresses(get(b"to"))
-    cc_addrs = parse_addresses(get(b"cc"))
-    bcc_addrs = parse_addresses(get(b"bcc"))
+    # `parse_addresses` inlined (it is `list(cached_addresses(raw)) if raw else []`):
+    # build_record runs once per message and the calls add up.
+    raw = get(b"from")
+    from_addrs = list(cached_addresses(raw)) if raw else []
+    if not from_addrs:
+        raw = get(b"sender")
+        from_addrs = list(cached_addresses(raw)) if raw else []
+    raw = get(b"to")
+    to_addrs = list(cached_addresses(raw)) if raw else []
+    raw = get(b"cc")
+    cc_addrs = list(cached_addresses(raw)) if raw else []
+    raw = get(b"bcc")
+    bcc_addrs = list(cached_addresses(raw)) if raw else []
     if not (from_addrs or to_addrs or cc_addrs or bcc_addrs):
         if has_header_lines(block):
             reason = "no usable address: From, Sender, To, Cc and Bcc are all missing or empty"
