@@ -1025,18 +1025,28 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._api("POST")
 
+    def _draw_fault(self) -> tuple[str | None, tuple[int, Any] | None, bool]:
+        """The next injected fault: (kind, canned error response, connection already cut)."""
+        em = self.emulator
+        kill = em._next_kill()
+        if kill in ("drop", "reset"):
+            self._kill(kill, None)
+            return kill, None, True
+        if kill and kill in FAULT_RESPONSES:
+            with em.lock:
+                em.stats.faults[kill] += 1
+            return kill, FAULT_RESPONSES[kill], False
+        return kill, None, False
+
     def _api(self, method: str) -> None:
         em = self.emulator
         with em.lock:
             em.stats.requests += 1
-        kill = em._next_kill()
-        if kill in ("drop", "reset"):
-            self._kill(kill, None)
+        kill, fault, cut = self._draw_fault()
+        if cut:
             return
-        if kill and kill in FAULT_RESPONSES:
-            status, payload = FAULT_RESPONSES[kill]
-            with em.lock:
-                em.stats.faults[kill] += 1
+        if fault:
+            status, payload = fault
         else:
             status, payload = em.dispatch(method, self.path, self.headers, in_batch=False)
         data = json.dumps(payload).encode()
@@ -1053,14 +1063,11 @@ class _Handler(BaseHTTPRequestHandler):
             em.stats.requests += 1
             em.stats.batches += 1
             em.stats.paths[path] += 1
-        kill = em._next_kill()
-        if kill in ("drop", "reset"):
-            self._kill(kill, None)
+        kill, fault, cut = self._draw_fault()
+        if cut:
             return
-        if kill and kill in FAULT_RESPONSES:
-            status, payload = FAULT_RESPONSES[kill]
-            with em.lock:
-                em.stats.faults[kill] += 1
+        if fault:
+            status, payload = fault
             self._send(status, json.dumps(payload).encode(), "application/json; charset=UTF-8")
             return
         content_type = self.headers.get("Content-Type", "")
