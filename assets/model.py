@@ -97,6 +97,15 @@ relationship_status = sql_asset(
     description="New / active / cooling / cold / dormant per tie, with reason and next step.",
     describe=_describe_status,
 )  # fmt: skip
+network_summary = sql_asset(
+    "marts", "network_summary",
+    deps=[contact_metrics.key, relationship_status.key], group=METRICS_GROUP,
+    description="The network's shape in one row: active ties against ~150, Dunbar layers, "
+                "ties gained and lost, overall give-and-take.",
+    describe=lambda con: {"summary": MetadataValue.md(markdown_table(
+        con.sql("from marts.network_summary").pl().transpose(
+            include_header=True, header_name="figure", column_names=["value"])))},
+)  # fmt: skip
 open_loops = sql_asset(
     "marts", "open_loops",
     deps=[contact_metrics.key, interactions.key], group=METRICS_GROUP,

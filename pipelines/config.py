@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "keepwarm.yaml"
 CONFIG_ENV = "KEEPWARM_CONFIG"
@@ -79,6 +86,8 @@ class SourcesConfig(_Section):
 
 class IdentitiesConfig(_Section):
     merge: list[list[str]] = Field(default_factory=list)
+    # Spellings kept as written, not folded (+tags, Gmail dots) into another address.
+    split: list[str] = Field(default_factory=list)
 
     @field_validator("merge")
     @classmethod
@@ -89,9 +98,20 @@ class IdentitiesConfig(_Section):
         return groups
 
 
+# Local parts of shared mailboxes: mail to or from them is not a relationship with a person.
+ROLE_LOCAL_PARTS = (
+    "info", "team", "hello", "contact", "support", "sales", "admin", "office", "billing",
+    "help", "helpdesk", "jobs", "careers", "hr", "press", "media", "marketing", "enquiries",
+    "inquiries", "service", "feedback", "accounts", "invoices", "legal", "security",
+    "webmaster", "everyone", "all", "staff", "hiring", "partners", "events", "orders",
+    "bookings", "reception", "finance", "compliance", "privacy", "abuse",
+)
+
+
 class NoiseConfig(_Section):
     allow: list[str] = Field(default_factory=list)
     max_meeting_attendees: int = 20
+    role_local_parts: list[str] = Field(default_factory=lambda: list(ROLE_LOCAL_PARTS))
 
 
 class StatusConfig(_Section):
@@ -106,6 +126,42 @@ class StatusConfig(_Section):
     min_cold_days: float = 21
     dormant_after_days: float = 365
     min_touchpoints: int = 3
+    # People the user wants to hear from on a fixed rhythm: address -> days. Their status
+    # follows that cadence instead of the learned rhythm.
+    cadence: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("cadence")
+    @classmethod
+    def _cadence_positive(cls, cadence: dict[str, float]) -> dict[str, float]:
+        for address, days in cadence.items():
+            if days <= 0:
+                raise ValueError(f"cadence for {address} must be a positive number of days")
+        return cadence
+
+
+class StrengthConfig(_Section):
+    """Tie strength = 100 x the weighted sum of five scores in [0, 1] (docs/metrics.md)."""
+
+    frequency_weight: float = 0.30
+    recency_weight: float = 0.25
+    reciprocity_weight: float = 0.20
+    face_time_weight: float = 0.15
+    tenure_weight: float = 0.10
+    # Audience-weighted interactions in a year that give a frequency score of 1 - 1/e.
+    frequency_scale: float = Field(12, gt=0)
+    recency_half_life_days: float = Field(90, gt=0)
+    # Meeting hours in a year that give a face-time score of 1 - 1/e.
+    face_time_scale_hours: float = Field(5, gt=0)
+    # Tenure at which the tenure score reaches 1.
+    tenure_full_days: float = Field(1095, gt=0)
+
+    @model_validator(mode="after")
+    def _weights_sum_to_one(self) -> StrengthConfig:
+        total = (self.frequency_weight + self.recency_weight + self.reciprocity_weight
+                 + self.face_time_weight + self.tenure_weight)
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"strength weights must add up to 1, not {total:g}")
+        return self
 
 
 class LoopsConfig(_Section):
@@ -132,6 +188,7 @@ class KeepwarmConfig(_Section):
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
     status: StatusConfig = Field(default_factory=StatusConfig)
     loops: LoopsConfig = Field(default_factory=LoopsConfig)
+    strength: StrengthConfig = Field(default_factory=StrengthConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     store_subjects: bool = False
 
@@ -144,15 +201,20 @@ class KeepwarmConfig(_Section):
         """Bound parameters for the core and marts SQL files."""
         merge_addresses = [a for group in self.identities.merge for a in group]
         merge_into = [group[0] for group in self.identities.merge for _ in group]
-        status = self.status.model_dump(exclude={"as_of"})
+        status = self.status.model_dump(exclude={"as_of", "cadence"})
         return {
             "self_addresses": self.me.addresses,
             "merge_addresses": merge_addresses,
             "merge_into": merge_into,
+            "split_addresses": [a.strip().lower() for a in self.identities.split],
             "allow_list": self.noise.allow,
             "max_meeting_attendees": self.noise.max_meeting_attendees,
+            "role_local_parts": [p.lower() for p in self.noise.role_local_parts],
+            "cadence_addresses": list(self.status.cadence),
+            "cadence_days": list(self.status.cadence.values()),
             "as_of": self.as_of(),
             **status,
+            **{f"strength_{k}": v for k, v in self.strength.model_dump().items()},
             **{f"loop_{k}" if k == "window_days" else k: v
                for k, v in self.loops.model_dump().items()},
         }

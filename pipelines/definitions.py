@@ -24,6 +24,7 @@ ALL_ASSETS = [
     model.interactions,
     model.contact_metrics,
     model.relationship_status,
+    model.network_summary,
     model.open_loops,
 ]
 

@@ -11,8 +11,10 @@ import pytest
 import yaml
 
 from assets.tables import build_table
+from connectors.records import Batch
 from pipelines.config import KeepwarmConfig, load_config
-from pipelines.warehouse import ensure_schema
+from pipelines.warehouse import apply_batch, ensure_schema
+from tests.crafted import AS_OF, ME
 
 # The order the asset graph builds them in (see assets/model.py).
 MODEL_TABLES = [
@@ -21,6 +23,7 @@ MODEL_TABLES = [
     ("core", "interactions"),
     ("marts", "contact_metrics"),
     ("marts", "relationship_status"),
+    ("marts", "network_summary"),
     ("marts", "open_loops"),
 ]
 
@@ -51,3 +54,19 @@ def rebuild_model(con: duckdb.DuckDBPyConnection, config: KeepwarmConfig) -> Non
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture
+def model(con, tmp_path):
+    """Load crafted records (tests/crafted.py), build the model as of AS_OF, hand back
+    the connection; call it again to add records and rebuild."""
+
+    def build(messages=(), events=(), **config_sections):
+        apply_batch(con, Batch(messages=list(messages), events=list(events)))
+        sections = {"me": {"addresses": [ME]}, "status": {"as_of": AS_OF.isoformat()}}
+        sections.update(config_sections)
+        _, config = make_config(tmp_path, **sections)
+        rebuild_model(con, config)
+        return con
+
+    return build

@@ -2,99 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime, timedelta
 
 import pytest
 
-from connectors.records import Address, Attendee, Batch, EventRecord, MessageRecord
-from pipelines.warehouse import apply_batch
-from tests.conftest import make_config, rebuild_model, utc
-
-ME = "me@work.example"
-ALIAS = "Me.Personal@gmail.com"
-AS_OF = utc(2026, 6, 1)
-_keys = itertools.count()
-
-
-def mail(
-    frm: str,
-    to: list[str],
-    at: datetime,
-    *,
-    cc: tuple[str, ...] = (),
-    labels: list[str] | None = None,
-    rfc_id: str | None = None,
-    in_reply_to: str | None = None,
-    thread: str | None = None,
-    **headers,
-) -> MessageRecord:
-    key = f"m{next(_keys)}"
-    return MessageRecord(
-        account=ME,
-        source="test",
-        message_key=key,
-        sent_at=at,
-        date_source="date_header",
-        rfc_message_id=rfc_id or f"{key}@test",
-        thread_key=thread or key,
-        from_addrs=[Address(frm)],
-        to_addrs=[Address(a) for a in to],
-        cc_addrs=[Address(a) for a in cc],
-        in_reply_to=in_reply_to,
-        labels=labels if labels is not None else (["SENT"] if frm == ME else ["INBOX"]),
-        **headers,
-    )
-
-
-def meeting(
-    at: datetime,
-    minutes: int,
-    people: list[tuple[str, str]],
-    *,
-    status: str = "confirmed",
-    in_person: bool = False,
-    event_type: str = "default",
-) -> EventRecord:
-    key = f"e{next(_keys)}"
-    return EventRecord(
-        account=ME,
-        source="test",
-        calendar_id="primary",
-        event_key=key,
-        start_at=at,
-        end_at=at + timedelta(minutes=minutes),
-        status=status,
-        organizer=ME,
-        event_type=event_type,
-        attendees=[
-            Attendee(a, response_status=r, is_self=a == ME, is_resource=a.startswith("room"))
-            for a, r in people
-        ],
-        has_location=in_person,
-        has_conference=not in_person,
-    )
-
-
-@pytest.fixture
-def model(con, tmp_path):
-    """Load records, build the model as of AS_OF, hand back the connection."""
-
-    def build(messages=(), events=(), **config_sections):
-        apply_batch(con, Batch(messages=list(messages), events=list(events)))
-        sections = {"me": {"addresses": [ME]}, "status": {"as_of": AS_OF.isoformat()}}
-        sections.update(config_sections)
-        _, config = make_config(tmp_path, **sections)
-        rebuild_model(con, config)
-        return con
-
-    return build
-
-
-def row(con, query: str, params=None):
-    rows = con.execute(query, params).fetchall()
-    assert len(rows) == 1, rows
-    return rows[0]
+from connectors.records import MessageRecord
+from pipelines.warehouse import RAW_TABLES
+from tests.conftest import MODEL_TABLES, utc
+from tests.crafted import ALIAS, AS_OF, ME, mail, meeting, row
 
 
 def test_addresses_fold_case_tags_dots_and_googlemail(model):
@@ -422,19 +337,10 @@ def test_every_model_table_and_column_is_commented(model):
     tables = con.execute("""
         select schema_name || '.' || table_name, comment from duckdb_tables()
         where schema_name in ('raw', 'core', 'marts') order by 1""").fetchall()
-    assert [t for t, _ in tables] == [
-        "core.identities",
-        "core.interactions",
-        "core.people",
-        "marts.contact_metrics",
-        "marts.open_loops",
-        "marts.relationship_status",
-        "raw.demo_truth",
-        "raw.events",
-        "raw.messages",
-        "raw.quarantine",
-        "raw.sync_state",
-    ]
+    # Every table the model builds, and every raw table, is there and commented.
+    expected = sorted([f"{schema}.{table}" for schema, table in MODEL_TABLES]
+                      + [f"raw.{table}" for table in RAW_TABLES])
+    assert [t for t, _ in tables] == expected
     assert all(comment for _, comment in tables)
 
 

@@ -49,6 +49,7 @@ def test_every_asset_and_check_succeeds(demo_run):
             ["marts", "contact_metrics"],
             ["marts", "relationship_status"],
             ["marts", "open_loops"],
+            ["marts", "network_summary"],
         )
     }
     checks = result.get_asset_check_evaluations()
@@ -139,6 +140,7 @@ def test_definitions_schedule_and_groups():
         "marts/contact_metrics": "metrics",
         "marts/relationship_status": "metrics",
         "marts/open_loops": "metrics",
+        "marts/network_summary": "metrics",
     }
 
 

@@ -7,7 +7,8 @@ create schema if not exists marts;
 -- (DuckDB cannot comment on schemas; every table and column carries its own comment.)
 
 -- One person, many spellings of one address: lower-case, drop +tags, googlemail.com is
--- gmail.com, and Gmail ignores dots in its local parts.
+-- gmail.com, and Gmail ignores dots in its local parts. Spellings in `keep` (the user's
+-- identities.split) are only lower-cased: folding would join them to someone else.
 create or replace macro join_address(local_part, domain) as
     case
         when domain = 'gmail.com' then replace(local_part, '.', '') || '@' || domain
@@ -15,9 +16,10 @@ create or replace macro join_address(local_part, domain) as
         else local_part || '@' || domain
     end;
 
-create or replace macro normalize_address(addr) as
+create or replace macro normalize_address(addr, keep := []) as
     case
         when addr is null or trim(addr) = '' then null
+        when list_contains(keep, lower(trim(addr))) then lower(trim(addr))
         else join_address(
             regexp_replace(split_part(lower(trim(addr)), '@', 1), '\+.*$', ''),
             regexp_replace(split_part(lower(trim(addr)), '@', 2), '^googlemail\.com$', 'gmail.com')

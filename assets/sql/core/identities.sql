@@ -1,6 +1,8 @@
 -- Every address seen in mail or on the calendar, normalised, mapped to the person it
 -- belongs to. Merges the user confirmed in config arrive as $merge_addresses (each
--- address) and $merge_into (the address of the person it belongs to), in the same order.
+-- address) and $merge_into (the address of the person it belongs to), in the same order;
+-- $split_addresses are spellings the user wants kept apart from what folding would join
+-- them to. The noise allow-list ($allow_list) also vouches that an address is a person.
 create or replace table core.identities as
 with
 
@@ -22,28 +24,52 @@ seen as (
 ),
 
 normalised as (
-    select normalize_address(written) as address, written, nullif(trim(name), '') as name
+    select normalize_address(written, keep := $split_addresses) as address, written,
+           nullif(trim(name), '') as name
     from seen
     where written like '%_@_%'
 ),
 
 -- Whoever sent mail that Gmail labelled SENT is the user, whatever the config says.
 sent_by_user as (
-    select distinct normalize_address(from_addrs[1].address) as address
+    select distinct normalize_address(from_addrs[1].address, keep := $split_addresses) as address
     from raw.messages
     where list_contains(labels, 'SENT') and len(from_addrs) > 0
 ),
 
+-- The calendar marks the owner's own entry with self = true, and a Gmail mailbox's
+-- account is its profile address.
+self_on_calendar as (
+    select distinct normalize_address(a.address, keep := $split_addresses) as address
+    from (select unnest(attendees) as a from raw.events)
+    where a.is_self
+),
+
 user_addresses as (
-    select normalize_address(unnest($self_addresses)) as address
+    select normalize_address(unnest($self_addresses), keep := $split_addresses) as address
     union
     select address from sent_by_user
+    union
+    select address from self_on_calendar
+    union
+    select distinct normalize_address(account) from raw.messages where source = 'gmail'
+),
+
+-- A mailing list's List-Id is its address with the first '@' written as '.'
+-- (RFC 2919 recommends it; Mailman and Google Groups follow it).
+list_addresses as (
+    select distinct
+        regexp_replace(
+            lower(coalesce(regexp_extract(list_id, '<([^>]+)>', 1), list_id)), '\.', '@'
+        ) as address
+    from raw.messages
+    where list_id is not null
 ),
 
 confirmed_merges as (
     select
-        normalize_address(unnest($merge_addresses)) as address,
-        normalize_address(unnest($merge_into)) as person_id
+        normalize_address(unnest($merge_addresses), keep := $split_addresses) as address,
+        normalize_address(unnest($merge_into), keep := $split_addresses) as person_id
 ),
 
 allowed as (
@@ -58,6 +84,17 @@ addresses as (
         count(*) as times_seen
     from normalised
     group by address
+),
+
+classified as (
+    select
+        addresses.*,
+        exists (
+            select 1 from allowed
+            where allowed.pattern = addresses.address
+               or (starts_with(allowed.pattern, '@') and ends_with(addresses.address, allowed.pattern))
+        ) as is_allowed
+    from addresses
 )
 
 select
@@ -67,16 +104,16 @@ select
     addresses.spellings,
     addresses.times_seen,
     addresses.address in (select address from user_addresses) as is_self,
+    list_contains($role_local_parts, split_part(addresses.address, '@', 1))
+        and not addresses.is_allowed as is_role,
+    addresses.address in (select address from list_addresses)
+        and not addresses.is_allowed as is_list,
     regexp_matches(
         split_part(addresses.address, '@', 1),
         '^(no-?reply|do-?not-?reply|donotreply|notifications?|notify|mailer-daemon|postmaster|bounces?|alerts?)([.-].*)?$'
     )
-    and not exists (
-        select 1 from allowed
-        where allowed.pattern = addresses.address
-           or (starts_with(allowed.pattern, '@') and ends_with(addresses.address, allowed.pattern))
-    ) as is_automated
-from addresses
+        and not addresses.is_allowed as is_automated
+from classified addresses
 left join confirmed_merges using (address)
 order by person_id, address;
 
@@ -86,5 +123,7 @@ comment on column core.identities.person_id is 'The person this address belongs 
 comment on column core.identities.display_name is 'The name most often written beside this address.';
 comment on column core.identities.spellings is 'Every way this address was written before normalising.';
 comment on column core.identities.times_seen is 'How many headers or attendee lists carried it.';
-comment on column core.identities.is_self is 'One of the user''s own addresses (config me.addresses, or the sender of mail labelled SENT).';
+comment on column core.identities.is_self is 'One of the user''s own addresses: config me.addresses, the sender of mail labelled SENT, a Gmail account synced, or a calendar attendee marked self.';
+comment on column core.identities.is_role is 'A shared mailbox, not a person: the local part is a role (info@, team@, support@, ... see noise.role_local_parts) and noise.allow does not name it.';
+comment on column core.identities.is_list is 'A mailing list: the address matches a List-Id header seen in mail (RFC 2919), and noise.allow does not name it.';
 comment on column core.identities.is_automated is 'The local part marks a machine sender (noreply, notifications, mailer-daemon, ...) and the allow-list does not name it.';

@@ -4,7 +4,13 @@ create or replace table core.interactions as
 with
 
 identities as (
-    select address, person_id, is_self, is_automated from core.identities
+    select
+        address, person_id, is_self, is_automated,
+        case
+            when is_list then 'not a person: mailing list'
+            when is_role then 'not a person: role address'
+        end as not_a_person
+    from core.identities
 ),
 
 allowed as (
@@ -18,9 +24,9 @@ user_addresses as (
 messages as (
     select
         m.*,
-        normalize_address(m.from_addrs[1].address) as sender,
+        normalize_address(m.from_addrs[1].address, keep := $split_addresses) as sender,
         list_distinct(list_transform(
-            m.to_addrs || m.cc_addrs || m.bcc_addrs, lambda x: normalize_address(x.address)
+            m.to_addrs || m.cc_addrs || m.bcc_addrs, lambda x: normalize_address(x.address, keep := $split_addresses)
         )) as recipients,
         list_filter(recipients, lambda r: not list_contains(u.addresses, r)) as others
     from raw.messages m, user_addresses u
@@ -56,7 +62,10 @@ replies as (
     select
         reply.account,
         reply.message_key,
-        date_diff('second', parent.sent_at, reply.sent_at) as reply_latency_s
+        parent.message_key as answered_key,
+        -- A reply stamped before its parent comes from a skewed clock: it was quick, not
+        -- negative.
+        greatest(date_diff('second', parent.sent_at, reply.sent_at), 0) as reply_latency_s
     from classified reply
     join classified parent
         on parent.account = reply.account
@@ -104,10 +113,15 @@ message_interactions as (
         1.0 / greatest(mp.n_participants, 1) as weight,
         replies.reply_latency_s is not null and mp.direction <> 'copied' as is_reply,
         case when mp.direction <> 'copied' then replies.reply_latency_s end as reply_latency_s,
+        case when mp.direction <> 'copied' then replies.answered_key end as in_reply_to_key,
         null::double as duration_minutes,
         null::boolean as in_person,
+        null::boolean as on_video,
         null::boolean as is_one_on_one,
-        case when not mp.allow_listed then mp.bulk_reason end as noise_reason
+        coalesce(
+            case when not mp.allow_listed then mp.bulk_reason end,
+            i.not_a_person
+        ) as noise_reason
     from message_people mp
     join identities i on i.address = mp.address
     left join replies using (account, message_key)
@@ -120,7 +134,7 @@ events as (
         list_filter(e.attendees, lambda a: not a.is_resource) as humans,
         list_filter(
             e.attendees,
-            lambda a: a.is_self or list_contains(u.addresses, normalize_address(a.address))
+            lambda a: a.is_self or list_contains(u.addresses, normalize_address(a.address, keep := $split_addresses))
         ) as self_entries
     from raw.events e, user_addresses u
 ),
@@ -129,7 +143,7 @@ event_rows as (
     select
         e.account, e.event_key, e.start_at, e.end_at, e.has_location, e.has_conference,
         len(e.humans) as n_participants,
-        normalize_address(h.address) as address,
+        normalize_address(h.address, keep := $split_addresses) as address,
         h.response_status,
         case
             when e.status = 'cancelled' then 'meeting: cancelled'
@@ -140,7 +154,7 @@ event_rows as (
             when len(e.humans) > $max_meeting_attendees
                 then 'meeting: more than ' || $max_meeting_attendees || ' attendees'
             when h.response_status = 'declined' then 'meeting: they declined'
-        end as noise_reason
+        end as meeting_noise
     from events e, unnest(e.humans) as u(h)
 ),
 
@@ -158,10 +172,15 @@ meeting_interactions as (
         1.0 / greatest(er.n_participants - 1, 1) as weight,
         false as is_reply,
         null::bigint as reply_latency_s,
+        null as in_reply_to_key,
         date_diff('second', er.start_at, er.end_at) / 60.0 as duration_minutes,
         er.has_location and not er.has_conference as in_person,
+        er.has_conference as on_video,
         er.n_participants = 2 as is_one_on_one,
-        er.noise_reason
+        coalesce(
+            er.meeting_noise,
+            i.not_a_person
+        ) as noise_reason
     from event_rows er
     join identities i on i.address = er.address
     where not i.is_self
@@ -196,8 +215,10 @@ comment on column core.interactions.n_participants is 'Recipients of the message
 comment on column core.interactions.weight is 'Share of attention: 1 / recipients for mail, 1 / other attendees for meetings.';
 comment on column core.interactions.is_reply is 'This message answers one that went the other way.';
 comment on column core.interactions.reply_latency_s is 'Seconds between the message answered and this reply.';
+comment on column core.interactions.in_reply_to_key is 'For a reply: the interaction_key of the message it answers.';
 comment on column core.interactions.duration_minutes is 'Meeting length in minutes.';
 comment on column core.interactions.in_person is 'The meeting had a physical location and no video link.';
+comment on column core.interactions.on_video is 'The meeting had a video link (conference data, Meet link or a URL).';
 comment on column core.interactions.is_one_on_one is 'The meeting had exactly two people: the user and this person.';
 comment on column core.interactions.noise_reason is 'Why this does not count as personal contact (bulk headers, declined, cancelled, too large, ...); null when it counts.';
 comment on column core.interactions.is_noise is 'noise_reason is set: marts leave this row out.';

@@ -24,7 +24,16 @@ select
     coalesce(best_name.display_name, split_part(identities.person_id, '@', 1)) as display_name,
     list_sort(list(identities.address)) as addresses,
     count(*) as n_addresses,
-    bool_and(identities.is_automated) as is_automated
+    bool_and(identities.is_automated) as is_automated,
+    -- One ordinary address among a person's (a merge the user confirmed) makes them a
+    -- person; otherwise the address says what kind of sender this is.
+    case
+        when bool_or(not (identities.is_automated or identities.is_role or identities.is_list))
+            then 'person'
+        when bool_or(identities.is_list) then 'list'
+        when bool_or(identities.is_role) then 'role'
+        else 'automated'
+    end as kind
 from identities
 left join best_name using (person_id)
 group by identities.person_id, best_name.display_name
@@ -36,3 +45,4 @@ comment on column core.people.display_name is 'The name most often written besid
 comment on column core.people.addresses is 'All their normalised addresses.';
 comment on column core.people.n_addresses is 'How many addresses they have.';
 comment on column core.people.is_automated is 'Every address of theirs looks like a machine sender.';
+comment on column core.people.kind is 'person; or what else the addresses are: list (a mailing list), role (a shared mailbox such as info@ or team@) or automated (noreply and the like). Only people get metrics.';

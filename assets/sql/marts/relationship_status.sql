@@ -3,8 +3,24 @@
 create or replace table marts.relationship_status as
 with
 
+-- People the user named in status.cadence, resolved to whoever owns the address.
+cadences as (
+    select identities.person_id, min(named.days) as cadence_days
+    from (
+        select
+            normalize_address(unnest($cadence_addresses), keep := $split_addresses) as address,
+            unnest($cadence_days) as days
+    ) named
+    join core.identities using (address)
+    group by identities.person_id
+),
+
+-- Two-way ties, and anyone the user named a cadence for: naming them says they matter.
 ties as (
-    select * from marts.contact_metrics where is_tie
+    select contact_metrics.*, cadences.cadence_days
+    from marts.contact_metrics
+    left join cadences using (person_id)
+    where is_tie or cadences.cadence_days is not null
 ),
 
 contacts as (
@@ -135,6 +151,13 @@ statused as (
         *,
         coalesce(last_inbound_at >= last_contact_at, false) as they_wrote_last,
         case
+            -- A cadence the user set overrides the learned rhythm: due, then overdue.
+            when cadence_days is not null then
+                case
+                    when days_silent > 1.5 * cadence_days then 'cold'
+                    when days_silent > cadence_days then 'cooling'
+                    else 'active'
+                end
             when days_known <= $new_days and touchpoints < $min_touchpoints then 'new'
             when days_silent > $dormant_after_days then 'dormant'
             when days_silent > cold_after_days and touchpoints < $min_touchpoints then 'dormant'
@@ -148,7 +171,11 @@ statused as (
 explained as (
     select
         *,
-        case status
+        case
+            when cadence_days is not null then printf(
+                'you want contact every %d days; silent %d days', round(cadence_days)::int,
+                days_silent::int)
+            else case status
             when 'new' then printf('first contact %d days ago', days_known::int)
             when 'dormant' then
                 case when touchpoints < $min_touchpoints
@@ -164,9 +191,13 @@ explained as (
                 days_silent::int,
                 days_silent / expected_gap_days
             )
+            end
         end as reason,
         case
             when status = 'active' then 'nothing needed'
+            when unanswered_outbound_streak >= 3 then printf(
+                'they left your last %d messages unanswered: try another channel, or a meeting',
+                unanswered_outbound_streak)
             when they_wrote_last and not last_inbound_was_reply
                 then printf('reply: they wrote on %s and have not heard back',
                             strftime(last_inbound_at, '%Y-%m-%d'))
@@ -180,6 +211,18 @@ explained as (
             else printf('check in: you wrote last, on %s', strftime(last_outbound_at, '%Y-%m-%d'))
         end as next_step
     from statused
+),
+
+-- How much acting on this tie is worth: its strength times how pressing the status is,
+-- so a strong tie cooling comes before a weak tie gone cold.
+ranked as (
+    select
+        *,
+        tie_strength * case status
+            when 'cold' then 1.0 when 'cooling' then 0.6 when 'new' then 0.4
+            when 'dormant' then 0.3 else 0.0
+        end as attention_score
+    from explained
 )
 
 select
@@ -199,15 +242,14 @@ select
     round(cold_after_days, 1) as cold_after_days,
     round(silence_probability, 4) as silence_probability,
     weighted_365d,
+    tie_strength,
+    dunbar_layer,
+    cadence_days,
+    round(attention_score, 1) as attention_score,
     row_number() over (
-        order by
-            case status when 'cold' then 1 when 'cooling' then 2 when 'dormant' then 3
-                        when 'new' then 4 else 5 end,
-            weighted_365d desc,
-            days_silent desc,
-            person_id
+        order by attention_score desc, tie_strength desc, days_silent desc, person_id
     ) as attention_rank
-from explained
+from ranked
 order by attention_rank;
 
 comment on table marts.relationship_status is 'One row per tie: whether it is new, active, cooling, cold or dormant, why, and what to do next. Ordered by attention_rank.';
@@ -227,4 +269,8 @@ comment on column marts.relationship_status.cooling_after_days is 'Silence after
 comment on column marts.relationship_status.cold_after_days is 'Silence after which it is cold: the silence whose chance under their rhythm is cold_probability (at least min_cold_days).';
 comment on column marts.relationship_status.silence_probability is 'Chance that a gap lasts at least days_silent, given their rhythm and how much of it has been seen: small means unusual.';
 comment on column marts.relationship_status.weighted_365d is 'Audience-weighted interactions over the last year: how much this tie mattered lately.';
-comment on column marts.relationship_status.attention_rank is '1 = most worth acting on: cold before cooling before dormant, stronger ties first.';
+comment on column marts.relationship_status.tie_strength is 'marts.contact_metrics.tie_strength (0-100).';
+comment on column marts.relationship_status.dunbar_layer is 'marts.contact_metrics.dunbar_layer: 5, 15, 50, 150, 500, 1500, or null when not active.';
+comment on column marts.relationship_status.cadence_days is 'The rhythm the user set for this person in status.cadence; when set, status follows it: cooling past it, cold past 1.5 times it.';
+comment on column marts.relationship_status.attention_score is 'tie_strength x urgency (cold 1, cooling 0.6, new 0.4, dormant 0.3, active 0): what attention_rank sorts by.';
+comment on column marts.relationship_status.attention_rank is '1 = most worth acting on: by attention_score, so a strong tie cooling comes before a weak tie gone cold.';
