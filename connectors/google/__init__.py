@@ -1,20 +1,38 @@
-"""Google API connectors (Gmail; Calendar to follow): auth, quota, retries, sync.
+"""Google API connectors (Gmail, Calendar): auth, quota, retries, sync.
 
 Public entry points:
 
     build_gmail_service(credentials, api_endpoint=None) -> Resource
     sync_gmail(service, account, cursor, *, limiter, ...) -> Iterator[Batch]
+    build_calendar_service(credentials, api_endpoint=None) -> Resource
+    list_calendars(service, *, limiter=None, ...) -> list[CalendarInfo]
+    sync_calendar(service, account, calendar_id, cursor, *, limiter, window_start,
+                  window_end, ...) -> Iterator[Batch]
     QuotaLimiter.for_ceiling(units_per_minute) -> QuotaLimiter
     authorize(...), load_credentials(...), delegated_credentials(...)
 """
 
 from connectors.google.auth import (
+    CALENDAR_SCOPES,
     GMAIL_SCOPES,
     AuthError,
     authorize,
     delegated_credentials,
+    google_scopes,
     load_credentials,
     save_credentials,
+)
+from connectors.google.calendar import (
+    CalendarInfo,
+    CalendarSyncError,
+    CalendarSyncReport,
+    list_calendars,
+    sync_calendar,
+)
+from connectors.google.calendar_api import (
+    CALENDAR_COSTS,
+    CALENDAR_USER_REQUESTS_PER_MINUTE,
+    build_calendar_service,
 )
 from connectors.google.gmail import STREAM, GmailSyncError, SyncReport, sync_gmail
 from connectors.google.gmail_api import (
@@ -28,6 +46,9 @@ from connectors.google.quota import ManualClock, MonotonicClock, QuotaLimiter, S
 from connectors.google.retry import RetriesExhaustedError, RetryPolicy
 
 __all__ = [
+    "CALENDAR_COSTS",
+    "CALENDAR_SCOPES",
+    "CALENDAR_USER_REQUESTS_PER_MINUTE",
     "GMAIL_COSTS",
     "GMAIL_COSTS_2026",
     "GMAIL_SCOPES",
@@ -35,6 +56,9 @@ __all__ = [
     "GMAIL_USER_UNITS_PER_MINUTE_2026",
     "STREAM",
     "AuthError",
+    "CalendarInfo",
+    "CalendarSyncError",
+    "CalendarSyncReport",
     "GmailSyncError",
     "ManualClock",
     "MonotonicClock",
@@ -44,9 +68,13 @@ __all__ = [
     "ScaledClock",
     "SyncReport",
     "authorize",
+    "build_calendar_service",
     "build_gmail_service",
     "delegated_credentials",
+    "google_scopes",
+    "list_calendars",
     "load_credentials",
     "save_credentials",
+    "sync_calendar",
     "sync_gmail",
 ]

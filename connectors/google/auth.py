@@ -7,6 +7,7 @@ ever logged or put in an error message.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -24,6 +25,28 @@ log = logging.getLogger(__name__)
 # Headers and labels only: no bodies, and (by Google's rule for this scope) no `q` search.
 GMAIL_SCOPES = ["https://www.googleapis.com/auth/gmail.metadata"]
 
+# The two narrowest scopes that serve the Calendar connector (each method's accepted scopes
+# are in the discovery document): events.list accepts `calendar.events.readonly`, which
+# reads events on every calendar the user can see but nothing else (not settings, ACLs or
+# calendar properties); calendarList.list accepts `calendar.calendarlist.readonly`, the
+# list of subscribed calendars and nothing more. Both together are narrower than
+# `calendar.readonly`. `calendar.events.owned.readonly` would be narrower still but
+# refuses calendars shared by someone else (a team calendar), which users configure.
+CALENDAR_SCOPES = [
+    "https://www.googleapis.com/auth/calendar.events.readonly",
+    "https://www.googleapis.com/auth/calendar.calendarlist.readonly",
+]
+
+
+def google_scopes(*, gmail: bool = True, calendar: bool = False) -> list[str]:
+    """The scopes one token needs for the Google sources configured for an account.
+
+    Ask for all of them in one consent (`authorize(..., google_scopes(gmail=True,
+    calendar=True))`) and load the token with the same list for every source, so the
+    cached access token serves them all.
+    """
+    return [*(GMAIL_SCOPES if gmail else []), *(CALENDAR_SCOPES if calendar else [])]
+
 
 class AuthError(RuntimeError):
     """Credentials that cannot be used; the message says what to do about it."""
@@ -37,6 +60,12 @@ def explain_refresh_error(account: str | None, exc: BaseException) -> str:
     """A message a user can act on for a failed token refresh."""
     who = account or "this account"
     text = str(exc)
+    if "invalid_scope" in text:
+        return (
+            f"The Google token for {who} was authorised for fewer scopes than keepwarm now "
+            "asks for (a source such as Calendar was added after signing in). Run "
+            f"`{reauth_command(account)}` to sign in again and grant them."
+        )
     if "invalid_grant" in text:
         return (
             f"The Google refresh token for {who} was revoked or has expired (invalid_grant). "
@@ -63,7 +92,8 @@ def authorize(
     Args:
         client_secrets_path: the "Desktop app" OAuth client JSON from Google Cloud console.
         token_path: where to keep the authorized-user token file.
-        scopes: what to ask for; keepwarm asks for `GMAIL_SCOPES` only.
+        scopes: what to ask for: `GMAIL_SCOPES`, `CALENDAR_SCOPES`, or both in one token
+            (`google_scopes(gmail=True, calendar=True)`).
         account: the address expected to sign in, passed to Google as a login hint.
         port: local port for the redirect; 0 picks a free one.
         open_browser: open the consent page automatically.
@@ -152,6 +182,10 @@ def load_credentials(
 ) -> Credentials:
     """The saved user token, refreshed if it expired (and saved again).
 
+    The access token in the file was minted for the scopes the file records; when
+    `scopes` asks for one it does not cover (Gmail and Calendar sharing one token file,
+    loaded with different lists), it is refreshed for `scopes` instead of being trusted.
+
     Raises:
         AuthError: no token file, or the refresh token was revoked/expired.
     """
@@ -162,8 +196,10 @@ def load_credentials(
             f"Run `{reauth_command(account)}`."
         )
     ensure_owner_only(path)
-    creds = Credentials.from_authorized_user_file(str(path), list(scopes))
-    if creds.valid:
+    info = json.loads(path.read_text(encoding="utf-8"))
+    creds = Credentials.from_authorized_user_info(info, list(scopes))
+    minted_for = set(info.get("scopes") or [])
+    if creds.valid and (not minted_for or set(scopes) <= minted_for):
         return creds
     if not creds.refresh_token:
         raise AuthError(
@@ -183,7 +219,8 @@ def delegated_credentials(
 ) -> service_account.Credentials:
     """A service account acting as `mailbox` through Workspace domain-wide delegation.
 
-    The Workspace admin must allow the service account's client id for these scopes
+    For Calendar pass `CALENDAR_SCOPES` (or `google_scopes(...)` for both sources). The
+    Workspace admin must allow the service account's client id for these scopes
     (Admin console > Security > API controls > Domain-wide delegation).
     """
     creds = service_account.Credentials.from_service_account_file(

@@ -16,38 +16,41 @@ synthetically. It assigns Gmail-like ids (hex of X-GM-MSGID / the Takeout envelo
 gm-msgid when present), threadIds (X-GM-THRID, else the References/In-Reply-To chain,
 named after the thread's first message as Gmail does), labelIds (from X-Gmail-Labels),
 internalDate (Date header, else the envelope date) and historyIds, and records history
-for mutations made by tests. It enforces the metadata scope (no `q`, no format=full/raw),
-charges quota units per call and per batch part, answers 429 rateLimitExceeded past a
-per-minute ceiling measured on an injectable clock, injects 5xx/403/429 faults and
-dropped, reset or truncated connections at a seeded random rate, and expires history on
-demand (history.list then answers 404).
+for mutations made by tests. It enforces the metadata scope (no `q`, no format=full/raw)
+and expires history on demand (history.list then answers 404). The server, quota meter,
+fault injection, field masks and token endpoint are shared with the Calendar emulator
+(tests/emulators/http.py).
 """
 
 from __future__ import annotations
 
 import base64
 import bisect
-import contextlib
 import email
 import email.utils
 import json
 import mailbox
-import random
 import re
-import socket
-import struct
 import threading
 import time
-import urllib.parse
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from googleapiclient.discovery_cache import get_static_doc
+from tests.emulators.http import (
+    NOT_FOUND,
+    ApiReply,
+    FaultPlan,
+    GoogleApiEmulator,
+    Route,
+    bad_request,
+    discovery_routes,
+    google_error,
+)
+
+__all__ = ["FaultPlan", "GmailEmulator", "GmailMailbox", "StoredMessage"]
 
 METADATA_SCOPE = "https://www.googleapis.com/auth/gmail.metadata"
 
@@ -396,211 +399,19 @@ class _ThreadIndex:
         return sorted(found, key=lambda m: (m.internal_date, m.id))
 
 
-# --------------------------------------------------------------------------- quota & faults
-
-
-class QuotaMeter:
-    """Per-user quota over a sliding 60-second window of the emulator's clock."""
-
-    def __init__(self, units_per_minute: int | None, clock: Callable[[], float]) -> None:
-        self.limit = units_per_minute
-        self.clock = clock
-        self.window: deque[tuple[float, int]] = deque()
-        self.in_window = 0
-        self.log: list[tuple[float, int]] = []
-        self.max_in_window = 0
-        self.rejected = 0
-        self.lock = threading.Lock()
-
-    def charge(self, units: int) -> bool:
-        with self.lock:
-            now = self.clock()
-            while self.window and self.window[0][0] <= now - 60.0:
-                self.in_window -= self.window.popleft()[1]
-            if self.limit is not None and self.in_window + units > self.limit:
-                self.rejected += 1
-                return False
-            self.window.append((now, units))
-            self.in_window += units
-            self.max_in_window = max(self.max_in_window, self.in_window)
-            self.log.append((now, units))
-            return True
-
-    @property
-    def total(self) -> int:
-        return sum(u for _, u in self.log)
-
-
-@dataclass
-class FaultPlan:
-    """Random failures: each API request (and each batch part) fails with `rate`."""
-
-    rate: float = 0.0
-    seed: int = 0
-    kinds: tuple[str, ...] = ("500", "503", "403", "429", "drop", "reset", "truncate")
-    where: tuple[str, ...] = ("requests", "parts")  # whole HTTP requests, batch parts
-    rng: random.Random = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
-        self.lock = threading.Lock()
-
-    def pick(self, *, connection_level: bool) -> str | None:
-        if ("requests" if connection_level else "parts") not in self.where:
-            return None
-        kinds = self.kinds if connection_level else tuple(k for k in self.kinds if k.isdigit())
-        with self.lock:
-            if not kinds or self.rng.random() >= self.rate:
-                return None
-            return self.rng.choice(kinds)
-
-
-def _error(code: int, message: str, reason: str, status: str, domain: str = "global") -> dict:
-    return {
-        "error": {
-            "code": code,
-            "message": message,
-            "errors": [{"message": message, "domain": domain, "reason": reason}],
-            "status": status,
-        }
-    }
-
-
-FAULT_RESPONSES = {
-    "500": (500, _error(500, "Backend Error", "backendError", "INTERNAL")),
-    "503": (
-        503,
-        _error(503, "The service is currently unavailable.", "backendError", "UNAVAILABLE"),
-    ),
-    "403": (
-        403,
-        _error(
-            403,
-            "User-rate limit exceeded.",
-            "userRateLimitExceeded",
-            "PERMISSION_DENIED",
-            "usageLimits",
-        ),
-    ),
-    "429": (
-        429,
-        _error(
-            429,
-            "Too many concurrent requests for user.",
-            "rateLimitExceeded",
-            "RESOURCE_EXHAUSTED",
-            "usageLimits",
-        ),
-    ),
-}
-QUOTA_EXCEEDED = (
-    429,
-    _error(
-        429,
-        "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user'.",
-        "rateLimitExceeded",
-        "RESOURCE_EXHAUSTED",
-        "usageLimits",
-    ),
-)
-NOT_FOUND = (404, _error(404, "Requested entity was not found.", "notFound", "NOT_FOUND"))
-
-
-class _Reply(Exception):
-    def __init__(self, status: int, body: dict) -> None:
-        self.status, self.body = status, body
-
-
-# --------------------------------------------------------------------------- routing
-
-
-@dataclass(frozen=True)
-class _Route:
-    method_id: str
-    http_method: str
-    pattern: re.Pattern[str]
-    path_params: tuple[str, ...]
-    query_params: dict[str, dict[str, Any]]
-
-
-def _routes() -> list[_Route]:
-    doc = json.loads(get_static_doc("gmail", "v1"))
-    global_params = doc["parameters"]
-    wanted = {
-        ("getProfile",): doc["resources"]["users"]["methods"]["getProfile"],
-        ("messages", "list"): doc["resources"]["users"]["resources"]["messages"]["methods"]["list"],
-        ("messages", "get"): doc["resources"]["users"]["resources"]["messages"]["methods"]["get"],
-        ("threads", "get"): doc["resources"]["users"]["resources"]["threads"]["methods"]["get"],
-        ("history", "list"): doc["resources"]["users"]["resources"]["history"]["methods"]["list"],
-    }
-    routes = []
-    for desc in wanted.values():
-        names = tuple(re.findall(r"\{(\w+)\}", desc["path"]))
-        regex = "^/" + re.sub(r"\\\{(\w+)\\\}", r"([^/]+)", re.escape(desc["path"])) + "$"
-        params = {k: v for k, v in desc["parameters"].items() if v.get("location") == "query"}
-        params.update(global_params)
-        routes.append(_Route(desc["id"], desc["httpMethod"], re.compile(regex), names, params))
-    return routes
-
-
-def parse_fields(spec: str) -> dict[str, Any]:
-    """A `fields` mask ("a,b(c,d),e/f") as a tree; an empty subtree keeps everything."""
-    pos = 0
-
-    def parse_list() -> dict[str, Any]:
-        nonlocal pos
-        tree: dict[str, Any] = {}
-        while pos < len(spec):
-            start = pos
-            while pos < len(spec) and spec[pos] not in ",()":
-                pos += 1
-            parts = spec[start:pos].strip().split("/")
-            node = tree
-            for part in parts[:-1]:
-                node = node.setdefault(part, {})
-            leaf = node.setdefault(parts[-1], {})
-            if pos < len(spec) and spec[pos] == "(":
-                pos += 1
-                leaf.update(parse_list())
-                pos += 1  # the ")"
-            if pos < len(spec) and spec[pos] == ",":
-                pos += 1
-                continue
-            break
-        return tree
-
-    return parse_list()
-
-
-def apply_fields(value: Any, tree: dict[str, Any]) -> Any:
-    if not tree:
-        return value
-    if isinstance(value, list):
-        return [apply_fields(v, tree) for v in value]
-    if isinstance(value, dict):
-        return {k: apply_fields(v, tree[k]) for k, v in value.items() if k in tree}
-    return value
-
-
 # --------------------------------------------------------------------------- server
 
-
-@dataclass
-class EmulatorStats:
-    requests: int = 0
-    batches: int = 0
-    batch_parts: int = 0
-    calls: Counter = field(default_factory=Counter)
-    statuses: Counter = field(default_factory=Counter)
-    faults: Counter = field(default_factory=Counter)
-    quota_rejections: int = 0
-    paths: Counter = field(default_factory=Counter)
-    snippets_sent: int = 0
-    forbidden: list[str] = field(default_factory=list)
+_METHODS = (
+    "users.getProfile",
+    "users.messages.list",
+    "users.messages.get",
+    "users.threads.get",
+    "users.history.list",
+)
 
 
-class GmailEmulator:
-    """The HTTP server. Use as a context manager, or call start() and stop().
+class GmailEmulator(GoogleApiEmulator):
+    """The Gmail server. Use as a context manager, or call start() and stop().
 
     Args:
         units_per_minute: per-user quota ceiling; None for unlimited.
@@ -608,6 +419,8 @@ class GmailEmulator:
         faults: random failures to inject.
         scopes: scopes the tokens carry; the metadata scope forbids q and full/raw.
     """
+
+    batch_paths = ("/batch", "/batch/gmail/v1")
 
     def __init__(
         self,
@@ -617,198 +430,38 @@ class GmailEmulator:
         faults: FaultPlan | None = None,
         scopes: Iterable[str] = (METADATA_SCOPE,),
     ) -> None:
+        super().__init__(
+            units_per_minute=units_per_minute, clock=clock, faults=faults, scopes=scopes
+        )
         self.mailboxes: dict[str, GmailMailbox] = {}
-        self.tokens: dict[str, str] = {}
-        self.quota: dict[str, QuotaMeter] = {}
-        self.units_per_minute = units_per_minute
-        self.clock = clock
-        self.faults = faults or FaultPlan()
-        self.scopes = set(scopes)
-        self.stats = EmulatorStats()
-        self.lock = threading.Lock()
-        self._kill_queue: deque[str] = deque()
         self._threads: dict[str, _ThreadIndex] = {}
-        self._routes = _routes()
-        self.refresh_error: str | None = None  # e.g. "invalid_grant"
-        self.oauth_requests: list[dict[str, list[str]]] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self.routes = discovery_routes("gmail", "v1", _METHODS)
 
     # ---- set-up
 
     def add_mailbox(self, box: GmailMailbox, token: str | None = None) -> GmailMailbox:
         self.mailboxes[box.address] = box
-        self.quota[box.address] = QuotaMeter(self.units_per_minute, self.clock)
+        self.meter(box.address)
         self._threads[box.address] = _ThreadIndex(box)
         if token:
-            self.tokens[token] = box.address
+            self.grant(token, box.address)
         return box
 
-    def set_quota(self, units_per_minute: int | None) -> None:
-        self.units_per_minute = units_per_minute
-        for meter in self.quota.values():
-            meter.limit = units_per_minute
+    # ---- the methods
 
-    def kill_next(self, count: int = 1, mode: str = "truncate") -> None:
-        """Make the next `count` API requests die: "truncate" (half a body), "reset", "drop"."""
-        with self.lock:
-            self._kill_queue.extend([mode] * count)
+    def accounts(self) -> Collection[str]:
+        return self.mailboxes.keys()
 
-    @property
-    def endpoint(self) -> str:
-        assert self._server is not None, "start() the emulator first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+    def cost(self, route: Route) -> int:
+        return COSTS[route.method_id]
 
-    def start(self) -> GmailEmulator:
-        handler = type("Handler", (_Handler,), {"emulator": self})
-        self._server = _Server(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, daemon=True, kwargs={"poll_interval": 0.05}
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> GmailEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # ---- request handling (called from handler threads)
-
-    def _next_kill(self) -> str | None:
-        with self.lock:
-            if self._kill_queue:
-                return self._kill_queue.popleft()
-        return self.faults.pick(connection_level=True)
-
-    def _mailbox_for(self, headers: Any) -> GmailMailbox:
-        auth = headers.get("Authorization") or headers.get("authorization") or ""
-        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-        if not token:
-            raise _Reply(
-                401,
-                _error(
-                    401,
-                    "Request is missing required authentication credential.",
-                    "required",
-                    "UNAUTHENTICATED",
-                ),
-            )
-        address = self.tokens.get(token)
-        if address is None and len(self.mailboxes) == 1:
-            address = next(iter(self.mailboxes))
-        if address is None:
-            raise _Reply(
-                401,
-                _error(
-                    401,
-                    "Request had invalid authentication credentials.",
-                    "authError",
-                    "UNAUTHENTICATED",
-                ),
-            )
-        return self.mailboxes[address]
-
-    def dispatch(
-        self, method: str, target: str, headers: Any, *, in_batch: bool
-    ) -> tuple[int, dict]:
-        """Answer one API call: (status, JSON body). Charges quota, may inject a fault."""
-        parsed = urllib.parse.urlsplit(target)
-        path = parsed.path
-        with self.lock:
-            self.stats.paths[path.split("/users/")[0]] += 1
-        try:
-            box = self._mailbox_for(headers)
-            route, args = self._route(method, path)
-            query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
-            self._validate(route, query)
-            if in_batch:
-                fault = self.faults.pick(connection_level=False)
-                if fault:
-                    with self.lock:
-                        self.stats.faults[fault] += 1
-                    raise _Reply(*FAULT_RESPONSES[fault])
-            if not self.quota[box.address].charge(COSTS[route.method_id]):
-                with self.lock:
-                    self.stats.quota_rejections += 1
-                raise _Reply(*QUOTA_EXCEEDED)
-            with self.lock:
-                self.stats.calls[route.method_id] += 1
-            user = args.get("userId", "me")
-            if user not in ("me", box.address):
-                raise _Reply(
-                    403,
-                    _error(
-                        403,
-                        f"Delegation denied for {box.address}",
-                        "forbidden",
-                        "PERMISSION_DENIED",
-                    ),
-                )
-            body = self._answer(box, route, args, query)
-            fields = query.get("fields", [None])[0]
-            if fields:
-                body = apply_fields(body, parse_fields(fields))
-            if "snippet" in json.dumps(body):
-                with self.lock:
-                    self.stats.snippets_sent += 1
-            return 200, body
-        except _Reply as reply:
-            return reply.status, reply.body
-
-    def _route(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
-        for route in self._routes:
-            match = route.pattern.match(path)
-            if match and route.http_method == method:
-                return route, {
-                    k: urllib.parse.unquote(v)
-                    for k, v in zip(route.path_params, match.groups(), strict=True)
-                }
-        raise _Reply(404, _error(404, f"Not found: {method} {path}", "notFound", "NOT_FOUND"))
-
-    def _validate(self, route: _Route, query: dict[str, list[str]]) -> None:
-        for name, values in query.items():
-            spec = route.query_params.get(name)
-            if spec is None:
-                raise _Reply(
-                    400,
-                    _error(
-                        400,
-                        f"Invalid JSON payload received. Unknown name "
-                        f'"{name}": Cannot bind query parameter.',
-                        "invalidArgument",
-                        "INVALID_ARGUMENT",
-                    ),
-                )
-            if len(values) > 1 and not spec.get("repeated"):
-                raise _Reply(
-                    400, _error(400, f"{name} given twice", "invalidArgument", "INVALID_ARGUMENT")
-                )
-            for value in values:
-                if "enum" in spec and value not in spec["enum"]:
-                    raise _Reply(
-                        400,
-                        _error(
-                            400,
-                            f"Invalid value at '{name}' ({value})",
-                            "invalidArgument",
-                            "INVALID_ARGUMENT",
-                        ),
-                    )
+    def check(self, account: str, route: Route, query: dict[str, list[str]]) -> None:
         metadata_only = self.scopes == {METADATA_SCOPE}
         if metadata_only and "q" in query:
             self.stats.forbidden.append("q")
-            raise _Reply(
+            raise ApiReply(
                 403,
-                _error(
+                google_error(
                     403,
                     "Metadata scope does not support 'q' parameter",
                     "forbidden",
@@ -818,9 +471,9 @@ class GmailEmulator:
         fmt = query.get("format", ["full"])[0]
         if metadata_only and route.method_id.endswith(".get") and fmt in ("full", "raw"):
             self.stats.forbidden.append(f"format={fmt}")
-            raise _Reply(
+            raise ApiReply(
                 403,
-                _error(
+                google_error(
                     403,
                     f"Metadata scope doesn't allow format {fmt.upper()}",
                     "forbidden",
@@ -828,9 +481,26 @@ class GmailEmulator:
                 ),
             )
 
-    def _answer(
-        self, box: GmailMailbox, route: _Route, args: dict[str, str], query: dict[str, list[str]]
+    def observe(self, route: Route, body: dict[str, Any]) -> None:
+        if "snippet" in json.dumps(body):
+            with self.lock:
+                self.stats.snippets_sent += 1
+
+    def answer(
+        self, account: str, route: Route, args: dict[str, str], query: dict[str, list[str]]
     ) -> dict[str, Any]:
+        box = self.mailboxes[account]
+        user = args.get("userId", "me")
+        if user not in ("me", box.address):
+            raise ApiReply(
+                403,
+                google_error(
+                    403,
+                    f"Delegation denied for {box.address}",
+                    "forbidden",
+                    "PERMISSION_DENIED",
+                ),
+            )
         method = route.method_id
         if method == "gmail.users.getProfile":
             with box.lock:
@@ -846,13 +516,13 @@ class GmailEmulator:
             with box.lock:
                 stored = box.messages.get(args["id"])
                 if stored is None:
-                    raise _Reply(*NOT_FOUND)
+                    raise ApiReply(*NOT_FOUND)
                 return stored.resource(*self._format(query))
         if method == "gmail.users.threads.get":
             fmt, wanted = self._format(query)
             messages = self._threads[box.address].get(args["id"])
             if not messages:
-                raise _Reply(*NOT_FOUND)
+                raise ApiReply(*NOT_FOUND)
             return {
                 "id": args["id"],
                 "snippet": messages[-1].resource("minimal", None)["snippet"],
@@ -861,7 +531,7 @@ class GmailEmulator:
             }
         if method == "gmail.users.history.list":
             return self._list_history(box, query)
-        raise _Reply(404, _error(404, "Not found", "notFound", "NOT_FOUND"))
+        raise ApiReply(404, google_error(404, "Not found", "notFound", "NOT_FOUND"))
 
     @staticmethod
     def _format(query: dict[str, list[str]]) -> tuple[str, set[str] | None]:
@@ -874,9 +544,7 @@ class GmailEmulator:
         try:
             size = int(query.get("maxResults", ["100"])[0])
         except ValueError as exc:
-            raise _Reply(
-                400, _error(400, "Invalid maxResults", "invalidArgument", "INVALID_ARGUMENT")
-            ) from exc
+            raise bad_request("Invalid maxResults") from exc
         return max(1, min(size, 500))
 
     def _list_messages(self, box: GmailMailbox, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -890,9 +558,7 @@ class GmailEmulator:
                 neg_date, _, last = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
                 after = (int(neg_date), last)
             except (ValueError, UnicodeDecodeError) as exc:
-                raise _Reply(
-                    400, _error(400, "Invalid pageToken", "invalidArgument", "INVALID_ARGUMENT")
-                ) from exc
+                raise bad_request("Invalid pageToken") from exc
         with box.lock:
             ordered = box.ordered()
             total = 0
@@ -936,10 +602,7 @@ class GmailEmulator:
     def _list_history(self, box: GmailMailbox, query: dict[str, list[str]]) -> dict[str, Any]:
         raw_start = query.get("startHistoryId", [None])[0]
         if raw_start is None:
-            raise _Reply(
-                400,
-                _error(400, "startHistoryId is required", "invalidArgument", "INVALID_ARGUMENT"),
-            )
+            raise bad_request("startHistoryId is required")
         start = int(raw_start)
         types = set(query.get("historyTypes", [])) or None
         size = self._page_size(query)
@@ -949,7 +612,7 @@ class GmailEmulator:
             offset = int(base64.urlsafe_b64decode(token.encode()).decode())
         with box.lock:
             if start < box.min_history_id - 1:
-                raise _Reply(*NOT_FOUND)
+                raise ApiReply(*NOT_FOUND)
             records = [
                 r for r in box.history if r.id > start and (types is None or r.kind in types)
             ]
@@ -962,209 +625,6 @@ class GmailEmulator:
         return out
 
     # ---- OAuth token endpoint
-
-    def token_endpoint(self, form: dict[str, list[str]]) -> tuple[int, dict]:
-        self.oauth_requests.append(form)
-        grant = form.get("grant_type", [""])[0]
-        if grant == "refresh_token" and self.refresh_error:
-            return 400, {
-                "error": self.refresh_error,
-                "error_description": "Token has been expired or revoked.",
-            }
-        if grant not in ("authorization_code", "refresh_token"):
-            return 400, {"error": "unsupported_grant_type"}
-        token = f"access-{len(self.oauth_requests)}"
-        if self.mailboxes:
-            self.tokens[token] = next(iter(self.mailboxes))
-        body = {
-            "access_token": token,
-            "expires_in": 3599,
-            "scope": " ".join(sorted(self.scopes)),
-            "token_type": "Bearer",
-        }
-        if grant == "authorization_code":
-            body["refresh_token"] = f"refresh-{len(self.oauth_requests)}"
-        return 200, body
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Connections the emulator killed on purpose, or that a client closed, are normal.
-        pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    emulator: GmailEmulator
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in two writes; without NODELAY, Nagle plus the client's
-        # delayed ACK adds 40 ms to every response.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._api("GET")
-
-    def do_POST(self) -> None:
-        path = urllib.parse.urlsplit(self.path).path
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if path == "/token":
-            form = urllib.parse.parse_qs(body.decode())
-            status, payload = self.emulator.token_endpoint(form)
-            self._send(status, json.dumps(payload).encode(), "application/json")
-            return
-        if path in ("/batch", "/batch/gmail/v1"):
-            self._batch(path, body)
-            return
-        self._api("POST")
-
-    def _draw_fault(self) -> tuple[str | None, tuple[int, Any] | None, bool]:
-        """The next injected fault: (kind, canned error response, connection already cut)."""
-        em = self.emulator
-        kill = em._next_kill()
-        if kill in ("drop", "reset"):
-            self._kill(kill, None)
-            return kill, None, True
-        if kill and kill in FAULT_RESPONSES:
-            with em.lock:
-                em.stats.faults[kill] += 1
-            return kill, FAULT_RESPONSES[kill], False
-        return kill, None, False
-
-    def _api(self, method: str) -> None:
-        em = self.emulator
-        with em.lock:
-            em.stats.requests += 1
-        kill, fault, cut = self._draw_fault()
-        if cut:
-            return
-        if fault:
-            status, payload = fault
-        else:
-            status, payload = em.dispatch(method, self.path, self.headers, in_batch=False)
-        data = json.dumps(payload).encode()
-        if kill == "truncate":
-            self._kill(kill, (status, data, "application/json; charset=UTF-8"))
-            return
-        with em.lock:
-            em.stats.statuses[status] += 1
-        self._send(status, data, "application/json; charset=UTF-8")
-
-    def _batch(self, path: str, body: bytes) -> None:
-        em = self.emulator
-        with em.lock:
-            em.stats.requests += 1
-            em.stats.batches += 1
-            em.stats.paths[path] += 1
-        kill, fault, cut = self._draw_fault()
-        if cut:
-            return
-        if fault:
-            status, payload = fault
-            self._send(status, json.dumps(payload).encode(), "application/json; charset=UTF-8")
-            return
-        content_type = self.headers.get("Content-Type", "")
-        outer = email.message_from_bytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
-        parts = outer.get_payload() if outer.is_multipart() else []
-        if not parts or len(parts) > 100:
-            self._send(
-                400,
-                json.dumps(
-                    _error(
-                        400,
-                        "A batch holds 1 to 100 requests",
-                        "invalidArgument",
-                        "INVALID_ARGUMENT",
-                    )
-                ).encode(),
-                "application/json",
-            )
-            return
-        boundary = f"batch_{random.getrandbits(64):x}"
-        chunks = []
-        for part in parts:
-            content_id = (part.get("Content-ID") or "").strip()
-            inner = content_id[1:-1] if content_id.startswith("<") else content_id
-            payload = part.get_payload(decode=False)
-            if isinstance(payload, list):  # a nested message: take its text
-                payload = payload[0].as_string()
-            request_line, _, rest = payload.lstrip("\r\n").partition("\n")
-            sub_method, target, _version = request_line.strip().split(" ", 2)
-            sub_headers = email.message_from_string(rest)
-            with em.lock:
-                em.stats.batch_parts += 1
-            status, reply = em.dispatch(sub_method, target, sub_headers, in_batch=True)
-            with em.lock:
-                em.stats.statuses[status] += 1
-            reason = {
-                200: "OK",
-                400: "Bad Request",
-                401: "Unauthorized",
-                403: "Forbidden",
-                404: "Not Found",
-                429: "Too Many Requests",
-                500: "Internal Server Error",
-                503: "Service Unavailable",
-            }.get(status, "Error")
-            chunks.append(
-                f"--{boundary}\r\n"
-                "Content-Type: application/http\r\n"
-                f"Content-ID: <response-{inner}>\r\n\r\n"
-                f"HTTP/1.1 {status} {reason}\r\n"
-                "Content-Type: application/json; charset=UTF-8\r\n\r\n"
-                f"{json.dumps(reply)}\r\n"
-            )
-        data = ("".join(chunks) + f"--{boundary}--\r\n").encode()
-        content = f"multipart/mixed; boundary={boundary}"
-        if kill == "truncate":
-            self._kill(kill, (200, data, content))
-            return
-        self._send(200, data, content)
-
-    def _send(self, status: int, data: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _kill(self, mode: str, reply: tuple[int, bytes, str] | None) -> None:
-        em = self.emulator
-        with em.lock:
-            em.stats.faults[mode] += 1
-        try:
-            if mode == "truncate" and reply is not None:
-                status, data, content_type = reply
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data[: len(data) // 2])
-                self.wfile.flush()
-            if mode == "reset":
-                # Linger 0: close() sends RST, the client sees ConnectionResetError.
-                self.connection.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                )
-            else:
-                self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        finally:
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.close()
-
-    def finish(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            super().finish()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -8,14 +8,14 @@ restart it. Prints one line to --progress after each batch is committed.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import duckdb
 from google.oauth2.credentials import Credentials
 
 from connectors.google import QuotaLimiter, SyncReport, build_gmail_service, sync_gmail
-from pipelines.warehouse import apply_batch, ensure_schema, load_cursor
+from pipelines.warehouse import load_cursor
+from tests.emulators.sync_child import child_arguments, commit_each, open_warehouse
 
 
 def known_keys(con: duckdb.DuckDBPyConnection, account: str) -> list[str]:
@@ -27,21 +27,14 @@ def known_keys(con: duckdb.DuckDBPyConnection, account: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--endpoint", required=True)
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--account", required=True)
-    parser.add_argument("--token", default="test-token")
-    parser.add_argument("--progress")
+    parser = child_arguments()
     parser.add_argument("--max-batch", type=int, default=50)
     args = parser.parse_args(argv)
 
-    con = duckdb.connect(args.db)
-    ensure_schema(con)
-    service = build_gmail_service(Credentials(token=args.token), args.endpoint)
+    con = open_warehouse(args.db)
     report = SyncReport(account=args.account)
     batches = sync_gmail(
-        service,
+        build_gmail_service(Credentials(token=args.token), args.endpoint),
         args.account,
         load_cursor(con, args.account, "gmail", "history"),
         limiter=QuotaLimiter.for_ceiling(10**9),
@@ -49,11 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         max_batch=args.max_batch,
         report=report,
     )
-    progress = open(args.progress, "a", buffering=1) if args.progress else None  # noqa: SIM115
-    for batch in batches:
-        apply_batch(con, batch)
-        if progress:
-            progress.write(f"{len(batch.messages)}\n")
+    commit_each(con, batches, args.progress)
     con.close()
     print(report.mode, report.messages, report.quota_units, file=sys.stderr)
     return 0

@@ -1,4 +1,4 @@
-"""Pytest fixtures for the Gmail emulator.
+"""Pytest fixtures for the Gmail and Calendar emulators.
 
 Test modules name this plugin (`pytest_plugins = ["tests.emulators.plugin"]`); the whole
 suite can instead register it once in the root conftest.py. Helpers that tests import
@@ -9,20 +9,23 @@ live in tests/emulators/helpers.py, so that this module is first imported by pyt
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
+from tests.emulators.calendar import CalendarEmulator
 from tests.emulators.gmail import GmailEmulator
+from tests.emulators.http import GoogleApiEmulator
+
+Emulator = TypeVar("Emulator", bound=GoogleApiEmulator)
 
 
-@pytest.fixture
-def gmail_emulator_factory() -> Iterator[Callable[..., GmailEmulator]]:
-    """Start emulators with any settings; all are stopped after the test."""
-    started: list[GmailEmulator] = []
+def _started(kind: type[Emulator]) -> Iterator[Callable[..., Emulator]]:
+    started: list[Emulator] = []
 
-    def make(**kwargs: Any) -> GmailEmulator:
-        emulator = GmailEmulator(**kwargs).start()
+    def make(**kwargs: Any) -> Emulator:
+        emulator = kind(**kwargs)
+        emulator.start()
         started.append(emulator)
         return emulator
 
@@ -32,6 +35,26 @@ def gmail_emulator_factory() -> Iterator[Callable[..., GmailEmulator]]:
 
 
 @pytest.fixture
+def gmail_emulator_factory() -> Iterator[Callable[..., GmailEmulator]]:
+    """Start Gmail emulators with any settings; all are stopped after the test."""
+    yield from _started(GmailEmulator)
+
+
+@pytest.fixture
 def gmail_emulator(gmail_emulator_factory: Callable[..., GmailEmulator]) -> GmailEmulator:
     """A started emulator with no quota ceiling and no faults."""
     return gmail_emulator_factory()
+
+
+@pytest.fixture
+def calendar_emulator_factory() -> Iterator[Callable[..., CalendarEmulator]]:
+    """Start Calendar emulators with any settings; all are stopped after the test."""
+    yield from _started(CalendarEmulator)
+
+
+@pytest.fixture
+def calendar_emulator(
+    calendar_emulator_factory: Callable[..., CalendarEmulator],
+) -> CalendarEmulator:
+    """A started Calendar emulator with no quota ceiling and no faults."""
+    return calendar_emulator_factory()
