@@ -1,22 +1,47 @@
-"""The ingest layer: every configured source, loaded batch by batch into raw.*."""
+"""The ingest layer: every mailbox lands as Parquet on its own, then one writer loads raw.*.
 
+`landing/mailboxes` is partitioned by mailbox. A run over several mailboxes fans out into
+one `land_mailbox` step per mailbox, which the multiprocess executor runs side by side;
+none of them touches DuckDB. `raw/*` then loads whatever landed since the last load, in
+one process, batch by batch, each batch atomically with its cursor.
 
-from collections.abc import Iterator
-from dataclasses import asdict
+A source is two functions in `SOURCES`: which mailboxes the config names, and how to read
+one of them from its stored cursors. Adding one (Google Calendar, say) is a reader, a
+mailbox lister and a line in that mapping.
+"""
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import duckdb
 import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetObservation,
     AssetSpec,
+    BackfillPolicy,
+    DynamicOut,
+    DynamicOutput,
+    Failure,
     MaterializeResult,
     MetadataValue,
+    Nothing,
+    OpExecutionContext,
+    Out,
+    Output,
+    PartitionsDefinition,
+    StaticPartitionsDefinition,
+    graph_asset,
     multi_asset,
+    op,
 )
 
-from connectors.demo import read_demo, simulate
+from assets.tables import markdown_table
+from connectors.demo import mailbox_addresses, read_demo, simulate_mailbox
 from connectors.google import (
     STREAM as GMAIL_STREAM,
 )
@@ -28,39 +53,101 @@ from connectors.google import (
     load_credentials,
     sync_gmail,
 )
-from connectors.records import Batch
+from connectors.records import Batch, Cursor
 from connectors.takeout import ReadStats, read_ics, read_mail_paths
 from connectors.takeout.files import expand_paths
-from pipelines.config import KeepwarmConfig
-from pipelines.resources import Settings, Warehouse
-from pipelines.warehouse import apply_batch, load_cursor, load_cursors, message_keys, row_count
+from pipelines.config import GmailAccountConfig, KeepwarmConfig
+from pipelines.landing import MailboxState, Snapshot
+from pipelines.resources import Landing, Settings, Warehouse
+from pipelines.warehouse import WRITER_TAGS, load_landing, row_count
 
 INGEST_GROUP = "ingest"
+LANDING = AssetKey(["landing", "mailboxes"])
 RAW_MESSAGES = AssetKey(["raw", "messages"])
 RAW_EVENTS = AssetKey(["raw", "events"])
 RAW_QUARANTINE = AssetKey(["raw", "quarantine"])
 
 
-def _demo_batches(config: KeepwarmConfig, con: duckdb.DuckDBPyConnection) -> Iterator[Batch]:
+@dataclass(frozen=True)
+class Mailbox:
+    """One independently synced mailbox: a partition of `landing/mailboxes`.
+
+    Attributes:
+        kind: the source, a key of `SOURCES`.
+        account: the mailbox's address.
+        settings: whatever the source's reader needs beyond the config (the demo's
+            mailbox number, a Gmail account's credentials).
+    """
+
+    kind: str
+    account: str
+    settings: Any = None
+
+    @property
+    def partition_key(self) -> str:
+        return f"{self.kind}:{self.account}"
+
+
+# A reader fills `notes` with what the UI should show about its mailbox (JSON-able).
+ReadMailbox = Callable[
+    [KeepwarmConfig, Mailbox, MailboxState, dict[str, Any]], Iterator[Batch | Snapshot]
+]
+
+
+@dataclass(frozen=True)
+class Source:
+    mailboxes: Callable[[KeepwarmConfig], list[Mailbox]]
+    read: ReadMailbox
+
+
+# -- demo -----------------------------------------------------------------------------
+
+
+def _demo_mailboxes(config: KeepwarmConfig) -> list[Mailbox]:
     demo = config.sources.demo
-    network = simulate(seed=demo.seed, end=demo.end, months=demo.months, scale=demo.scale,
-                       profile=demo.profile)
-    account = network.user_addresses[0]
-    truth = pl.DataFrame([asdict(row) for row in network.truth])
-    con.execute("delete from raw.demo_truth where account = $account", {"account": account})
-    con.register("incoming_truth", truth.to_arrow())
-    con.execute("insert into raw.demo_truth by name select * from incoming_truth")
-    con.unregister("incoming_truth")
-    yield from read_demo(network)
+    if demo is None:
+        return []
+    return [Mailbox("demo", mailbox_addresses(i)[0], i) for i in range(demo.mailboxes)]
 
 
-def _file_batches(
-    config: KeepwarmConfig, con: duckdb.DuckDBPyConnection, stats: ReadStats
-) -> Iterator[Batch]:
+def _read_demo(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
+               notes: dict[str, Any]) -> Iterator[Batch | Snapshot]:
+    demo = config.sources.demo
+    # Fixed here, so that the fingerprint and the simulation agree on "today".
+    end = demo.end or datetime.now(UTC).date()
+    parameters = {"seed": demo.seed, "mailbox": mailbox.settings, "end": end.isoformat(),
+                  "months": demo.months, "scale": demo.scale, "profile": demo.profile}
+    stored = state.cursor("demo", "simulation")
+    if stored and stored.get("parameters") == parameters:
+        # The same parameters simulate the same mailbox: nothing to land again.
+        notes["unchanged"] = 1
+        return
+    network = simulate_mailbox(mailbox.settings, seed=demo.seed, end=end, months=demo.months,
+                               scale=demo.scale, profile=demo.profile)
+    yield Snapshot("demo_truth", mailbox.account,
+                   pl.DataFrame([asdict(row) for row in network.truth]))
+    for batch in read_demo(network):
+        if batch.cursor:
+            c = batch.cursor
+            batch.cursor = Cursor(c.account, c.source, c.stream,
+                                  {**c.value, "parameters": parameters})
+        yield batch
+
+
+# -- files: Takeout mbox, Maildir, .ics -----------------------------------------------
+
+
+def _files_mailboxes(config: KeepwarmConfig) -> list[Mailbox]:
     files = config.sources.files
+    return [Mailbox("files", files.account)] if files is not None else []
+
+
+def _read_files(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
+                notes: dict[str, Any]) -> Iterator[Batch]:
+    files = config.sources.files
+    stats = ReadStats()
     if files.mail:
-        cursors = load_cursors(con, files.account, ("mbox", "maildir"))
-        yield from read_mail_paths(files.mail, files.account, cursors,
+        yield from read_mail_paths(files.mail, files.account, state.streams("mbox", "maildir"),
                                    include_subject=config.store_subjects, stats=stats)
     if files.calendars:
         # Whole months, so that the window (and with it the expansion) changes monthly,
@@ -68,7 +155,7 @@ def _file_batches(
         today = datetime.now(UTC).date()
         window_start = (today - timedelta(days=files.past_days)).replace(day=1)
         window_end = (today + timedelta(days=files.future_days + 31)).replace(day=1)
-        cursors = load_cursors(con, files.account, ("ics",))
+        cursors = state.streams("ics")
         seen: set[str] = set()
         for path in expand_paths(files.calendars):
             yield from read_ics(
@@ -76,105 +163,222 @@ def _file_batches(
                 cursor=cursors.get(str(path.resolve())), include_summary=config.store_subjects,
                 stats=stats, seen=seen,
             )
+    notes["files_unchanged"] = stats.skipped_unchanged
+    notes["duplicates_skipped"] = stats.duplicates
 
 
-def _gmail_batches(
-    config: KeepwarmConfig, con: duckdb.DuckDBPyConnection, reports: list[SyncReport]
-) -> Iterator[Batch]:
+# -- Gmail ----------------------------------------------------------------------------
+
+
+def _gmail_mailboxes(config: KeepwarmConfig) -> list[Mailbox]:
     gmail = config.sources.gmail
-    for account in gmail.accounts:
-        if account.service_account_key:
-            credentials = delegated_credentials(account.service_account_key, account.address)
-        else:
-            credentials = load_credentials(account.token_path(), account=account.address)
-        report = SyncReport(account=account.address)
-        reports.append(report)
-        yield from sync_gmail(
-            build_gmail_service(credentials, gmail.api_endpoint),
-            account.address,
-            load_cursor(con, account.address, "gmail", GMAIL_STREAM),
-            limiter=QuotaLimiter.for_ceiling(gmail.units_per_minute),
-            include_subject=config.store_subjects,
-            # A resync after expired history upserts, then prunes what Gmail no longer has,
-            # so the table is never emptier than before if the run dies half-way.
-            known_message_keys=lambda address=account.address: message_keys(
-                con, address, "gmail"),
-            report=report,
-        )
+    if gmail is None:
+        return []
+    return [Mailbox("gmail", account.address, account) for account in gmail.accounts]
 
 
-def _batches(
-    config: KeepwarmConfig, con: duckdb.DuckDBPyConnection, stats: ReadStats,
-    reports: list[SyncReport],
-) -> Iterator[Batch]:
-    if config.sources.demo is not None:
-        yield from _demo_batches(config, con)
-    if config.sources.files is not None:
-        yield from _file_batches(config, con, stats)
-    if config.sources.gmail is not None:
-        yield from _gmail_batches(config, con, reports)
+def _read_gmail(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
+                notes: dict[str, Any]) -> Iterator[Batch]:
+    gmail = config.sources.gmail
+    account: GmailAccountConfig = mailbox.settings
+    if account.service_account_key:
+        credentials = delegated_credentials(account.service_account_key, account.address)
+    else:
+        credentials = load_credentials(account.token_path(), account=account.address)
+    report = SyncReport(account=account.address)
+    yield from sync_gmail(
+        build_gmail_service(credentials, gmail.api_endpoint),
+        account.address,
+        state.cursor("gmail", GMAIL_STREAM),
+        limiter=QuotaLimiter.for_ceiling(gmail.units_per_minute),
+        include_subject=config.store_subjects,
+        # A resync after expired history upserts, then prunes what Gmail no longer has,
+        # so the table is never emptier than before if the run dies half-way.
+        known_message_keys=lambda: state.message_keys("gmail"),
+        report=report,
+    )
+    notes[f"gmail/{account.address}"] = report.as_metadata()
+
+
+SOURCES: dict[str, Source] = {
+    "demo": Source(_demo_mailboxes, _read_demo),
+    "files": Source(_files_mailboxes, _read_files),
+    "gmail": Source(_gmail_mailboxes, _read_gmail),
+}
+
+
+def configured_mailboxes(config: KeepwarmConfig) -> list[Mailbox]:
+    """Every mailbox keepwarm.yaml names, in the order of `SOURCES` and then the file."""
+    return [m for source in SOURCES.values() for m in source.mailboxes(config)]
+
+
+def mailbox_partitions(config: KeepwarmConfig) -> StaticPartitionsDefinition:
+    """One partition per configured mailbox.
+
+    Static, from the config: the set is known whenever the code location loads, needs no
+    sensor or stored state, and a mailbox removed from the file leaves the list with it.
+    After editing the sources, reload the code location (the UI's Reload button, or
+    restart `dagster dev`) to see the new partitions.
+    """
+    return StaticPartitionsDefinition([m.partition_key for m in configured_mailboxes(config)])
+
+
+# -- the landing asset ----------------------------------------------------------------
+
+
+def _step_name(key: str, taken: set[str]) -> str:
+    """A mapping key Dagster accepts ([A-Za-z0-9_]), readable and unique within a run."""
+    name = base = re.sub(r"[^A-Za-z0-9_]", "_", key)
+    suffix = 2
+    while name in taken:
+        name, suffix = f"{base}_{suffix}", suffix + 1
+    taken.add(name)
+    return name
+
+
+@op(out=DynamicOut(str), description="One landing step per mailbox in the run's partitions.")
+def plan_mailboxes(context: OpExecutionContext, settings: Settings):
+    """Fan out over the run's mailboxes.
+
+    The schedule, the CLI and the UI's backfill name a range of mailboxes. A run that
+    names none (a script calling `execute_in_process` on the job) lands every mailbox in
+    the config rather than failing.
+    """
+    configured = {m.partition_key for m in configured_mailboxes(settings.load())}
+    taken: set[str] = set()
+    for key in context.partition_keys if context.has_partitions else configured:
+        if key not in configured:
+            raise Failure(
+                f"mailbox {key} is no longer in {settings.config_path}; reload the code "
+                "location so that its partitions match the file"
+            )
+        yield DynamicOutput(key, mapping_key=_step_name(key, taken))
+
+
+@op(description="Read one mailbox from its cursors and write its batches as Parquet.")
+def land_mailbox(context: OpExecutionContext, settings: Settings, landing: Landing,
+                 partition_key: str) -> dict[str, Any]:
+    config = settings.load()
+    mailboxes = {m.partition_key: m for m in configured_mailboxes(config)}
+    if partition_key not in mailboxes:
+        raise Failure(f"mailbox {partition_key} is no longer in {settings.config_path}")
+    mailbox = mailboxes[partition_key]
+    zone_mailbox = landing.zone().mailbox(mailbox.kind, mailbox.account)
+    notes: dict[str, Any] = {}
+    started_at, started = time.time(), time.perf_counter()
+    with zone_mailbox.lock():
+        state = zone_mailbox.state()
+        report = zone_mailbox.land(SOURCES[mailbox.kind].read(config, mailbox, state, notes))
+    landed = {"mailbox": partition_key, **asdict(report),
+              "seconds": round(time.perf_counter() - started, 3),
+              "started_at": started_at, "finished_at": time.time(), **notes}
+    context.log.info(f"landed {partition_key}: {report}")
+    context.log_event(AssetObservation(
+        asset_key=LANDING, partition=partition_key,
+        metadata={k: MetadataValue.json(v) if isinstance(v, dict) else v
+                  for k, v in landed.items() if k != "mailbox"},
+    ))
+    return landed
+
+
+_SUMMED = ("batches", "messages", "events", "quarantined", "deletions", "files_unchanged",
+           "duplicates_skipped")
+
+
+@op(out=Out(Nothing),
+    description="Summarise what every mailbox landed, for the UI.")
+def landed_mailboxes(landed: list[dict[str, Any]]):
+    metadata: dict[str, Any] = {"mailboxes": len(landed)}
+    for name in _SUMMED:
+        values = [row[name] for row in landed if name in row]
+        if values:
+            metadata[name if name != "batches" else "batches_landed"] = sum(values)
+    for row in landed:
+        metadata.update({k: MetadataValue.json(v) for k, v in row.items() if isinstance(v, dict)})
+    table = pl.DataFrame([{k: row.get(k) for k in ("mailbox", "batches", "messages", "events",
+                                                    "quarantined", "seconds")}
+                          for row in sorted(landed, key=lambda r: r["mailbox"])])
+    metadata["per_mailbox"] = MetadataValue.md(markdown_table(table))
+    yield Output(None, metadata=metadata)
+
+
+def landing_asset(partitions_def: PartitionsDefinition):
+    """`landing/mailboxes` over the given mailbox partitions.
+
+    A single-run backfill policy keeps a backfill (the UI's "Materialize all") to one run
+    whose mailboxes fan out as parallel steps, rather than one run per mailbox.
+    """
+
+    @graph_asset(
+        key=LANDING,
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        group_name=INGEST_GROUP,
+        kinds={"parquet", "python"},
+        description="Each mailbox's new mail and calendar metadata, landed as Parquet.",
+    )
+    def landing():
+        return landed_mailboxes(plan_mailboxes().map(land_mailbox).collect())
+
+    return landing
+
+
+# -- raw.* from the landing zone ------------------------------------------------------
 
 
 @multi_asset(
+    name="raw_tables",
     specs=[
         AssetSpec(
             RAW_MESSAGES,
-            description="Email metadata from every configured source (headers only).",
+            deps=[LANDING],
+            description="Email metadata from every mailbox (headers only).",
             group_name=INGEST_GROUP,
-            kinds={"duckdb", "python"},
+            kinds={"duckdb"},
         ),
         AssetSpec(
             RAW_EVENTS,
-            description="Calendar event instances from every configured source.",
+            deps=[LANDING],
+            description="Calendar event instances from every mailbox.",
             group_name=INGEST_GROUP,
-            kinds={"duckdb", "python"},
+            kinds={"duckdb"},
         ),
         AssetSpec(
             RAW_QUARANTINE,
+            deps=[LANDING],
             description="Inputs that could not be parsed, with the reason.",
             group_name=INGEST_GROUP,
             kinds={"duckdb"},
         ),
     ],
+    op_tags=WRITER_TAGS,
 )
-def raw_sources(context: AssetExecutionContext, settings: Settings, warehouse: Warehouse):
-    """Sync every source in keepwarm.yaml; each batch lands with its cursor atomically."""
-    config = settings.load()
-    loaded = {"messages": 0, "events": 0, "quarantined": 0}
-    stats = ReadStats()
-    reports: list[SyncReport] = []
+def raw_tables(context: AssetExecutionContext, landing: Landing, warehouse: Warehouse):
+    """Load every batch landed since the last load; each with its cursor, atomically."""
     with warehouse.connect() as con:
-        for batch in _batches(config, con, stats, reports):
-            apply_batch(con, batch)
-            loaded["messages"] += len(batch.messages)
-            loaded["events"] += len(batch.events)
-            loaded["quarantined"] += len(batch.quarantine)
+        loaded = load_landing(con, landing.zone())
         counts = {
             table: row_count(con, f"raw.{table}")
             for table in ("messages", "events", "quarantine")
         }
-    context.log.info(f"loaded {loaded}; files: {stats}")
+    context.log.info(f"loaded {loaded}")
     yield MaterializeResult(
         asset_key=RAW_MESSAGES,
         metadata={
             "dagster/row_count": counts["messages"],
-            "loaded_this_run": loaded["messages"],
-            "files_unchanged": stats.skipped_unchanged,
-            "duplicates_skipped": stats.duplicates,
-            **{
-                f"gmail/{report.account}": MetadataValue.json(report.as_metadata())
-                for report in reports
-            },
+            "loaded_this_run": loaded.messages,
+            "batches_loaded": loaded.batches,
+            "mailboxes_loaded": len(loaded.mailboxes),
         },
     )
     yield MaterializeResult(
         asset_key=RAW_EVENTS,
-        metadata={"dagster/row_count": counts["events"], "loaded_this_run": loaded["events"]},
+        metadata={"dagster/row_count": counts["events"], "loaded_this_run": loaded.events},
     )
     yield MaterializeResult(
         asset_key=RAW_QUARANTINE,
         metadata={
             "dagster/row_count": counts["quarantine"],
-            "quarantined_this_run": loaded["quarantined"],
+            "quarantined_this_run": loaded.quarantined,
         },
     )

@@ -10,6 +10,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 from assets.ingest import RAW_EVENTS, RAW_MESSAGES
 from assets.tables import build_table, markdown_table
 from pipelines.resources import Settings, Warehouse
+from pipelines.warehouse import WRITER_TAGS
 
 MODEL_GROUP = "model"
 METRICS_GROUP = "metrics"
@@ -34,6 +35,8 @@ def sql_asset(
         group_name=group,
         kinds={"duckdb", "sql"},
         description=description,
+        # One writer at a time: a step waiting for the file should not hold an executor slot.
+        op_tags=WRITER_TAGS,
     )
     def _build(
         context: AssetExecutionContext, settings: Settings, warehouse: Warehouse
@@ -110,4 +113,11 @@ open_loops = sql_asset(
     "marts", "open_loops",
     deps=[contact_metrics.key, interactions.key], group=METRICS_GROUP,
     description="Messages never answered, either way, and meetings with no follow-up.",
+)  # fmt: skip
+introductions = sql_asset(
+    "marts", "introductions",
+    deps=[identities.key, people.key, interactions.key, contact_metrics.key, RAW_MESSAGES],
+    group=METRICS_GROUP,
+    description="Introductions you made (A and B, new to each other) and received (who "
+                "referred whom), and whether the two introduced were in touch afterwards.",
 )  # fmt: skip

@@ -15,11 +15,12 @@ import duckdb
 import yaml
 
 from connectors.google import AuthError
-from pipelines.config import ConfigError, config_path, load_config
+from pipelines.config import ConfigError, KeepwarmConfig, config_path, load_config
+from pipelines.serving import ServingCopyMissingError, open_serving_copy
 from pipelines.warehouse import WarehouseLockedError, fetch_one
 
 EXAMPLE_QUERIES = """\
-Query it with SQL: `.venv/bin/keepwarm sql "<query>"`, or any DuckDB client on the file.
+Query it with SQL: `.venv/bin/keepwarm sql "<query>"`, or any DuckDB client on that file.
 
   select display_name, status, reason, next_step from marts.relationship_status
     where status in ('cold', 'cooling') order by attention_rank
@@ -30,21 +31,28 @@ Query it with SQL: `.venv/bin/keepwarm sql "<query>"`, or any DuckDB client on t
 
 
 def run_pipeline(config_file: Path, *, quiet: bool = True) -> bool:
-    """Materialise every asset for `config_file` in this process; True when all succeeded."""
+    """Materialise every asset for `config_file`; True when all succeeded.
+
+    One mailbox runs in this process. Several land side by side, one step process each,
+    as the Dagster UI and the schedule run them.
+    """
     from dagster import DagsterInstance
 
-    from pipelines.definitions import JOB_NAME, build_definitions
+    from assets.ingest import configured_mailboxes
+    from pipelines.definitions import materialize_everything
 
-    defs = build_definitions(config_file)
-    job = defs.resolve_job_def(JOB_NAME)
-    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    parallel = len(configured_mailboxes(load_config(config_file))) > 1
+    if os.environ.get("DAGSTER_HOME"):
+        instance = DagsterInstance.get()
+    else:
+        # Step processes report to the run through the instance, so it must be on disk.
+        instance = DagsterInstance.local_temp() if parallel else DagsterInstance.ephemeral()
     run_config = (
         {"loggers": {"console": {"config": {"log_level": "WARNING"}}}} if quiet else None
     )
-    result = job.execute_in_process(
-        instance=instance or DagsterInstance.ephemeral(), run_config=run_config,
-        raise_on_error=False,
-    )
+    with instance:
+        result = materialize_everything(config_file, instance=instance, parallel=parallel,
+                                        run_config=run_config)
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
@@ -123,11 +131,40 @@ def score_cold_flags(con: duckdb.DuckDBPyConnection) -> Score:
     return Score(flagged=flagged, planted=planted, correct=correct)
 
 
+def backtest_cold_flags(con: duckdb.DuckDBPyConnection, config: KeepwarmConfig) -> Score:
+    """The backtest asset's rule on this warehouse's own history, without the truth.
+
+    `planted` here counts the silences that really lapsed (docs/metrics.md, Backtest).
+    """
+    from assets.history import backtest_dates, run_backtest  # Dagster loads slowly
+
+    run_backtest(con, config.model_params(),
+                 backtest_dates(config.as_of(), config.backtest.cutoffs,
+                                config.backtest.step_days))
+    flagged, lapsed, correct = fetch_one(con, """
+        select coalesce(sum(flagged_cold), 0), coalesce(sum(lapsed), 0),
+               coalesce(sum(flagged_and_lapsed), 0)
+        from marts.backtest""")
+    return Score(flagged=flagged, planted=lapsed, correct=correct)
+
+
 def _open(config_file: Path) -> duckdb.DuckDBPyConnection:
-    path = Path(load_config(config_file).warehouse.path)
-    if not path.exists():
-        raise SystemExit(f"no warehouse at {path}: run `keepwarm run` first")
-    return duckdb.connect(str(path), read_only=True)
+    """The serving copy, read-only: never held by a run, so never a lock error."""
+    warehouse = load_config(config_file).warehouse
+    try:
+        return open_serving_copy(Path(warehouse.serving_path))
+    except ServingCopyMissingError as missing:
+        if not Path(warehouse.path).exists():
+            raise SystemExit(f"no warehouse at {warehouse.path}: run `keepwarm run` first") \
+                from missing
+        # A warehouse built before serving copies existed: read it, if no run holds it.
+        print(f"keepwarm: {missing}; reading the warehouse {warehouse.path} instead, which "
+              "fails while a run writes it", file=sys.stderr)
+        try:
+            return duckdb.connect(warehouse.path, read_only=True)
+        except duckdb.IOException as exc:
+            raise SystemExit(f"keepwarm: {warehouse.path} is being written and has no "
+                             f"serving copy yet; try again after the run ({exc})") from exc
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -145,7 +182,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"(precision {score.precision:.2f}); {score.correct} of {score.planted} "
                 f"planted lapses found (recall {score.recall:.2f})."
             )
-    print(f"\nWarehouse: {config.warehouse.path}\n")
+    print(f"\nWarehouse: {config.warehouse.serving_path} (the serving copy, replaced after "
+          "each run; query it while runs write)\n")
     print(EXAMPLE_QUERIES)
     print("Explore the asset graph: .venv/bin/dagster dev -w workspace.yaml")
     return 0
@@ -182,8 +220,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     base = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
     print(f"profile {args.profile}, end {args.end}")
     print(f"{'seed':>6} {'flagged':>8} {'planted':>8} {'correct':>8} {'precision':>10} "
-          f"{'recall':>7}")
-    scores = []
+          f"{'recall':>7}   backtest on its own history: precision recall")
+    scores, backtests = [], []
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
             config = {
@@ -199,15 +237,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             if not run_pipeline(config_file):
                 print(f"seed {seed}: the run failed", file=sys.stderr)
                 return 1
-            with duckdb.connect(config["warehouse"]["path"], read_only=True) as con:
+            with duckdb.connect(config["warehouse"]["path"]) as con:
                 s = score_cold_flags(con)
+                b = backtest_cold_flags(con, load_config(config_file))
         scores.append(s)
+        backtests.append(b)
         print(f"{seed:>6} {s.flagged:>8} {s.planted:>8} {s.correct:>8} {s.precision:>10.2f} "
-              f"{s.recall:>7.2f}")
+              f"{s.recall:>7.2f}   {b.precision:>42.2f} {b.recall:>6.2f}")
     pooled = Score(*(sum(getattr(s, f) for s in scores) for f in ("flagged", "planted",
                                                                    "correct")))
+    pooled_backtest = Score(*(sum(getattr(b, f) for b in backtests)
+                              for f in ("flagged", "planted", "correct")))
     print(f"{'all':>6} {pooled.flagged:>8} {pooled.planted:>8} {pooled.correct:>8} "
-          f"{pooled.precision:>10.2f} {pooled.recall:>7.2f}")
+          f"{pooled.precision:>10.2f} {pooled.recall:>7.2f}   "
+          f"{pooled_backtest.precision:>42.2f} {pooled_backtest.recall:>6.2f}")
     return 0
 
 
@@ -240,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="print the consent URL instead of opening a browser")
     google.set_defaults(handler=cmd_auth_google)
 
-    sql = commands.add_parser("sql", help="run a read-only SQL query on the warehouse")
+    sql = commands.add_parser("sql", help="run a read-only SQL query on the serving copy")
     sql.add_argument("query")
     sql.add_argument("--max-rows", type=int, default=100)
     sql.set_defaults(handler=cmd_sql)

@@ -35,10 +35,35 @@ class MeConfig(_Section):
 
 class WarehouseConfig(_Section):
     path: str = "data/keepwarm.duckdb"
+    # Readers' copy, replaced whole after every successful build; default: beside `path`,
+    # with ".serving" before the suffix.
+    serving_path: str | None = None
+    # Where each mailbox lands as Parquet before one writer loads raw.*; default: a
+    # "landing" folder beside `path`. A local folder, or s3:// / gs:// for a cluster.
+    landing_path: str | None = None
+
+    def resolve(self, base: Path) -> None:
+        """Make relative paths absolute against `base` and fill in the derived defaults."""
+        warehouse = _resolve(self.path, base)
+        self.path = warehouse
+        self.serving_path = _resolve(self.serving_path, base) if self.serving_path else str(
+            Path(warehouse).with_name(f"{Path(warehouse).stem}.serving{Path(warehouse).suffix}"))
+        self.landing_path = _resolve(self.landing_path, base) if self.landing_path else str(
+            Path(warehouse).with_name("landing"))
+
+
+def _resolve(path: str, base: Path) -> str:
+    if "://" in path:
+        return path
+    expanded = Path(path).expanduser()
+    return str(expanded if expanded.is_absolute() else base / expanded)
 
 
 class DemoSourceConfig(_Section):
     seed: int = 7
+    # Simulated mailboxes: the first is Alex Morgan's; each other one a colleague's, drawn
+    # from a seed derived from `seed`, landing as its own partition.
+    mailboxes: int = Field(1, ge=1)
     months: int = 24
     end: date | None = None
     scale: float = 1.0
@@ -175,6 +200,21 @@ class LoopsConfig(_Section):
     meeting_follow_up_days: float = 3
 
 
+class HistoryConfig(_Section):
+    # The first day marts.status_history can be filled for (its first daily partition).
+    start_date: date = date(2024, 1, 1)
+
+
+class BacktestConfig(_Section):
+    # A silence counts as a real lapse once it lasts this many days and this many times
+    # the person's usual gap, whichever is longer.
+    window_days: float = Field(60, gt=0)
+    gap_multiple: float = Field(4, gt=0)
+    # Statuses are recomputed as of this many past dates, this many days apart.
+    cutoffs: int = Field(26, ge=1)
+    step_days: float = Field(14, gt=0)
+
+
 class ScheduleConfig(_Section):
     cron: str = "0 2 * * *"
     timezone: str = "UTC"
@@ -189,6 +229,8 @@ class KeepwarmConfig(_Section):
     status: StatusConfig = Field(default_factory=StatusConfig)
     loops: LoopsConfig = Field(default_factory=LoopsConfig)
     strength: StrengthConfig = Field(default_factory=StrengthConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     store_subjects: bool = False
 
@@ -215,6 +257,8 @@ class KeepwarmConfig(_Section):
             "as_of": self.as_of(),
             **status,
             **{f"strength_{k}": v for k, v in self.strength.model_dump().items()},
+            "backtest_window_days": self.backtest.window_days,
+            "backtest_gap_multiple": self.backtest.gap_multiple,
             **{f"loop_{k}" if k == "window_days" else k: v
                for k, v in self.loops.model_dump().items()},
         }
@@ -245,7 +289,5 @@ def load_config(path: Path | None = None) -> KeepwarmConfig:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{path}: {problems}") from exc
-    warehouse = Path(config.warehouse.path).expanduser()
-    if not warehouse.is_absolute():
-        config.warehouse.path = str(path.resolve().parent / warehouse)
+    config.warehouse.resolve(path.resolve().parent)
     return config

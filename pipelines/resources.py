@@ -1,4 +1,4 @@
-"""Resources the assets share: the user's settings and the DuckDB warehouse."""
+"""Resources the assets share: the user's settings, the landing zone and the warehouse."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 from dagster import ConfigurableResource
 
 from pipelines.config import KeepwarmConfig, load_config
+from pipelines.landing import LandingZone
 from pipelines.warehouse import Warehouse
 
-__all__ = ["Settings", "Warehouse"]
+__all__ = ["Landing", "Settings", "Warehouse"]
 
 
 class Settings(ConfigurableResource):
@@ -19,3 +20,12 @@ class Settings(ConfigurableResource):
 
     def load(self) -> KeepwarmConfig:
         return load_config(Path(self.config_path))
+
+
+class Landing(ConfigurableResource):
+    """Where mailboxes land as Parquet: a local folder, or s3:// / gs:// on a cluster."""
+
+    path: str
+
+    def zone(self) -> LandingZone:
+        return LandingZone(self.path)

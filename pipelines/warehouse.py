@@ -2,17 +2,20 @@
 
 Every write path goes through here so that the guarantees hold everywhere: a connector's
 batch and its cursor land in one transaction (a run killed at any point resumes without
-loss or duplicates), rows are upserted by natural key, and SQL files get their values as
-bound parameters.
+loss or duplicates), whether it comes straight from a connector or from the landing zone;
+rows are upserted by natural key; SQL files get their values as bound parameters; and
+writers queue for the file instead of colliding.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,11 @@ import duckdb
 import polars as pl
 from dagster import ConfigurableResource
 
-from connectors.records import Batch, events_frame, messages_frame, quarantine_frame
+from connectors.records import Batch, Cursor, events_frame, messages_frame, quarantine_frame
+from pipelines.landing import SNAPSHOT_TABLES, LandedBatch, LandingZone
+from pipelines.locks import exclusive_lock
+
+log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "assets" / "sql"
 RAW_TABLES = ("messages", "events", "quarantine", "sync_state", "demo_truth")
@@ -59,9 +66,17 @@ def run_sql_file(
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the schemas, shared macros and raw tables if they are not there yet."""
-    run_sql_file(con, SQL_DIR / "schemas.sql")
-    for table in RAW_TABLES:
-        run_sql_file(con, SQL_DIR / "raw" / f"{table}.sql")
+    # One transaction: a hundred COMMENT ON statements committed one by one cost every
+    # connection a quarter of a second.
+    con.begin()
+    try:
+        run_sql_file(con, SQL_DIR / "schemas.sql")
+        for table in RAW_TABLES:
+            run_sql_file(con, SQL_DIR / "raw" / f"{table}.sql")
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
 
 
 def apply_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
@@ -70,13 +85,115 @@ def apply_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
     Messages and events replace any earlier row with the same natural key, so replaying a
     batch after a crash changes nothing; deletions and the cursor commit with the rows.
     """
-    frames = _batch_frames(batch)
+    frames = _frames(
+        messages=messages_frame(batch.messages) if batch.messages else None,
+        events=events_frame(batch.events) if batch.events else None,
+        quarantine=quarantine_frame(batch.quarantine) if batch.quarantine else None,
+        deleted_message_keys=batch.deleted_message_keys,
+        deleted_event_keys=batch.deleted_event_keys,
+    )
+    _apply_atomically(con, frames, replace=batch.replace_account_source,
+                      cursors=[batch.cursor] if batch.cursor else [])
+
+
+# raw.sync_state's source for the loader's own position in each mailbox's landing folder.
+LANDING_SOURCE = "landing"
+
+
+@dataclass
+class LoadReport:
+    """What one pass of `load_landing` moved into raw.*."""
+
+    batches: int = 0
+    messages: int = 0
+    events: int = 0
+    quarantined: int = 0
+    mailboxes: list[str] = field(default_factory=list)
+
+
+def load_landing(con: duckdb.DuckDBPyConnection, zone: LandingZone) -> LoadReport:
+    """Load every batch landed since the last load, mailbox by mailbox, in landing order.
+
+    Each batch commits in one transaction together with its cursor and the loader's
+    position (`raw.sync_state`, source "landing", stream = the mailbox's kind), so a load
+    killed half-way resumes with the first batch it had not committed.
+    """
+    report = LoadReport()
+    for mailbox in zone.mailboxes():
+        landing_id = mailbox.landing_id()
+        position = load_cursor(con, mailbox.account, LANDING_SOURCE, mailbox.kind) or {}
+        after = position.get("seq", 0) if position.get("landing_id") == landing_id else 0
+        for landed in mailbox.committed(after_seq=after):
+            apply_landed(con, landed, landing_id=landing_id)
+            report.batches += 1
+            report.messages += landed.rows.get("messages", 0)
+            report.events += landed.rows.get("events", 0)
+            report.quarantined += landed.rows.get("quarantine", 0)
+            key = f"{mailbox.kind}:{mailbox.account}"
+            if not report.mailboxes or report.mailboxes[-1] != key:
+                report.mailboxes.append(key)
+    return report
+
+
+def apply_landed(con: duckdb.DuckDBPyConnection, landed: LandedBatch, *, landing_id: str) -> None:
+    """Load one landed batch exactly as `apply_batch` loads a connector's, plus its position."""
+    frames = _frames(
+        messages=landed.table("messages"),
+        events=landed.table("events"),
+        quarantine=landed.table("quarantine"),
+        deleted_message_keys=landed.deleted_message_keys,
+        deleted_event_keys=landed.deleted_event_keys,
+    )
+    for table in landed.snapshots:
+        frames[f"snapshot_{table}"] = landed.table(table)
+    position = Cursor(landed.mailbox.account, LANDING_SOURCE, landed.mailbox.kind,
+                      {"landing_id": landing_id, "seq": landed.seq})
+    _apply_atomically(con, frames, replace=landed.replace_account_source,
+                      snapshots=landed.snapshots,
+                      cursors=[c for c in (landed.cursor, position) if c])
+
+
+_MESSAGE_KEY = ("account", "message_key")
+_EVENT_KEY = ("account", "calendar_id", "event_key")
+
+
+def _frames(
+    *, messages: pl.DataFrame | None, events: pl.DataFrame | None,
+    quarantine: pl.DataFrame | None, deleted_message_keys: list[tuple[str, str]],
+    deleted_event_keys: list[tuple[str, str, str]],
+) -> dict[str, pl.DataFrame]:
+    """A batch's parts as frames, each under the view name the load statements use."""
+    frames: dict[str, pl.DataFrame] = {}
+    # The row index lets a record repeated inside one batch resolve to its last copy.
+    if messages is not None:
+        frames["incoming_messages"] = messages.with_row_index("_position")
+    if events is not None:
+        frames["incoming_events"] = events.with_row_index("_position")
+    if quarantine is not None:
+        frames["incoming_quarantine"] = quarantine
+    if deleted_message_keys:
+        frames["gone_messages"] = pl.DataFrame(
+            deleted_message_keys, schema=list(_MESSAGE_KEY), orient="row"
+        )
+    if deleted_event_keys:
+        frames["gone_events"] = pl.DataFrame(
+            deleted_event_keys, schema=list(_EVENT_KEY), orient="row"
+        )
+    return frames
+
+
+def _apply_atomically(
+    con: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame], *,
+    replace: tuple[str, str] | None, cursors: list[Cursor],
+    snapshots: Mapping[str, str] | None = None,
+) -> None:
     for name, frame in frames.items():
         con.register(name, frame.to_arrow())
     try:
         con.begin()
         try:
-            _apply(con, batch, frames.keys())
+            _apply(con, frames.keys(), replace=replace, snapshots=snapshots or {},
+                   cursors=cursors)
             con.commit()
         except BaseException:
             con.rollback()
@@ -86,34 +203,12 @@ def apply_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
             con.unregister(name)
 
 
-_MESSAGE_KEY = ("account", "message_key")
-_EVENT_KEY = ("account", "calendar_id", "event_key")
-
-
-def _batch_frames(batch: Batch) -> dict[str, pl.DataFrame]:
-    """The batch's parts as frames, each under the view name the load statements use."""
-    frames: dict[str, pl.DataFrame] = {}
-    # The row index lets a record repeated inside one batch resolve to its last copy.
-    if batch.messages:
-        frames["incoming_messages"] = messages_frame(batch.messages).with_row_index("_position")
-    if batch.events:
-        frames["incoming_events"] = events_frame(batch.events).with_row_index("_position")
-    if batch.quarantine:
-        frames["incoming_quarantine"] = quarantine_frame(batch.quarantine)
-    if batch.deleted_message_keys:
-        frames["gone_messages"] = pl.DataFrame(
-            batch.deleted_message_keys, schema=list(_MESSAGE_KEY), orient="row"
-        )
-    if batch.deleted_event_keys:
-        frames["gone_events"] = pl.DataFrame(
-            batch.deleted_event_keys, schema=list(_EVENT_KEY), orient="row"
-        )
-    return frames
-
-
-def _apply(con: duckdb.DuckDBPyConnection, batch: Batch, views) -> None:
-    if batch.replace_account_source:
-        account, source = batch.replace_account_source
+def _apply(
+    con: duckdb.DuckDBPyConnection, views, *, replace: tuple[str, str] | None,
+    snapshots: Mapping[str, str], cursors: list[Cursor],
+) -> None:
+    if replace:
+        account, source = replace
         for table in ("messages", "events"):
             con.execute(
                 f"delete from raw.{table} where account = $account and source = $source",
@@ -146,8 +241,14 @@ def _apply(con: duckdb.DuckDBPyConnection, batch: Batch, views) -> None:
             )
             """
         )
-    if batch.cursor:
-        c = batch.cursor
+    for table, account in snapshots.items():
+        # Table names come from landing.SNAPSHOT_TABLES, never from a file's contents.
+        if table not in SNAPSHOT_TABLES:
+            raise ValueError(f"a landed batch asks to replace raw.{table}, which is not a "
+                             f"snapshot table ({SNAPSHOT_TABLES})")
+        con.execute(f"delete from raw.{table} where account = $account", {"account": account})
+        con.execute(f"insert into raw.{table} by name select * from snapshot_{table}")
+    for c in cursors:
         save_cursor(con, c.account, c.source, c.stream, c.value)
 
 
@@ -219,33 +320,54 @@ def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return fetch_one(con, f"select count(*) from {table}")[0]
 
 
+# Op tags of every step that writes the warehouse: the executor runs one of them at a time.
+WRITER_TAGS = {"keepwarm/warehouse": "writer"}
+
+
 class WarehouseLockedError(RuntimeError):
     """Another process holds the DuckDB file for writing."""
 
 
 class Warehouse(ConfigurableResource):
-    """The DuckDB file the pipeline writes and users query.
+    """The DuckDB file the pipeline writes, and the serving copy users query.
 
     DuckDB lets one process at a time open a file for writing, so connections are short:
-    each asset opens, writes and closes. If another process (a user's SQL shell, say)
-    holds the file, opening is retried for `lock_timeout_s` before failing with a message
-    that says what to close.
+    each asset opens, writes and closes. Steps of the pipeline queue for the file on a lock
+    beside it (`<file>.writer.lock`) for up to `writer_wait_s`, so two writers never
+    overlap, whichever executor, run or command started them. Another holder of the
+    DuckDB file itself (a user's read-write SQL shell, say) is waited for `lock_timeout_s`
+    before failing with a message that says what to close.
     """
 
     path: str
+    serving_path: str | None = None
     lock_timeout_s: float = 60.0
+    writer_wait_s: float = 6 * 3600.0
+
+    def serving_file(self) -> Path:
+        """The serving copy: `serving_path`, else `<stem>.serving<suffix>` beside the file."""
+        if self.serving_path:
+            return Path(self.serving_path)
+        path = Path(self.path)
+        return path.with_name(f"{path.stem}.serving{path.suffix}")
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection with the schema in place; closed on exit."""
         path = Path(self.path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        con = _connect_with_retry(path, self.lock_timeout_s)
-        try:
-            ensure_schema(con)
-            yield con
-        finally:
-            con.close()
+        with exclusive_lock(
+            path.with_name(f"{path.name}.writer.lock"), wait_s=self.writer_wait_s,
+            on_wait=lambda: log.info("waiting for another keepwarm step to finish writing %s",
+                                     path),
+            held_by="another keepwarm step writing the warehouse",
+        ):
+            con = _connect_with_retry(path, self.lock_timeout_s)
+            try:
+                ensure_schema(con)
+                yield con
+            finally:
+                con.close()
 
 
 def _connect_with_retry(path: Path, timeout_s: float) -> duckdb.DuckDBPyConnection:

@@ -25,6 +25,7 @@ MODEL_TABLES = [
     ("marts", "relationship_status"),
     ("marts", "network_summary"),
     ("marts", "open_loops"),
+    ("marts", "introductions"),
 ]
 
 

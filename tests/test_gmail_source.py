@@ -11,7 +11,7 @@ from dagster import DagsterInstance
 from google.oauth2.credentials import Credentials
 
 from connectors.google import save_credentials
-from pipelines.definitions import JOB_NAME, build_definitions
+from pipelines.definitions import materialize_everything
 from tests.conftest import make_config
 from tests.emulators.helpers import ACCOUNT, TAKEOUT_MBOX, mbox_mailbox
 
@@ -32,12 +32,12 @@ def token_file(tmp_path: Path) -> Path:
 
 
 def run(path: Path) -> dict:
-    result = build_definitions(path).resolve_job_def(JOB_NAME).execute_in_process(
-        instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    """The metadata of raw/messages, with that of landing/mailboxes (the sync report)."""
+    result = materialize_everything(path, instance=DagsterInstance.ephemeral(), parallel=False)
     assert result.success
     meta = {e.asset_key.to_user_string(): e.materialization.metadata
             for e in result.get_asset_materialization_events()}
-    return meta["raw/messages"]
+    return meta["landing/mailboxes"] | meta["raw/messages"]
 
 
 def test_gmail_accounts_sync_fully_then_incrementally(gmail_emulator, tmp_path):
@@ -70,3 +70,26 @@ def test_gmail_accounts_sync_fully_then_incrementally(gmail_emulator, tmp_path):
     with duckdb.connect(config.warehouse.path, read_only=True) as con:
         assert con.execute("select from_addrs[1].name from raw.messages "
                            "where message_key = $k", {"k": new}).fetchall() == [("Nia Park",)]
+
+
+def test_a_resync_after_expired_history_prunes_with_the_keys_the_mailbox_landed(
+    gmail_emulator, tmp_path
+):
+    box = gmail_emulator.add_mailbox(mbox_mailbox(TAKEOUT_MBOX))
+    token = token_file(tmp_path)
+    path, config = make_config(
+        tmp_path, me={"addresses": [ACCOUNT]},
+        sources={"gmail": {"accounts": [{"address": ACCOUNT, "token_file": str(token)}],
+                           "api_endpoint": gmail_emulator.endpoint}},
+    )
+    run(path)
+    gone = next(iter(box.messages))
+    box.delete_message(gone)
+    box.expire_history()  # the deletion's history record is lost with the rest
+
+    resynced = run(path)
+    assert resynced[f"gmail/{ACCOUNT}"].value["mode"] == "full_after_404"
+    with duckdb.connect(config.warehouse.path, read_only=True) as con:
+        stored = {key for (key,) in con.execute(
+            "select message_key from raw.messages where source = 'gmail'").fetchall()}
+    assert stored == set(box.messages) and gone not in stored

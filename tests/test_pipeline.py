@@ -10,7 +10,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from pipelines.cli import main as keepwarm
-from pipelines.definitions import JOB_NAME, build_definitions
+from pipelines.definitions import JOB_NAME, build_definitions, materialize_everything
 from tests.conftest import make_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +28,7 @@ def demo_run(tmp_path_factory):
         status=AS_OF,
         identities={"merge": [["priya.shah@acme.example", "priyashah@gmail.com"]]},
     )
-    defs = build_definitions(path)
-    result = defs.resolve_job_def(JOB_NAME).execute_in_process(instance=DagsterInstance.ephemeral())
+    result = materialize_everything(path, instance=DagsterInstance.ephemeral(), parallel=False)
     return path, config, result
 
 
@@ -40,6 +39,7 @@ def test_every_asset_and_check_succeeds(demo_run):
     assert materialized == {
         AssetKey(k)
         for k in (
+            ["landing", "mailboxes"],
             ["raw", "messages"],
             ["raw", "events"],
             ["raw", "quarantine"],
@@ -50,8 +50,13 @@ def test_every_asset_and_check_succeeds(demo_run):
             ["marts", "relationship_status"],
             ["marts", "open_loops"],
             ["marts", "network_summary"],
+            ["marts", "introductions"],
+            ["serving", "warehouse"],
         )
     }
+    landed = [e.partition for e in result.get_asset_materialization_events()
+              if e.asset_key == AssetKey(["landing", "mailboxes"])]
+    assert landed == ["demo:alex@northwind.example"]
     checks = result.get_asset_check_evaluations()
     assert len(checks) == 2 and all(c.passed for c in checks)
 
@@ -94,13 +99,14 @@ def test_rerunning_changes_no_table(demo_run):
             }
 
     before = snapshot()
-    result = (
-        build_definitions(path)
-        .resolve_job_def(JOB_NAME)
-        .execute_in_process(instance=DagsterInstance.ephemeral())
-    )
+    result = materialize_everything(path, instance=DagsterInstance.ephemeral(), parallel=False)
     assert result.success
     assert snapshot() == before
+    # The simulation's parameters did not change, so nothing landed or loaded again.
+    loaded = {e.asset_key.to_user_string(): e.materialization.metadata
+              for e in result.get_asset_materialization_events()}
+    assert loaded["landing/mailboxes"]["batches_landed"].value == 0
+    assert loaded["raw/messages"]["loaded_this_run"].value == 0
 
 
 def test_the_merged_contact_and_the_users_alias_resolve(demo_run):
@@ -131,6 +137,7 @@ def test_definitions_schedule_and_groups():
         for key, spec in ((s.key, s) for s in defs.resolve_all_asset_specs())
     }
     assert groups == {
+        "landing/mailboxes": "ingest",
         "raw/messages": "ingest",
         "raw/events": "ingest",
         "raw/quarantine": "ingest",
@@ -141,7 +148,13 @@ def test_definitions_schedule_and_groups():
         "marts/relationship_status": "metrics",
         "marts/open_loops": "metrics",
         "marts/network_summary": "metrics",
+        "marts/introductions": "metrics",
+        "serving/warehouse": "outputs",
+        "marts/status_history": "history",
+        "marts/backtest": "history",
     }
+    # The nightly job leaves the daily-partitioned history to the sensor that follows it.
+    assert defs.resolve_sensor_def("snapshot_after_refresh").job_name == "snapshot_history"
 
 
 def test_schedule_time_zone_comes_from_config(tmp_path):

@@ -81,9 +81,11 @@ def test_webserver_serves_the_asset_graph(tmp_path):
             time.sleep(0.5)
         assert data is not None, server.stderr.read().decode() if server.poll() else "timeout"
         groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in data["assetNodes"]}
+        assert groups["landing/mailboxes"] == "ingest"
         assert groups["raw/messages"] == "ingest"
         assert groups["core/interactions"] == "model"
         assert groups["marts/relationship_status"] == "metrics"
+        assert groups["serving/warehouse"] == "outputs"
         schedules = [s for repo in data["repositoriesOrError"]["nodes"] for s in repo["schedules"]]
         assert schedules == [
             {"name": "nightly_refresh", "cronSchedule": "0 2 * * *", "executionTimezone": "UTC"}

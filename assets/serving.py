@@ -1,0 +1,38 @@
+"""The outputs layer: the serving copy readers query while the next build writes."""
+
+from collections.abc import Sequence
+
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+
+from pipelines.resources import Warehouse
+from pipelines.serving import publish_serving_copy
+from pipelines.warehouse import WRITER_TAGS
+
+OUTPUTS_GROUP = "outputs"
+SERVING = AssetKey(["serving", "warehouse"])
+
+
+def serving_asset(deps: Sequence[AssetKey]):
+    """`serving/warehouse`, published once everything in `deps` is built."""
+
+    @asset(
+        key=SERVING,
+        deps=deps,
+        group_name=OUTPUTS_GROUP,
+        kinds={"duckdb"},
+        op_tags=WRITER_TAGS,
+        description="A complete copy of the warehouse for readers (SQL sessions, notebooks, "
+        "`keepwarm sql`), swapped in whole after each build.",
+    )
+    def serving_warehouse(context: AssetExecutionContext, warehouse: Warehouse):
+        with warehouse.connect() as con:
+            published = publish_serving_copy(con, warehouse.serving_file())
+        context.log.info(f"published {published.path} in {published.seconds:.2f} s")
+        return MaterializeResult(metadata={
+            "path": MetadataValue.path(str(published.path)),
+            "size_mb": round(published.bytes / 1e6, 2),
+            "tables": published.tables,
+            "publish_seconds": round(published.seconds, 3),
+        })
+
+    return serving_warehouse
