@@ -28,6 +28,7 @@ from dagster import (
 from assets.model import interactions, relationship_status
 from assets.tables import markdown_table
 from pipelines.resources import Settings, Warehouse
+from pipelines.serving import publish_serving_copy
 from pipelines.warehouse import SQL_DIR, WRITER_TAGS, fetch_one, run_sql_file
 
 HISTORY_GROUP = "history"
@@ -135,6 +136,9 @@ def history_assets(start_date: date):
             counts = dict(con.execute(
                 "select status, count(*) from marts.status_history "
                 "where snapshot_date = $day group by 1", {"day": day}).fetchall())
+            # The refresh published its copy before this ran: publish again so readers
+            # see the new day.
+            publish_serving_copy(con, warehouse.serving_file())
         return MaterializeResult(metadata={
             "ties": MetadataValue.int(ties),
             **{f"status/{s}": MetadataValue.int(n) for s, n in sorted(counts.items())},
@@ -148,6 +152,11 @@ def history_assets(start_date: date):
     return status_history, history_job, daily
 
 
+def last_full_day(now: datetime | None = None) -> date:
+    """The latest day a run at `now` has seen whole (UTC): yesterday."""
+    return ((now or datetime.now(UTC)) - timedelta(days=1)).date()
+
+
 def nightly_snapshot_sensor(refresh_job, history_job, daily: DailyPartitionsDefinition):
     """After each successful refresh, snapshot the day that has just ended."""
 
@@ -159,9 +168,8 @@ def nightly_snapshot_sensor(refresh_job, history_job, daily: DailyPartitionsDefi
         description="When the refresh succeeds, fill marts.status_history for the last full day.",
     )
     def snapshot_after_refresh(context: RunStatusSensorContext):
-        # The sensor wakes within seconds of the run's end: the day before now is the
-        # last one the refresh saw in full.
-        day = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+        # The sensor wakes within seconds of the run's end.
+        day = last_full_day().isoformat()
         if day < daily.start.date().isoformat():
             return None
         return RunRequest(run_key=f"{context.dagster_run.run_id}:{day}", partition_key=day)
@@ -202,6 +210,7 @@ def backtest(
     with warehouse.connect() as con:
         run_backtest(con, config.model_params(), dates)
         metadata = _describe_backtest(con)
+        publish_serving_copy(con, warehouse.serving_file())
     context.log.info(f"backtest over {len(dates)} dates: precision {metadata['precision'].value}, "
                      f"recall {metadata['recall'].value}")
     return MaterializeResult(metadata=metadata)

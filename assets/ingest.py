@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -46,17 +46,21 @@ from connectors.google import (
     STREAM as GMAIL_STREAM,
 )
 from connectors.google import (
+    CalendarSyncReport,
     QuotaLimiter,
     SyncReport,
+    build_calendar_service,
     build_gmail_service,
     delegated_credentials,
+    google_scopes,
     load_credentials,
+    sync_calendar,
     sync_gmail,
 )
 from connectors.records import Batch, Cursor
 from connectors.takeout import ReadStats, read_ics, read_mail_paths
 from connectors.takeout.files import expand_paths
-from pipelines.config import GmailAccountConfig, KeepwarmConfig
+from pipelines.config import GcalAccountConfig, GoogleAccountConfig, KeepwarmConfig
 from pipelines.landing import MailboxState, Snapshot
 from pipelines.resources import Landing, Settings, Warehouse
 from pipelines.warehouse import WRITER_TAGS, load_landing, row_count
@@ -150,11 +154,7 @@ def _read_files(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
         yield from read_mail_paths(files.mail, files.account, state.streams("mbox", "maildir"),
                                    include_subject=config.store_subjects, stats=stats)
     if files.calendars:
-        # Whole months, so that the window (and with it the expansion) changes monthly,
-        # not daily, and an unchanged file stays a cheap check.
-        today = datetime.now(UTC).date()
-        window_start = (today - timedelta(days=files.past_days)).replace(day=1)
-        window_end = (today + timedelta(days=files.future_days + 31)).replace(day=1)
+        window_start, window_end = calendar_window(files.past_days, files.future_days)
         cursors = state.streams("ics")
         seen: set[str] = set()
         for path in expand_paths(files.calendars):
@@ -167,7 +167,25 @@ def _read_files(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
     notes["duplicates_skipped"] = stats.duplicates
 
 
-# -- Gmail ----------------------------------------------------------------------------
+def calendar_window(past_days: int, future_days: int) -> tuple[date, date]:
+    """Whole months around today: the window (and with it an .ics expansion or a Calendar
+    resync) changes monthly, not daily, so an unchanged source stays a cheap check."""
+    today = datetime.now(UTC).date()
+    return ((today - timedelta(days=past_days)).replace(day=1),
+            (today + timedelta(days=future_days + 31)).replace(day=1))
+
+
+# -- Google: Gmail and Calendar -------------------------------------------------------
+
+
+def _google_credentials(config: KeepwarmConfig, account: GoogleAccountConfig):
+    # One token per address serves every Google source that reads it, so both load it
+    # with the same scopes (otherwise each would refresh it for its own).
+    scopes = google_scopes(**config.sources.google_sources(account.address))
+    if account.service_account_key:
+        return delegated_credentials(account.service_account_key, account.address, scopes)
+    return load_credentials(account.token_path(), scopes, account=account.address)
+
 
 
 def _gmail_mailboxes(config: KeepwarmConfig) -> list[Mailbox]:
@@ -180,14 +198,10 @@ def _gmail_mailboxes(config: KeepwarmConfig) -> list[Mailbox]:
 def _read_gmail(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
                 notes: dict[str, Any]) -> Iterator[Batch]:
     gmail = config.sources.gmail
-    account: GmailAccountConfig = mailbox.settings
-    if account.service_account_key:
-        credentials = delegated_credentials(account.service_account_key, account.address)
-    else:
-        credentials = load_credentials(account.token_path(), account=account.address)
+    account = mailbox.settings
     report = SyncReport(account=account.address)
     yield from sync_gmail(
-        build_gmail_service(credentials, gmail.api_endpoint),
+        build_gmail_service(_google_credentials(config, account), gmail.api_endpoint),
         account.address,
         state.cursor("gmail", GMAIL_STREAM),
         limiter=QuotaLimiter.for_ceiling(gmail.units_per_minute),
@@ -200,10 +214,40 @@ def _read_gmail(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
     notes[f"gmail/{account.address}"] = report.as_metadata()
 
 
+def _gcal_mailboxes(config: KeepwarmConfig) -> list[Mailbox]:
+    gcal = config.sources.gcal
+    if gcal is None:
+        return []
+    return [Mailbox("gcal", account.address, account) for account in gcal.accounts]
+
+
+def _read_gcal(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
+               notes: dict[str, Any]) -> Iterator[Batch]:
+    gcal = config.sources.gcal
+    account: GcalAccountConfig = mailbox.settings
+    service = build_calendar_service(_google_credentials(config, account), gcal.api_endpoint)
+    # The quota is per user: the account's calendars share one bucket.
+    limiter = QuotaLimiter.for_ceiling(gcal.requests_per_minute)
+    window_start, window_end = calendar_window(gcal.past_days, gcal.future_days)
+    for calendar_id in account.calendars:
+        report = CalendarSyncReport(account.address, calendar_id)
+        yield from sync_calendar(
+            service, account.address, calendar_id, state.cursor("gcal", calendar_id),
+            limiter=limiter, window_start=window_start, window_end=window_end,
+            include_summary=config.store_subjects,
+            # A resync after an expired sync token prunes, within its window, the events
+            # this mailbox landed that Google no longer lists.
+            known_events=lambda calendar_id=calendar_id: state.event_spans("gcal", calendar_id),
+            report=report,
+        )
+        notes[f"gcal/{account.address}/{calendar_id}"] = report.as_metadata()
+
+
 SOURCES: dict[str, Source] = {
     "demo": Source(_demo_mailboxes, _read_demo),
     "files": Source(_files_mailboxes, _read_files),
     "gmail": Source(_gmail_mailboxes, _read_gmail),
+    "gcal": Source(_gcal_mailboxes, _read_gcal),
 }
 
 

@@ -53,12 +53,26 @@ def run_pipeline(config_file: Path, *, quiet: bool = True) -> bool:
     with instance:
         result = materialize_everything(config_file, instance=instance, parallel=parallel,
                                         run_config=run_config)
+        if result.success:
+            # What the nightly sensor does after the refresh: snapshot the last full day.
+            result = snapshot_last_day(config_file, instance=instance, run_config=run_config)
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
             cause = error.cause or error
             print(f"{event.step_key} failed: {cause.message.strip()}", file=sys.stderr)
     return result.success
+
+
+def snapshot_last_day(config_file: Path, *, instance, run_config=None):
+    """Fill marts.status_history for the last full day, in this process."""
+    from assets.history import HISTORY_JOB_NAME, last_full_day
+    from pipelines.definitions import build_definitions
+
+    job = build_definitions(config_file).resolve_job_def(HISTORY_JOB_NAME)
+    return job.execute_in_process(instance=instance, run_config=run_config,
+                                  partition_key=last_full_day().isoformat(),
+                                  raise_on_error=False)
 
 
 def print_cold_list(con: duckdb.DuckDBPyConnection, *, limit: int) -> int:
@@ -196,16 +210,25 @@ def cmd_cold(args: argparse.Namespace) -> int:
 
 
 def cmd_auth_google(args: argparse.Namespace) -> int:
-    """Run Google's consent flow in the browser and store the token, owner-only."""
-    from connectors.google import GMAIL_SCOPES, authorize
-    from pipelines.config import GmailAccountConfig
+    """Run Google's consent flow in the browser and store the token, owner-only.
 
-    token = GmailAccountConfig(address=args.account, token_file=args.token_file).token_path()
+    The token asks for what keepwarm.yaml reads from this address (Gmail, Calendar or
+    both, in one consent); an address not configured yet gets Gmail, plus Calendar with
+    --calendar.
+    """
+    from connectors.google import authorize, google_scopes
+    from pipelines.config import GoogleAccountConfig
+
+    sources = load_config(Path(args.config)).sources.google_sources(args.account)
+    if not any(sources.values()):
+        sources = {"gmail": True, "calendar": args.calendar}
+    scopes = google_scopes(gmail=sources["gmail"], calendar=sources["calendar"] or args.calendar)
+    token = GoogleAccountConfig(address=args.account, token_file=args.token_file).token_path()
     token.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    authorize(args.client_secrets, token, GMAIL_SCOPES, account=args.account,
+    authorize(args.client_secrets, token, scopes, account=args.account,
               open_browser=not args.no_browser)
-    print(f"token for {args.account} saved to {token} (readable by you only); scope: "
-          f"{' '.join(GMAIL_SCOPES)}")
+    print(f"token for {args.account} saved to {token} (readable by you only); scopes: "
+          f"{' '.join(scopes)}")
     return 0
 
 
@@ -274,7 +297,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     auth = commands.add_parser("auth", help="authorise access to a Google account")
     auth_source = auth.add_subparsers(dest="service", required=True)
     google = auth_source.add_parser("google", help="Gmail metadata, read-only")
-    google.add_argument("--account", required=True, help="the Gmail address to authorise")
+    google.add_argument("--account", required=True, help="the Google address to authorise")
+    google.add_argument("--calendar", action="store_true",
+                        help="also ask for Calendar (read-only) for an address not yet in "
+                             "keepwarm.yaml")
     google.add_argument("--client-secrets", required=True,
                         help="the OAuth client JSON downloaded from Google Cloud")
     google.add_argument("--token-file", help="where to keep the token (default "

@@ -84,15 +84,28 @@ class FilesSourceConfig(_Section):
 TOKEN_DIR = Path("~/.config/keepwarm/tokens")
 
 
-class GmailAccountConfig(_Section):
-    """One mailbox: a user token from `keepwarm auth google`, or a Workspace service account."""
+class GoogleAccountConfig(_Section):
+    """One Google account: a user token from `keepwarm auth google`, or a Workspace
+    service account. Gmail and Calendar share the token file of an address."""
 
     address: str
     token_file: str | None = None
     service_account_key: str | None = None
 
     def token_path(self) -> Path:
-        return Path(self.token_file or TOKEN_DIR / f"{self.address}.json").expanduser()
+        # Lower-cased: the same address written two ways still shares one token file.
+        return Path(self.token_file or TOKEN_DIR / f"{self.address.lower()}.json").expanduser()
+
+
+class GmailAccountConfig(GoogleAccountConfig):
+    """One mailbox."""
+
+
+class GcalAccountConfig(GoogleAccountConfig):
+    """One account's calendars: "primary", or calendar ids (`keepwarm auth google` lists
+    them once authorised)."""
+
+    calendars: list[str] = Field(default_factory=lambda: ["primary"])
 
 
 class GmailSourceConfig(_Section):
@@ -103,10 +116,32 @@ class GmailSourceConfig(_Section):
     api_endpoint: str | None = None
 
 
+class GcalSourceConfig(_Section):
+    accounts: list[GcalAccountConfig]
+    # The first sync reads events from this many days back to this many ahead.
+    past_days: int = 730
+    future_days: int = 30
+    # Google's per-user Calendar quota is 600 requests a minute.
+    requests_per_minute: int = 600
+    # Point the client at another server (an emulator); None means Google.
+    api_endpoint: str | None = None
+
+
 class SourcesConfig(_Section):
     demo: DemoSourceConfig | None = None
     files: FilesSourceConfig | None = None
     gmail: GmailSourceConfig | None = None
+    gcal: GcalSourceConfig | None = None
+
+    def google_sources(self, address: str) -> dict[str, bool]:
+        """Which Google sources read `address`: one token must carry all their scopes."""
+        address = address.lower()
+        return {
+            "gmail": any(a.address.lower() == address
+                         for a in (self.gmail.accounts if self.gmail else [])),
+            "calendar": any(a.address.lower() == address
+                            for a in (self.gcal.accounts if self.gcal else [])),
+        }
 
 
 class IdentitiesConfig(_Section):

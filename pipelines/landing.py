@@ -146,12 +146,29 @@ class MailboxState:
         resync's prune needs: deleting a key that is already gone changes nothing.
         """
         keys: set[str] = set()
-        for seq in self.landing.committed_seqs():
-            path = self.landing.part_path("messages", seq)
-            if self.landing.store.exists(path):
-                frame = self.landing.store.read_parquet(path, columns=["source", "message_key"])
-                keys.update(frame.filter(pl.col("source") == source)["message_key"].to_list())
+        for frame in self._landed("messages", ["source", "message_key"]):
+            keys.update(frame.filter(pl.col("source") == source)["message_key"].to_list())
         return sorted(keys)
+
+    def event_spans(self, source: str, calendar_id: str) -> list[tuple[str, Any, Any]]:
+        """(event_key, start_at, end_at) of every event of one calendar this mailbox landed.
+
+        Every version of a moved event is listed, for the same reason as `message_keys`.
+        """
+        spans: set[tuple[str, Any, Any]] = set()
+        for frame in self._landed("events", ["source", "calendar_id", "event_key", "start_at",
+                                             "end_at"]):
+            mine = frame.filter((pl.col("source") == source)
+                                & (pl.col("calendar_id") == calendar_id))
+            spans.update(mine.select("event_key", "start_at", "end_at").iter_rows())
+        return sorted(spans)
+
+    def _landed(self, table: str, columns: list[str]) -> Iterator[pl.DataFrame]:
+        """The given columns of every committed batch's part of `table`."""
+        for seq in self.landing.committed_seqs():
+            path = self.landing.part_path(table, seq)
+            if self.landing.store.exists(path):
+                yield self.landing.store.read_parquet(path, columns=columns)
 
 
 class LandingZone:

@@ -18,9 +18,9 @@ from tests.emulators.helpers import ACCOUNT, TAKEOUT_MBOX, mbox_mailbox
 pytest_plugins = ["tests.emulators.plugin"]
 
 
-def token_file(tmp_path: Path) -> Path:
-    path = tmp_path / "tokens" / f"{ACCOUNT}.json"
-    path.parent.mkdir()
+def token_file(tmp_path: Path, account: str = ACCOUNT) -> Path:
+    path = tmp_path / "tokens" / f"{account}.json"
+    path.parent.mkdir(exist_ok=True)
     # The emulator accepts this bearer token; the refresh fields make it a real token file.
     save_credentials(
         Credentials(token="test-token", refresh_token="refresh", client_id="client",
