@@ -18,6 +18,12 @@ two generated sizes, to show it does not grow with the file.
 
     .venv/bin/python bench/bench_mbox.py                 # 300 MB and 60 MB generated
     .venv/bin/python bench/bench_mbox.py --size-mb 1000  # a bigger one
+    .venv/bin/python bench/bench_mbox.py --rounds 5      # medians of 5 rounds
+
+On a shared machine single timings swing by 10-20%. `--rounds N` times every reader on
+each file N times, interleaved (one round = each reader in turn, best of `--repeat`), and
+reports each reader's median and the median of the per-round ratios: a slow spell then
+hits both sides of a ratio alike.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import random
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -284,6 +291,10 @@ def main() -> int:
     parser.add_argument("--small-size-mb", type=int, default=60, help="smaller generated file")
     parser.add_argument("--attachment-share", type=float, default=0.03)
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing (best kept)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="interleaved rounds per file (medians reported)"
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak memory runs")
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--no-default-policy", action="store_true", help="skip the slowest one")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
@@ -320,40 +331,50 @@ def main() -> int:
             f"# {platform.platform()}, Python {platform.python_version()}, "
             f"{os.cpu_count()} CPUs; best of {args.repeat} runs (1 for baselines on files "
             "over 50 MB)"
+            + (f"; medians of {args.rounds} interleaved rounds" if args.rounds > 1 else "")
         )
         print()
         print("| file | MB | messages | reader | seconds | messages/s | MB/s | read_mbox is |")
         print("|---|---:|---:|---|---:|---:|---:|---:|")
         for path in [*corpora, large]:
             size_mb = path.stat().st_size / 1e6
-            results = {}
-            for name in readers:
-                repeat = args.repeat if name == "read_mbox" or size_mb < 50 else 1
-                seconds, count = timed(READERS[name], path, repeat)
-                results[name] = (seconds, count)
-            ours = results["read_mbox"][0]
-            for name, (seconds, count) in results.items():
-                ratio = "" if name == "read_mbox" else f"{seconds / ours:.1f}x faster"
+            rounds: dict[str, list[float]] = {name: [] for name in readers}
+            counts = {}
+            for _ in range(max(args.rounds, 1)):
+                for name in readers:
+                    repeat = args.repeat if name == "read_mbox" or size_mb < 50 else 1
+                    seconds, counts[name] = timed(READERS[name], path, repeat)
+                    rounds[name].append(seconds)
+            ours = rounds["read_mbox"]
+            for name, times in rounds.items():
+                seconds, count = statistics.median(times), counts[name]
+                ratio = ""
+                if name != "read_mbox":
+                    ratios = [theirs / mine for theirs, mine in zip(times, ours, strict=True)]
+                    ratio = f"{statistics.median(ratios):.1f}x faster"
+                    if len(ratios) > 1:
+                        ratio += f" ({min(ratios):.1f}-{max(ratios):.1f})"
                 print(
                     f"| {path.name} | {size_mb:.1f} | {count} | {name} | {seconds:.3f} | "
                     f"{count / seconds:,.0f} | {size_mb / seconds:,.1f} | {ratio} |"
                 )
 
-        print()
-        print(
-            "Peak memory in MiB: resident set (VmHWM) / Python allocations (tracemalloc), "
-            f"fresh process per reader and file; read_mbox with batch_size={MEMORY_BATCH_SIZE}:"
-        )
-        print()
-        files = (small, large)
-        print("| reader | " + " | ".join(f"{p.name} RSS / traced" for p in files) + " |")
-        print("|---|---:|---:|")
-        idle = peak_memory_mb("baseline-interpreter", small)
-        print(f"| interpreter + imports only | {idle[0]:.0f} / {idle[1]:.1f} | same |")
-        for name in readers:
-            peaks = [peak_memory_mb(name, path) for path in files]
-            cells = " | ".join(f"{rss:.0f} / {traced:.1f}" for rss, traced in peaks)
-            print(f"| {name} | {cells} |")
+        if not args.no_memory:
+            print()
+            print(
+                "Peak memory in MiB: resident set (VmHWM) / Python allocations (tracemalloc), "
+                f"fresh process per reader and file; read_mbox with batch_size={MEMORY_BATCH_SIZE}:"
+            )
+            print()
+            files = (small, large)
+            print("| reader | " + " | ".join(f"{p.name} RSS / traced" for p in files) + " |")
+            print("|---|---:|---:|")
+            idle = peak_memory_mb("baseline-interpreter", small)
+            print(f"| interpreter + imports only | {idle[0]:.0f} / {idle[1]:.1f} | same |")
+            for name in readers:
+                peaks = [peak_memory_mb(name, path) for path in files]
+                cells = " | ".join(f"{rss:.0f} / {traced:.1f}" for rss, traced in peaks)
+                print(f"| {name} | {cells} |")
         print()
         print(
             f"Generated: {large.name} = {generated[large]} messages, "

@@ -26,11 +26,12 @@ import email.utils
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+
+from connectors.headers import bytes_to_text
 
 FLOOR = datetime(1990, 1, 1, tzinfo=UTC)
-_SKEW = timedelta(days=2)
-_FUTURE = timedelta(days=1)
+SKEW = timedelta(days=2)
+FUTURE = timedelta(days=1)
 
 _MONTHS = {
     m: i
@@ -68,14 +69,20 @@ _ENVELOPE = re.compile(
 # it matches, `_DATE` would capture the very same day, month, year, clock and zone, so the
 # fast path below gives exactly what the general one gives, only cheaper.
 _COMMON_DATE = re.compile(
-    r"(?:[A-Za-z]{3}, )?(\d{1,2}) ([A-Za-z]{3}) (\d{4}) "
-    r"(\d\d):(\d\d):(\d\d) ([+-]\d{4}|[A-Za-z]{1,5})"
+    r"(?:[A-Za-z]{3}, )?(\d{1,2} [A-Za-z]{3} \d{4}) (\d\d:\d\d):(\d\d) ([+-]\d{4}|[A-Za-z]{1,5})"
+)
+# `_COMMON_DATE` for the raw header bytes. Where it matches, the matched bytes are ASCII, and
+# `_COMMON_DATE` matches the decoded text with the same groups: every group ends at a
+# literal or at the end of the pattern, so the str pattern's Unicode digits cannot stretch
+# one. Where it does not match, the decoded text takes the general path.
+_COMMON_DATE_BYTES = re.compile(
+    rb"(?:[A-Za-z]{3}, )?([0-9]{1,2} [A-Za-z]{3} [0-9]{4}) ([0-9][0-9]:[0-9][0-9]):([0-9][0-9])"
+    rb" ([+-][0-9]{4}|[A-Za-z]{1,5})"
 )
 # `_day_start` could not say; use the general code path.
 _SLOW = object()
 
 
-@lru_cache(maxsize=4096)
 def _day_start(
     year_text: str, month_text: str, day_text: str, zone: str | None
 ) -> datetime | object | None:
@@ -94,7 +101,44 @@ def _day_start(
         return None
     if not 1 < year < 9999:
         return _SLOW
-    return _build(year, month, day, 0, 0, 0, _offset(zone))
+    try:
+        offset = _offset(zone)
+    except ValueError:  # a From_ line's "+²²²²" passes str.isdigit(), not int()
+        return _SLOW
+    return _build(year, month, day, 0, 0, 0, offset)
+
+
+# `_day_start` results by the text they were computed from: a mailbox's dates fall on a
+# few thousand days, and the lookup is cheaper than even a cached call. Emptied when
+# full, so it stays bounded whatever the file size.
+_DAY_STARTS: dict[tuple[str | bytes | None, ...], datetime | object | None] = {}
+_DAY_STARTS_MAX = 4096
+# The wall clock as two lookups: building a timedelta costs more than the rest of a date
+# (its constructor normalises any mix of units), so the 1440 "HH:MM" and the 61 seconds
+# values are built once. Only valid values are keys; anything else takes `_at_clock`.
+_HOUR_MINUTE = {
+    f"{h:02d}:{m:02d}": timedelta(hours=h, minutes=m) for h in range(24) for m in range(60)
+}
+_SECONDS = {f"{s:02d}": timedelta(seconds=min(s, 59)) for s in range(61)}  # 60: leap second
+# The same, keyed by the raw bytes, for the readers' fast paths (no decoding).
+_HOUR_MINUTE_BYTES = {key.encode(): value for key, value in _HOUR_MINUTE.items()}
+_SECONDS_BYTES = {key.encode(): value for key, value in _SECONDS.items()}
+
+
+def _cached_day_start(
+    key: tuple[str | bytes | None, ...],
+    year_text: str,
+    month_text: str,
+    day_text: str,
+    zone: str | None,
+) -> datetime | object | None:
+    start = _DAY_STARTS.get(key, _SLOW)
+    if start is _SLOW:
+        start = _day_start(year_text, month_text, day_text, zone)
+        if len(_DAY_STARTS) >= _DAY_STARTS_MAX:
+            _DAY_STARTS.clear()
+        _DAY_STARTS[key] = start
+    return start
 
 
 def _at_clock(start: datetime | None, hour: int, minute: int, second: int) -> datetime | None:
@@ -155,10 +199,22 @@ def parse_date(value: str | None) -> datetime | None:
         return None
     match = _COMMON_DATE.match(value)
     if match is not None:
-        day, month_name, year_text, hour, minute, second, zone = match.groups()
-        start = _day_start(year_text, month_name, day, zone)
+        day_part, hour_minute, second, zone = match.groups()
+        start = _DAY_STARTS.get((day_part, zone), _SLOW)
+        if start is _SLOW:
+            day, month_name, year_text = day_part.split(" ")
+            start = _cached_day_start((day_part, zone), year_text, month_name, day, zone)
         if start is not _SLOW:
-            return _at_clock(start, int(hour), int(minute), int(second))  # type: ignore[arg-type]
+            clock = _HOUR_MINUTE.get(hour_minute)
+            seconds = _SECONDS.get(second)
+            if start is not None and clock is not None and seconds is not None:
+                return start + clock + seconds  # type: ignore[operator]
+            return _at_clock(
+                start,  # type: ignore[arg-type]
+                int(hour_minute[:2]),
+                int(hour_minute[3:]),
+                int(second),
+            )
     match = _DATE.match(value)
     if match is not None:
         day, month_name, year_text, hour, minute, second, zone = match.groups()
@@ -181,6 +237,55 @@ def parse_date(value: str | None) -> datetime | None:
     if not -86400 < offset < 86400:
         offset = 0
     return _build(year, month, day, hour, minute, second, timedelta(seconds=offset))
+
+
+def parse_date_bytes(raw: bytes) -> datetime | None:
+    """`parse_date` of a raw header value, decoded as `headers.bytes_to_text` decodes it;
+    the usual layout is read from the bytes without decoding them."""
+    match = _COMMON_DATE_BYTES.match(raw)
+    if match is not None:
+        day_part, hour_minute, second, zone = match.groups()
+        start = _DAY_STARTS.get((day_part, zone), _SLOW)
+        if start is _SLOW:
+            day, month_name, year_text = day_part.decode().split(" ")
+            start = _cached_day_start((day_part, zone), year_text, month_name, day, zone.decode())
+        clock = _HOUR_MINUTE_BYTES.get(hour_minute)
+        seconds = _SECONDS_BYTES.get(second)
+        if start is not _SLOW and start is not None and clock is not None and seconds is not None:
+            return start + clock + seconds  # type: ignore[operator]
+    return parse_date(bytes_to_text(raw))
+
+
+def parse_envelope_bytes(line: bytes) -> datetime | None:
+    """`parse_envelope_date` of a raw From_ line (read as Latin-1), with the two usual
+    layouts read from the bytes: `_fixed_envelope_date` step for step, where the tail
+    is ASCII (so bytes and Latin-1 text agree on every test it makes)."""
+    if len(line) >= 30 and line[-26:].isascii() and line[-5] == 32 and line[-4:].isdigit():
+        if line[-11] == 32 and line[-10] in b"+-" and line[-9:-5].isdigit():
+            stamp, zone = line[-26:-11], line[-10:-5]
+        else:
+            stamp, zone = line[-20:-5], None
+        if stamp[9] == 58 and stamp[12] == 58:  # ":"
+            year_text = line[-4:]
+            start = _DAY_STARTS.get((stamp[:6], year_text, zone), _SLOW)
+            if start is _SLOW:
+                start = _cached_day_start(
+                    (stamp[:6], year_text, zone),
+                    year_text.decode(),
+                    stamp[:3].decode(),
+                    stamp[4:6].decode(),
+                    zone.decode() if zone is not None else None,
+                )
+            clock = _HOUR_MINUTE_BYTES.get(stamp[7:12])
+            seconds = _SECONDS_BYTES.get(stamp[13:])
+            if (
+                start is not _SLOW
+                and start is not None
+                and clock is not None
+                and seconds is not None
+            ):
+                return start + clock + seconds  # type: ignore[operator]
+    return parse_envelope_date(line.decode("latin-1"))
 
 
 def parse_envelope_date(from_line: str | None) -> datetime | None:
@@ -230,7 +335,12 @@ def _fixed_envelope_date(line: str) -> datetime | None:
     if stamp[9] != ":" or stamp[12] != ":":
         return None
     year_text, month, day = line[-4:], stamp[:3], stamp[4:6]
-    start = _day_start(year_text, month, day, zone)
+    start = _cached_day_start((stamp[:6], year_text, zone), year_text, month, day, zone)
+    if start is not None and start is not _SLOW:
+        clock = _HOUR_MINUTE.get(stamp[7:12])
+        seconds = _SECONDS.get(stamp[13:])
+        if clock is not None and seconds is not None:
+            return start + clock + seconds  # type: ignore[operator]
     try:
         hour, minute, second = int(stamp[7:9]), int(stamp[10:12]), int(stamp[13:])
         if start is not _SLOW:
@@ -252,7 +362,7 @@ def parse_received_date(value: str | None) -> datetime | None:
 
 def sane(moment: datetime | None, now: datetime) -> bool:
     """Whether a date is plausible at all: on or after 1990 and not in the future."""
-    return moment is not None and FLOOR <= moment <= now + _FUTURE
+    return moment is not None and FLOOR <= moment <= now + FUTURE
 
 
 def choose_sent_at(
@@ -274,17 +384,17 @@ def choose_sent_at(
     Returns:
         `(sent_at, date_source)` on success, `(None, reason)` when no sane date exists.
     """
-    latest = now + _FUTURE
+    latest = now + FUTURE
     envelope_ok = envelope is not None and FLOOR <= envelope <= latest
     received = None
     if envelope_ok:
-        ceiling = envelope + _SKEW  # type: ignore[operator]
+        ceiling = envelope + SKEW  # type: ignore[operator]
     else:
         if callable(received_header):
             received_header = received_header()
         received = parse_received_date(received_header)
         if received is not None and FLOOR <= received <= latest:
-            ceiling = received + _SKEW
+            ceiling = received + SKEW
         else:
             ceiling = latest
     header = parse_date(date_header)

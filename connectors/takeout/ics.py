@@ -31,6 +31,16 @@ Mapping to `EventRecord`:
   or URL. `has_location`: LOCATION has text left once URLs are removed.
 * `summary`: only with `include_summary`. Descriptions are never kept, only scanned for
   conference links.
+* `event_type`: "outOfOffice" when the event carries `X-MICROSOFT-CDO-BUSYSTATUS:OOF`,
+  which Outlook and Exchange write for an appointment shown as "Out of office" (Microsoft's
+  [MS-OXCICAL] maps it to PidLidBusyStatus olOutOfOffice); "default" otherwise. Nothing
+  else in an .ics says what Google's eventType says, so nothing else is mapped: Google's
+  iCal export (Takeout, the secret iCal address) writes out-of-office, focus-time,
+  working-location, birthday and from-Gmail events as plain VEVENTs with no type marker
+  that could be found, and the Google exports among the test calendars carry only
+  TRANSP:OPAQUE. TRANSP says free or busy, not a kind of event (any event can be marked
+  free), and CATEGORIES holds the user's own words, so neither is read as a type; other
+  X-MICROSOFT-CDO-BUSYSTATUS values (FREE, TENTATIVE, BUSY) are availability, not types.
 
 Malformed input is quarantined with locator "<path>:<UID>" (or "<path>:#<n>" for the n-th
 event when it has no UID, "<path>:file" when the file itself does not parse): an event
@@ -353,6 +363,7 @@ def _event_record(
     status = _STATUSES.get(_text(occurrence, "STATUS").strip().upper(), "confirmed")
     has_conference, has_location = conference_and_location(occurrence)
     summary = (_text(occurrence, "SUMMARY").strip() or None) if include_summary else None
+    busy_status = _text(occurrence, "X-MICROSOFT-CDO-BUSYSTATUS").strip().upper()
     return EventRecord(
         account=account,
         source=SOURCE,
@@ -368,6 +379,7 @@ def _event_record(
         attendees=attendees_of(occurrence, organizer, account),
         has_conference=has_conference,
         has_location=has_location,
+        event_type="outOfOffice" if busy_status == "OOF" else "default",
         summary=summary,
     )
 

@@ -42,7 +42,7 @@ from typing import Any
 from connectors.records import Batch, Cursor, MessageRecord, QuarantineRecord
 from connectors.takeout.files import SourceFileError, cursor_value, describe_os_error
 from connectors.takeout.mbox import MAX_HEADER_BYTES, parse_envelope
-from connectors.takeout.message import ReadStats, build_record
+from connectors.takeout.message import ReadStats, SeenMessages, build_record
 
 SOURCE = "maildir"
 _READ_BYTES = 64 * 1024
@@ -174,7 +174,7 @@ def read_maildir(
     include_subject: bool = False,
     batch_size: int = 5000,
     stats: ReadStats | None = None,
-    seen: set[str] | None = None,
+    seen: SeenMessages | None = None,
     now: datetime | None = None,
 ) -> Iterator[Batch]:
     """Read message metadata from a Maildir (and its sub-folders).
@@ -187,7 +187,8 @@ def read_maildir(
         include_subject: keep decoded subjects (only when the user opted in).
         batch_size: records (messages + quarantined) per batch.
         stats: optional counters to add to.
-        seen: message keys already emitted in this run (shared across sources).
+        seen: message keys already emitted in this run, with their labels (shared
+            across sources; see `SeenMessages`).
         now: the current time for the date sanity rule; defaults to the clock.
 
     Yields:
@@ -210,7 +211,7 @@ def read_maildir(
     if not folders:
         raise SourceFileError(root, "no cur/ or new/ folder inside: not a Maildir")
     stats = stats if stats is not None else ReadStats()
-    seen = seen if seen is not None else set()
+    seen = seen if seen is not None else SeenMessages()
     now = now or datetime.now(UTC)
     previous = (cursor_value(cursor) or {}).get("folders", {})
     if not isinstance(previous, dict):
@@ -303,10 +304,7 @@ def read_maildir(
                 extra_labels=labels,
             )
             if type(record) is MessageRecord:
-                if record.message_key in seen:
-                    stats.duplicates += 1
-                else:
-                    seen.add(record.message_key)
+                if seen.admit(record, stats):
                     messages.append(record)
             else:
                 quarantine.append(record)  # type: ignore[arg-type]

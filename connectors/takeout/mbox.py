@@ -10,17 +10,25 @@ mboxcl file with unescaped `From ` body lines is split there, exactly as `mailbo
 Takeout writes CRLF line ends and `From 1537866361256992303@xxx Wed Jun 22 ... 2016`
 envelopes; both are handled.
 
-For each message only the header block is sliced out (up to the first blank line, capped
-at 1 MiB); the body is skipped by searching for the next `\\nFrom ` (a regex search
-over the next 64 KiB, which measured faster than `bytes.find` on text bodies; then
-`bytes.find`, as before, for the rest of a long body).
-That is where the speed comes from: attachments are never decoded or even split into
-lines.
+For each message only the header block is read; the body is skipped by searching for
+the next `\\nFrom `. That is where the speed comes from: attachments are never decoded or
+even split into lines. Two paths, giving the same records (the tests and a byte-for-byte
+comparison over the corpora hold them to that):
+
+* fast, for nearly every message (one that lies whole in the read buffer, within 64 KiB,
+  without a NUL byte, after a From_ line): the next From_ line is found first (a regex
+  search, which measured faster than `bytes.find` on text bodies, whose spaces defeat its
+  skip table); then one findall picks the wanted headers out of the buffer itself and
+  stops at the blank line (`headers.split_header_span`), with no separate search for the
+  end of the headers and no copy of them; the record is built from those values.
+* general, for the rest: the header block is sliced out (up to the first blank line,
+  capped at 1 MiB) and the body skipped chunk by chunk (`scan_mbox`).
 
 Memory: one 256 KiB read buffer (plus a transient copy; a header block longer than a
 chunk grows it, up to the 1 MiB header cap), one batch of records (about 2 KB
-each; `batch_size` bounds it), and the set of message keys emitted in the run, kept to
-de-duplicate (about 100 bytes per message: 30 MB for 300,000 messages).
+each; `batch_size` bounds it), and the message keys emitted in the run, kept to
+de-duplicate (`SeenMessages`: about 100 bytes per message, 30 MB for 300,000 messages;
+the labels stored with each key are shared tuples, so they add next to nothing).
 
 Content before the first `From ` line (or a whole file without one, such as a single
 `.eml`) is read as one message without an envelope; whitespace-only content is ignored.
@@ -48,8 +56,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
+from connectors.headers import split_header_span
 from connectors.records import Batch, Cursor, MessageRecord, QuarantineRecord
-from connectors.takeout.dates import parse_envelope_date
+from connectors.takeout.dates import FUTURE, parse_envelope_bytes
 from connectors.takeout.files import (
     HEAD_BYTES,
     SourceFileError,
@@ -58,7 +67,13 @@ from connectors.takeout.files import (
     hash_range,
     stat_file,
 )
-from connectors.takeout.message import Envelope, ReadStats, build_record
+from connectors.takeout.message import (
+    Envelope,
+    ReadStats,
+    SeenMessages,
+    record_from_block,
+    record_from_headers,
+)
 
 SOURCE = "mbox"
 CHUNK_BYTES = 256 << 10
@@ -72,7 +87,8 @@ _REGEX_SPAN = 64 << 10
 # A regex with a one-character literal prefix scans line starts only, which beats two
 # bytes.find calls for "\n\n" and "\n\r\n" on header-sized spans.
 _HEADER_END = re.compile(rb"\n(?:\r?\n|From )")
-_TAKEOUT_ENVELOPE = re.compile(rb"From (\d{1,20})@xxx\b")
+# Bytes that are word characters for a bytes regex's \b: ASCII letters, digits and "_".
+_WORD = [bytes([b]).isalnum() or b == 0x5F for b in range(256)]
 
 
 class RawMessage(NamedTuple):
@@ -93,10 +109,12 @@ class _Window:
     __slots__ = ("base", "buf", "eof", "f")
 
     def __init__(self, f: BinaryIO, start: int) -> None:
+        f.seek(start)
         self.f = f
         self.base = start
         self.buf = b""
         self.eof = False
+        self.extend(0)
 
     def extend(self, keep_from: int) -> int:
         """Drop `buf[:keep_from]`, append the next chunk; returns the shift applied."""
@@ -118,98 +136,149 @@ def scan_mbox(f: BinaryIO, start: int = 0) -> Iterator[RawMessage]:
     Yields:
         `RawMessage` per message, in file order, with absolute offsets.
     """
-    f.seek(start)
     w = _Window(f, start)
-    w.extend(0)
     pos = 0
     while True:
+        raw, pos = _next_message(w, pos)
+        if pos < 0:
+            return
+        if raw is not None:
+            yield raw
+
+
+def _next_message(w: _Window, pos: int) -> tuple[RawMessage | None, int]:
+    """The message starting at `w.buf[pos]`, read whatever its size, and where the next
+    one starts in the (possibly moved) window; (None, -1) at the end of the data, and
+    (None, next) for whitespace before the first From_ line."""
+    buf = w.buf
+    while len(buf) - pos < 6 and not w.eof:
+        pos -= w.extend(pos)
         buf = w.buf
-        while len(buf) - pos < 6 and not w.eof:
+    if pos >= len(buf):
+        return None, -1
+    msg_offset = w.base + pos
+
+    # The From_ line, if any (only content before the first one lacks it).
+    if buf.startswith(b"From ", pos):
+        newline = buf.find(b"\n", pos)
+        while newline < 0 and not w.eof:
             pos -= w.extend(pos)
             buf = w.buf
-        if pos >= len(buf):
-            return
-        msg_offset = w.base + pos
-
-        # The From_ line, if any (only content before the first one lacks it).
-        if buf.startswith(b"From ", pos):
             newline = buf.find(b"\n", pos)
-            while newline < 0 and not w.eof:
-                pos -= w.extend(pos)
-                buf = w.buf
-                newline = buf.find(b"\n", pos)
-            if newline < 0:
-                newline = len(buf)
-            envelope: bytes | None = buf[pos:newline].rstrip(b"\r")
-            hstart = min(newline + 1, len(buf))
-            lo = hstart - 1  # the newline ending the From_ line
-        else:
-            envelope = None
-            hstart = lo = pos
+        if newline < 0:
+            newline = len(buf)
+        envelope: bytes | None = buf[pos:newline].rstrip(b"\r")
+        hstart = min(newline + 1, len(buf))
+        lo = hstart - 1  # the newline ending the From_ line
+    else:
+        envelope = None
+        hstart = lo = pos
 
-        # The header block ends at a blank line, or at the next From_ line if none comes.
-        while True:
-            match = _HEADER_END.search(buf, lo, hstart + MAX_HEADER_BYTES)
-            if match is not None or w.eof or len(buf) - hstart >= MAX_HEADER_BYTES:
-                break
-            shift = w.extend(pos)
-            pos -= shift
-            hstart -= shift
-            lo -= shift
+    # The header block ends at a blank line, or at the next From_ line if none comes.
+    while True:
+        match = _HEADER_END.search(buf, lo, hstart + MAX_HEADER_BYTES)
+        if match is not None or w.eof or len(buf) - hstart >= MAX_HEADER_BYTES:
+            break
+        shift = w.extend(pos)
+        pos -= shift
+        hstart -= shift
+        lo -= shift
+        buf = w.buf
+    following = -1
+    if match is None:  # no blank line within the cap (or before EOF): cut it there
+        header = buf[hstart : hstart + MAX_HEADER_BYTES]
+        body_from = min(len(buf), hstart + MAX_HEADER_BYTES) - 1
+    elif match.end() - match.start() == len(_SEPARATOR):  # next message, no body
+        header = buf[hstart : match.start() + 1]
+        following = match.start()
+    else:
+        header = buf[hstart : match.start() + 1]
+        body_from = match.end() - 1
+
+    # The body: skipped, chunk by chunk, looking only for the next From_ line. On
+    # typical (text, a few KB) bodies sre finds it faster than bytes.find, whose
+    # skip table the many spaces defeat; long bodies get bytes.find past 64 KiB.
+    if following < 0:
+        body_from = max(body_from, 0)
+        found = _SEPARATOR_RE.search(buf, body_from, body_from + _REGEX_SPAN)
+        if found is not None:
+            following = found.start()
+        elif len(buf) > body_from + _REGEX_SPAN:
+            following = buf.find(_SEPARATOR, body_from + _REGEX_SPAN - len(_SEPARATOR) + 1)
+    if following >= 0:
+        end = following + 1
+    else:
+        while not w.eof:
+            w.extend(max(len(buf) - len(_SEPARATOR) + 1, 0))
             buf = w.buf
-        following = -1
-        if match is None:  # no blank line within the cap (or before EOF): cut it there
-            header = buf[hstart : hstart + MAX_HEADER_BYTES]
-            body_from = min(len(buf), hstart + MAX_HEADER_BYTES) - 1
-        elif match.end() - match.start() == len(_SEPARATOR):  # next message, no body
-            header = buf[hstart : match.start() + 1]
-            following = match.start()
-        else:
-            header = buf[hstart : match.start() + 1]
-            body_from = match.end() - 1
+            pos = 0
+            following = buf.find(_SEPARATOR)
+            if following >= 0:
+                break
+        end = following + 1 if following >= 0 else len(buf)
 
-        # The body: skipped, chunk by chunk, looking only for the next From_ line. On
-        # typical (text, a few KB) bodies sre finds it faster than bytes.find, whose
-        # skip table the many spaces defeat; long bodies get bytes.find past 64 KiB.
-        if following < 0:
-            body_from = max(body_from, 0)
-            found = _SEPARATOR_RE.search(buf, body_from, body_from + _REGEX_SPAN)
-            if found is not None:
-                following = found.start()
-            elif len(buf) > body_from + _REGEX_SPAN:
-                following = buf.find(_SEPARATOR, body_from + _REGEX_SPAN - len(_SEPARATOR) + 1)
-        if following >= 0:
-            end = following + 1
-        else:
-            while not w.eof:
-                w.extend(max(len(buf) - len(_SEPARATOR) + 1, 0))
-                buf = w.buf
-                pos = 0
-                following = buf.find(_SEPARATOR)
-                if following >= 0:
-                    break
-            end = following + 1 if following >= 0 else len(buf)
-
-        if envelope is None and not header.strip() and not buf[pos:end].strip():
-            pos = end  # whitespace before the first From_ line is not a message
-            continue
-        # tuple.__new__ skips the NamedTuple's Python-level __new__: same object, cheaper.
-        yield _new_tuple(RawMessage, (msg_offset, w.base + end, envelope, header))
-        pos = end
+    if envelope is None and not header.strip() and not buf[pos:end].strip():
+        return None, end  # whitespace before the first From_ line is not a message
+    # tuple.__new__ skips the NamedTuple's Python-level __new__: same object, cheaper.
+    return _new_tuple(RawMessage, (msg_offset, w.base + end, envelope, header)), end
 
 
 def parse_envelope(line: bytes | None) -> Envelope | None:
     """Gmail id (hex, Takeout only) and date from a From_ line."""
     if line is None:
         return None
-    match = _TAKEOUT_ENVELOPE.match(line)
     gmail_id = None
-    if match is not None:
-        # What `gmail_hex_id` does, for the ASCII digits the pattern guarantees.
-        number = int(match.group(1))
-        if 0 < number < 1 << 64:
-            gmail_id = format(number, "x")
-    return _new_tuple(Envelope, (gmail_id, parse_envelope_date(line.decode("latin-1"))))
+    # Takeout's "From <1-20 digits>@xxx" and a word boundary, tested without a regex
+    # (cheaper, and it runs once per message).
+    at = line.find(b"@xxx", 6, 29)
+    if at > 0 and line.startswith(b"From "):
+        digits = line[5:at]
+        if digits.isdigit() and (len(line) == at + 4 or not _WORD[line[at + 4]]):
+            number = int(digits)
+            if 0 < number < 1 << 64:
+                gmail_id = format(number, "x")
+    return _new_tuple(Envelope, (gmail_id, parse_envelope_bytes(line)))
+
+
+def _record_with_block(
+    buf: bytes,
+    newline: int,
+    following: int,
+    headers: dict[bytes, bytes],
+    account: str,
+    locator: str,
+    gmail_id: str | None,
+    envelope_date: datetime | None,
+    now: datetime,
+    latest: datetime,
+    include_subject: bool,
+) -> MessageRecord | QuarantineRecord:
+    """The fast path's record when `record_from_headers` needed the header block: the
+    block the general path would slice (up to the blank line, else up to the next From_
+    line, which is in the buffer), with the headers already split where that suffices."""
+    match = _HEADER_END.search(buf, newline, following + len(_SEPARATOR))
+    block = buf[newline + 1 : match.start() + 1]  # type: ignore[union-attr]
+    record = None
+    if headers:  # else the block has no wanted header: record_from_block says why
+        record = record_from_headers(
+            headers,
+            block,
+            account,
+            SOURCE,
+            locator,
+            gmail_id,
+            envelope_date,
+            now,
+            latest,
+            include_subject,
+            (),
+            include_subject,
+        )
+    if record is None:
+        record = record_from_block(
+            block, account, SOURCE, locator, gmail_id, envelope_date, now, latest, include_subject
+        )
+    return record
 
 
 def _identity(path: Path, st: os.stat_result, offset: int) -> dict[str, Any]:
@@ -266,7 +335,7 @@ def read_mbox(
     include_subject: bool = False,
     batch_size: int = 5000,
     stats: ReadStats | None = None,
-    seen: set[str] | None = None,
+    seen: SeenMessages | None = None,
     now: datetime | None = None,
 ) -> Iterator[Batch]:
     """Read message metadata from an mbox file (Google Takeout, mboxo, mboxrd).
@@ -278,8 +347,9 @@ def read_mbox(
         include_subject: keep decoded subjects (only when the user opted in).
         batch_size: records (messages + quarantined) per batch.
         stats: optional counters to add to.
-        seen: message keys already emitted in this run; shared to de-duplicate across
-            files. A key seen before is skipped (counted in `stats.duplicates`).
+        seen: message keys already emitted in this run, with their labels; shared to
+            de-duplicate across files. A key seen before is skipped (counted in
+            `stats.duplicates`) unless the copy adds labels: see `SeenMessages`.
         now: the current time for the date sanity rule; defaults to the clock.
 
     Yields:
@@ -293,7 +363,7 @@ def read_mbox(
     file_path = Path(path).expanduser().resolve()
     st = stat_file(file_path)
     stats = stats if stats is not None else ReadStats()
-    seen = seen if seen is not None else set()
+    seen = seen if seen is not None else SeenMessages()
     now = now or datetime.now(UTC)
     try:
         start = resume_offset(file_path, st, cursor_value(cursor))
@@ -321,32 +391,113 @@ def read_mbox(
         f = file_path.open("rb")
     except OSError as error:
         raise SourceFileError(file_path, describe_os_error(error)) from error
+    latest = now + FUTURE
+    # Locals for what the loop calls per message: cheaper than global lookups.
+    find_separator = _SEPARATOR_RE.search
+    from_headers = record_from_headers
+    split_span = split_header_span
+    envelope_of = parse_envelope
+    seen_get = seen.get
+    label_sets = seen.label_sets
     with f:
-        for offset, end, envelope_line, header in scan_mbox(f, start):
-            record = build_record(
-                header,
-                account=account,
-                source=SOURCE,
-                locator=prefix + str(offset),
-                envelope=parse_envelope(envelope_line) if envelope_line is not None else None,
-                now=now,
-                include_subject=include_subject,
-            )
-            if type(record) is MessageRecord:
-                key = record.message_key
-                if key in seen:
-                    stats.duplicates += 1
+        w = _Window(f, start)
+        pos = 0
+        pending = 0  # len(messages) + len(quarantine)
+        while True:
+            # Fast path, for nearly every message: it lies whole in the read buffer, so the
+            # next From_ line is found first and the wanted headers are picked from the
+            # buffer up to the blank line in one findall, without slicing the block out.
+            # Anything unusual (no envelope, a message crossing the buffer's end or longer
+            # than 64 KiB, a NUL byte) takes the general path.
+            buf = w.buf
+            record = None
+            newline = buf.find(b"\n", pos) if buf.startswith(b"From ", pos) else -1
+            if newline >= 0:
+                found = find_separator(buf, newline, newline + _REGEX_SPAN)
+                if found is not None:
+                    following = found.start()
+                    if buf.find(b"\x00", newline, following) < 0:
+                        gmail_id, envelope_date = envelope_of(  # type: ignore[misc]
+                            buf[pos:newline].rstrip(b"\r")
+                        )
+                        headers = split_span(buf, newline, following, include_subject)
+                        record = from_headers(
+                            headers,
+                            None,
+                            account,
+                            SOURCE,
+                            "",  # only a rejection names the place, and this path has none
+                            gmail_id,
+                            envelope_date,
+                            now,
+                            latest,
+                            include_subject,
+                            (),
+                            include_subject,
+                        )
+                        if record is None:  # it needs the block after all (rare)
+                            record = _record_with_block(
+                                buf,
+                                newline,
+                                following,
+                                headers,
+                                account,
+                                prefix + str(w.base + pos),
+                                gmail_id,
+                                envelope_date,
+                                now,
+                                latest,
+                                include_subject,
+                            )
+                        pos = following + 1
+                        end = w.base + pos
+            if record is None:
+                raw, pos = _next_message(w, pos)
+                if pos < 0:
+                    break
+                if raw is None:
+                    continue
+                offset, end, envelope_line, header = raw
+                if envelope_line is None:
+                    gmail_id = envelope_date = None
                 else:
-                    seen.add(key)
+                    gmail_id, envelope_date = parse_envelope(envelope_line)  # type: ignore[misc]
+                record = record_from_block(
+                    header,
+                    account,
+                    SOURCE,
+                    prefix + str(offset),
+                    gmail_id,
+                    envelope_date,
+                    now,
+                    latest,
+                    include_subject,
+                )
+            if type(record) is MessageRecord:
+                # `seen.admit(record, stats)`, with its usual case inlined.
+                key = record.message_key
+                emitted = seen_get(key)
+                if emitted is None:
+                    labels = tuple(record.labels)
+                    seen[key] = label_sets.setdefault(labels, labels) if labels else labels
                     messages.append(record)
+                    pending += 1
+                elif seen.relabel(record, emitted):
+                    stats.relabelled += 1
+                    messages.append(record)
+                    pending += 1
+                else:
+                    stats.duplicates += 1
             else:
                 quarantine.append(record)  # type: ignore[arg-type]
+                pending += 1
             last_end = end
-            if len(messages) + len(quarantine) >= batch_size:
+            if pending >= batch_size:
                 stats.messages += len(messages)
                 stats.quarantined += len(quarantine)
                 yield batch()
                 messages, quarantine = [], []
+                pending = 0
         stats.bytes += max(last_end - start, 0)
     stats.messages += len(messages)
     stats.quarantined += len(quarantine)

@@ -11,7 +11,7 @@ from connectors.records import Batch, Cursor
 from connectors.takeout.files import SourceFileError, expand_paths
 from connectors.takeout.maildir import read_maildir
 from connectors.takeout.mbox import read_mbox
-from connectors.takeout.message import ReadStats
+from connectors.takeout.message import ReadStats, SeenMessages
 
 
 def read_mail_paths(
@@ -40,7 +40,9 @@ def read_mail_paths(
 
     Yields:
         The batches of each reader in turn; a message key already emitted from an earlier
-        path is skipped, so a message in two files arrives once.
+        path is skipped, so a message in two files arrives once, unless the later copy
+        carries labels the first lacked: then it is emitted again with the union of the
+        labels (`SeenMessages`).
 
     Raises:
         SourceFileError: a path does not exist, a pattern matches nothing, or a file or
@@ -57,7 +59,7 @@ def read_mail_paths(
             raise SourceFileError(path, "neither a file nor a folder")
         if not os.access(path, os.R_OK):
             raise SourceFileError(path, "permission denied (check the file's owner and mode)")
-    seen: set[str] = set()
+    seen = SeenMessages()
     now = datetime.now(UTC)
     stats = stats if stats is not None else ReadStats()
     for path in paths:

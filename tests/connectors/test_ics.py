@@ -309,6 +309,68 @@ def test_large_file_batches_mark_incomplete_cursors() -> None:
     assert [b.cursor.value["complete"] for b in batches] == [False, False, False, True]
 
 
+OUTLOOK_OOF = """BEGIN:VCALENDAR
+PRODID:-//Microsoft Corporation//Outlook 16.0 MIMEDIR//EN
+VERSION:2.0
+BEGIN:VEVENT
+UID:pto-1@example.com
+DTSTART;VALUE=DATE:20240401
+DTEND;VALUE=DATE:20240403
+SUMMARY:PTO
+TRANSP:OPAQUE
+X-MICROSOFT-CDO-BUSYSTATUS:OOF
+END:VEVENT
+BEGIN:VEVENT
+UID:weekly-oof@example.com
+DTSTART:20240402T150000Z
+DTEND:20240402T160000Z
+RRULE:FREQ=WEEKLY;COUNT=2
+X-MICROSOFT-CDO-BUSYSTATUS:oof
+END:VEVENT
+BEGIN:VEVENT
+UID:review-1@example.com
+DTSTART:20240402T090000Z
+DTEND:20240402T100000Z
+SUMMARY:Review
+X-MICROSOFT-CDO-BUSYSTATUS:BUSY
+END:VEVENT
+BEGIN:VEVENT
+UID:holiday-1@example.com
+DTSTART;VALUE=DATE:20240404
+SUMMARY:Free all-day reminder
+TRANSP:TRANSPARENT
+CATEGORIES:Holiday
+X-MICROSOFT-CDO-BUSYSTATUS:FREE
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def test_event_type_out_of_office_from_outlook_busy_status(tmp_path: Path) -> None:
+    path = tmp_path / "outlook.ics"
+    path.write_text(OUTLOOK_OOF.replace("\n", "\r\n"))
+    events, quarantine = read_all(path, window=YEAR_2024)
+    assert quarantine == []
+    assert {e.event_key: e.event_type for e in events} == {
+        "pto-1@example.com": "outOfOffice",
+        "weekly-oof@example.com_20240402T150000Z": "outOfOffice",
+        "weekly-oof@example.com_20240409T150000Z": "outOfOffice",
+        # availability and the user's own categories are not event types
+        "review-1@example.com": "default",
+        "holiday-1@example.com": "default",
+    }
+
+
+def test_event_type_is_default_without_a_marker() -> None:
+    # The hand-written Google-style export and every real calendar in the corpus (Google,
+    # Outlook, Thunderbird, ...) carry no out-of-office marker.
+    events, _ = read_all(ANA, window=YEAR_2024)
+    for path in sorted(CORPUS.rglob("*.ics")):
+        events += read_all(path)[0]
+    assert events
+    assert {e.event_type for e in events} == {"default"}
+
+
 def test_errors() -> None:
     with pytest.raises(SourceFileError, match=r"missing\.ics: no such file"):
         list(read_ics(FIXTURES / "missing.ics", "a@b", **WIDE))

@@ -190,6 +190,24 @@ def test_maildir_and_mbox_together_are_deduplicated(ham_maildir: Path) -> None:
     assert {b.cursor.source for b in batches} == {"maildir", "mbox"}
 
 
+def test_a_message_in_two_folders_gets_both_labels(tmp_path: Path) -> None:
+    # mbsync and offlineimap write a Gmail message with two labels into two folders.
+    root = tmp_path / "Maildir"
+    box = mailbox.Maildir(str(root), create=True)
+    message = next(iter(mailbox.mbox(str(HAM_SLICE))))
+    add(box, message, "cur", "S")
+    add(box.add_folder("Work"), message, "cur", "S")
+    stats = ReadStats()
+    messages, _, _ = read_all(root, stats=stats)
+    # Whichever folder is read first, the last record (the one the warehouse keeps) has
+    # both labels, the first folder's first.
+    first, last = messages
+    assert len(first.labels) == 1
+    assert last.labels == [*first.labels, *({"INBOX", "Work"} - set(first.labels))]
+    assert first.message_key == last.message_key
+    assert (stats.messages, stats.duplicates, stats.relabelled) == (2, 0, 1)
+
+
 def test_errors_name_the_path(tmp_path: Path) -> None:
     with pytest.raises(SourceFileError, match="no such folder"):
         list(read_maildir(tmp_path / "missing", ACCOUNT))

@@ -422,6 +422,38 @@ def test_duplicates_are_emitted_once(tmp_path: Path) -> None:
     assert stats.duplicates == 1
 
 
+def labelled(message: str, labels: str) -> str:
+    return message.replace("Message-ID:", f"X-Gmail-Labels: {labels}\nMessage-ID:")
+
+
+def test_a_duplicate_in_another_file_adds_its_labels(tmp_path: Path) -> None:
+    # The same message exported twice (two Takeout exports): the later copy has a label
+    # the first lacked. It is emitted again with the union; the warehouse keeps the last.
+    first = write(tmp_path / "a.mbox", labelled(ONE, "Inbox,Work") + TWO)
+    second = write(tmp_path / "b.mbox", labelled(ONE, "Important,Work,Inbox") + TWO)
+    stats = ReadStats()
+    batches = list(read_mail_paths([first, second], ACCOUNT, stats=stats))
+    ones = [m for b in batches for m in b.messages if m.message_key == "one@example.com"]
+    assert [m.labels for m in ones] == [["INBOX", "Work"], ["INBOX", "Work", "IMPORTANT"]]
+    assert (stats.messages, stats.duplicates, stats.relabelled) == (3, 1, 1)
+    # Read again from scratch in the other order: the union is the same set.
+    batches = list(read_mail_paths([second, first], ACCOUNT))
+    ones = [m for b in batches for m in b.messages if m.message_key == "one@example.com"]
+    assert [m.labels for m in ones] == [["IMPORTANT", "Work", "INBOX"]]
+
+
+def test_duplicate_labels_accumulate_within_and_across_batches(tmp_path: Path) -> None:
+    copies = [labelled(ONE, "Inbox"), TWO, labelled(ONE, "Sent"), labelled(ONE, "Inbox")]
+    copies.append(labelled(ONE, "Work,Sent"))
+    path = write(tmp_path / "box.mbox", "".join(copies))
+    for batch_size in (5000, 1):
+        stats = ReadStats()
+        batches = list(read_mbox(path, ACCOUNT, batch_size=batch_size, stats=stats, now=NOW))
+        ones = [m for b in batches for m in b.messages if m.message_key == "one@example.com"]
+        assert [m.labels for m in ones] == [["INBOX"], ["INBOX", "SENT"], ["INBOX", "SENT", "Work"]]
+        assert (stats.duplicates, stats.relabelled) == (1, 2)
+
+
 def test_no_message_id_gets_a_stable_hash_key(tmp_path: Path) -> None:
     path = write(tmp_path / "box.mbox", ONE.replace("Message-ID: <one@example.com>\n", ""))
     first, _ = read_all(path)
@@ -578,6 +610,19 @@ def test_envelope_dates() -> None:
     assert parse_envelope_date(classic) == datetime(2002, 8, 22, 12, 36, 23, tzinfo=UTC)
     zoned = "From mrc@CAC.Washington.EDU Mon Feb  8 02:53:47 PST 1993"
     assert parse_envelope_date(zoned) == datetime(1993, 2, 8, 10, 53, 47, tzinfo=UTC)
+    # "²" passes str.isdigit() but not int(): this used to stop the whole read.
+    assert parse_envelope_date("From x Wed Jun 22 19:27:30 +\u00b2\u00b2\u00b2\u00b2 2016") is None
+
+
+def test_envelope_with_a_zone_of_superscript_digits_is_not_fatal(tmp_path: Path) -> None:
+    envelope = "From x Wed Jun 22 19:27:30 +\u00b2\u00b2\u00b2\u00b2 2016\n"
+    path = tmp_path / "box.mbox"
+    path.write_bytes(envelope.encode("latin-1") + ONE.split("\n", 1)[1].encode())
+    messages, quarantine = read_all(path)
+    assert [(m.message_key, m.date_source) for m in messages] == [
+        ("one@example.com", "date_header")
+    ]
+    assert quarantine == []
 
 
 def test_labels_normalised_to_gmail_ids() -> None:
@@ -594,6 +639,8 @@ def test_labels_normalised_to_gmail_ids() -> None:
         "Opened",
     ]
     assert parse_labels(b"=?UTF-8?Q?Fr=C3=BChst=C3=BCck?=,Inbox") == ["Frühstück", "INBOX"]
+    # A lone CR outside quotes used to stop the whole read with csv.Error.
+    assert parse_labels(b'"Work, Clients",Inbox\rx') == ["Work, Clients", "Inbox x"]
 
 
 def test_encoded_word_split_across_words_keeps_multibyte_characters() -> None:
