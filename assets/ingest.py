@@ -165,6 +165,7 @@ def _read_files(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
             )
     notes["files_unchanged"] = stats.skipped_unchanged
     notes["duplicates_skipped"] = stats.duplicates
+    notes["duplicates_relabelled"] = stats.relabelled
 
 
 def calendar_window(past_days: int, future_days: int) -> tuple[date, date]:
@@ -326,7 +327,7 @@ def land_mailbox(context: OpExecutionContext, settings: Settings, landing: Landi
 
 
 _SUMMED = ("batches", "messages", "events", "quarantined", "deletions", "files_unchanged",
-           "duplicates_skipped")
+           "duplicates_skipped", "duplicates_relabelled")
 
 
 @op(out=Out(Nothing),
