@@ -1,0 +1,543 @@
+"""The benchmark suite: model build, nightly run and ingest at scale, each against a baseline.
+
+    .venv/bin/python bench/run.py                      # 10k, 100k, 1m and 10m messages
+    .venv/bin/python bench/run.py --sizes 10k,100k,1m
+    .venv/bin/python bench/run.py --quick              # 10k only, one run each (a smoke run)
+
+For every size (networks from bench/networks.py, cached under bench/.cache/):
+
+* model rebuild: core.* and marts.* rebuilt from raw.* by tests/conftest.py's
+  rebuild_model, in a fresh process whose peak resident set is the memory figure;
+  timed per SQL statement too.
+* baseline: the same headline metrics in plain Python over the raw rows (bench/baseline.py),
+  in its own process; its per-person figures are checked against the model's.
+
+Then, once: the nightly Dagster job (refresh_everything) when 1,000 new messages arrive on
+top of the 1M store, against a full model rebuild; ingest at a small size through the
+existing mbox and Gmail benches; and the fitted exponent of rebuild time against messages
+(least squares on log-log). The output is markdown, ready for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import duckdb  # noqa: E402
+
+from bench.baseline import COMPARED  # noqa: E402
+from bench.ingest import IngestFigure, gmail_figure, mbox_figure  # noqa: E402
+from bench.networks import (  # noqa: E402
+    CACHE_DIR,
+    SIZES,
+    Network,
+    network,
+    nightly_store,
+    working_copy,
+)
+
+MEASURE = Path(__file__).resolve().parent / "measure.py"
+NIGHTLY_SIZE = "1m"
+NEW_MESSAGES = 1_000
+TARGET_SIZE = "1m"
+TARGET_SECONDS = 30.0
+TARGET_PEAK_MIB = 2 * 1024
+BASELINE_NOTE = (
+    "The baseline is a plain-Python script over the raw rows (bench/baseline.py), read once "
+    "from DuckDB. It covers, per person: first and last contact, last inbound and last "
+    "outbound, touchpoint counts over 30/90/365 days, messages sent and received, "
+    "reciprocity balance, meetings, the tie flag; per tie: touchpoints, mean gap, usual gap "
+    "and status by the going-cold rule of docs/metrics.md (the cold flag). The model has no "
+    "median gap (it uses the mean, docs/metrics.md), so neither does the baseline. It does "
+    "not compute weights, meeting hours, reply figures, tie strength, reasons, next steps, "
+    "open loops or the network summary, which the model's time includes."
+)
+LARGE_FROM = 50_000
+TIME_EXPONENT_ALL = "fitted exponent: rebuild time vs messages, all sizes"
+TIME_EXPONENT_LARGE = "fitted exponent: rebuild time vs messages, 100k and up"
+PEAK_EXPONENT_LARGE = "fitted exponent: rebuild peak RSS vs messages, 100k and up"
+# About 4 minutes and 18 GiB per model rebuild, 6 minutes per baseline: measured once.
+RUN_ONCE = {"10m"}
+
+
+@dataclass
+class SizeResult:
+    """Everything measured on one network."""
+
+    network: Network
+    rebuilds: list[dict] = field(default_factory=list)
+    baselines: list[dict] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.network.size.label
+
+    @property
+    def messages(self) -> int:
+        return self.network.messages
+
+    def rebuild_seconds(self) -> list[float]:
+        return [r["seconds"] for r in self.rebuilds]
+
+    def rebuild_peaks(self) -> list[float]:
+        return [r["peak_rss_mib"] for r in self.rebuilds]
+
+
+# --- measuring ----------------------------------------------------------------------------
+
+
+def measure(kind: str, target: Path, *flags: str) -> dict:
+    """Run one measurement in a fresh interpreter and return its figures."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(MEASURE), kind, str(target), *flags],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} on {target} failed:\n{done.stderr[-4000:]}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["process_s"] = time.perf_counter() - started
+    return figures
+
+
+def measure_size(
+    net: Network, workdir: Path, repeat: int, rebuild_flags: tuple[str, ...] = ()
+) -> SizeResult:
+    """Rebuild the model, then run the baseline, `repeat` times each on a private copy."""
+    result = SizeResult(net)
+    copy = working_copy(net, workdir, f"{net.size.label}.duckdb")
+    try:
+        for _ in range(repeat):
+            result.rebuilds.append(measure("rebuild", copy, *rebuild_flags))
+            progress(f"{net.size.label}: model rebuild {result.rebuilds[-1]['seconds']:.1f} s")
+        for _ in range(repeat):
+            result.baselines.append(measure("baseline", copy))
+            progress(f"{net.size.label}: baseline {result.baselines[-1]['seconds']:.1f} s")
+    finally:
+        copy.unlink(missing_ok=True)
+    return result
+
+
+def measure_nightly(net: Network, workdir: Path, repeat: int) -> list[dict]:
+    """The whole Dagster job on a fresh copy of the store each time (a run consumes the
+    night's mail: the mbox cursor moves past it)."""
+    runs = []
+    for attempt in range(repeat):
+        directory = workdir / f"nightly-{attempt}"
+        config = nightly_store(net, directory, NEW_MESSAGES)
+        try:
+            runs.append(measure("nightly", config))
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        outcome = "" if complete_run(runs[-1]) else (
+            f" (FAILED: success {runs[-1]['success']}, loaded {runs[-1]['new_messages']})")
+        progress(f"nightly job on {net.size.label}: {runs[-1]['seconds']:.1f} s{outcome}")
+    return runs
+
+
+def profile(net: Network, workdir: Path) -> dict:
+    """The rebuild once more, each table's statement under EXPLAIN ANALYZE."""
+    copy = working_copy(net, workdir, f"{net.size.label}-profile.duckdb")
+    try:
+        return measure("rebuild", copy, "--explain")
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def progress(message: str) -> None:
+    print(f"  .. {message}", file=sys.stderr, flush=True)
+
+
+# --- arithmetic ---------------------------------------------------------------------------
+
+
+def fitted_exponent(xs: list[float], ys: list[float]) -> float | None:
+    """Slope of log(y) on log(x) by least squares: y grows as x to this power."""
+    if len(xs) < 2:
+        return None
+    lx = [math.log(x) for x in xs]
+    ly = [math.log(y) for y in ys]
+    mx, my = statistics.fmean(lx), statistics.fmean(ly)
+    spread = sum((x - mx) ** 2 for x in lx)
+    return sum((x - mx) * (y - my) for x, y in zip(lx, ly, strict=True)) / spread
+
+
+def exponents_of(results: list[SizeResult]) -> dict[str, float | None]:
+    """Fitted exponents over every size, and over 100k messages and up, where the fixed
+    cost of a run (opening the file, planning, small tables) no longer flatters the slope."""
+    large = [r for r in results if r.messages >= LARGE_FROM]
+
+    def fit(chosen: list[SizeResult], figure) -> float | None:
+        return fitted_exponent([r.messages for r in chosen], [figure(r) for r in chosen])
+
+    def time_of(r: SizeResult) -> float:
+        return statistics.median(r.rebuild_seconds())
+
+    def peak_of(r: SizeResult) -> float:
+        return max(r.rebuild_peaks())
+
+    return {
+        TIME_EXPONENT_ALL: fit(results, time_of),
+        TIME_EXPONENT_LARGE: fit(large, time_of),
+        PEAK_EXPONENT_LARGE: fit(large, peak_of),
+    }
+
+
+# --- printing -----------------------------------------------------------------------------
+
+
+def seconds(values: list[float]) -> str:
+    runs = " / ".join(f"{v:.1f}" for v in values)
+    return f"{statistics.median(values):.1f} s" + (f" (runs {runs})" if len(values) > 1 else "")
+
+
+def mib(values: list[float]) -> str:
+    runs = " / ".join(f"{v:,.0f}" for v in values)
+    return f"{max(values):,.0f} MiB" + (f" (runs {runs})" if len(values) > 1 else "")
+
+
+def speed(baseline: float, ours: float) -> str:
+    if ours <= baseline:
+        return f"{baseline / ours:.2f}x faster"
+    return f"{ours / baseline:.2f}x slower"
+
+
+def share(baseline: float, ours: float) -> str:
+    return f"{ours / baseline:.2f}x the baseline's"
+
+
+def table(header: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
+    lines = ["| " + " | ".join(header) + " |"]
+    lines.append("|" + "".join("---:|" if i in right else "---|" for i in range(len(header))))
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def networks_table(results: list[SizeResult]) -> str:
+    rows = []
+    for r in results:
+        n, size, rebuild = r.network, r.network.size, r.rebuilds[0]
+        made = f"simulate {n.simulate_s:.1f} s + load {n.load_s:.1f} s"
+        if size.copies > 1:
+            made += f" + {size.copies - 1} renamed copies in SQL {n.copy_s:.1f} s"
+        rows.append([
+            size.label, f"{size.scale:g}", str(size.months), str(size.copies),
+            f"{n.messages:,}", f"{n.events:,}", f"{rebuild['interactions']:,}",
+            f"{rebuild['people']:,}", made, "cached" if n.cached else "built now",
+        ])  # fmt: skip
+    return table(
+        ["size", "scale", "months", "copies", "raw.messages", "raw.events",
+         "core.interactions", "core.people", "generation", ""],
+        rows, right={1, 2, 3, 4, 5, 6, 7},
+    )  # fmt: skip
+
+
+def figures_table(
+    results: list[SizeResult], nightly: list[dict], nightly_base: SizeResult | None,
+    ingest: list[IngestFigure], exponents: dict[str, float | None],
+) -> str:
+    rows = []
+    for r in results:
+        ours, theirs = r.rebuild_seconds(), [b["seconds"] for b in r.baselines]
+        size = f"{r.label} ({r.messages:,} msgs)"
+        rows.append([
+            "model rebuild: wall", size, seconds(ours), f"plain Python {seconds(theirs)}",
+            speed(statistics.median(theirs), statistics.median(ours)),
+        ])  # fmt: skip
+        peaks, base_peaks = r.rebuild_peaks(), [b["peak_rss_mib"] for b in r.baselines]
+        rows.append([
+            "model rebuild: peak RSS", size,
+            f"{mib(peaks)}; {r.rebuilds[0]['rss_at_start_mib']:,.0f} before the work",
+            f"plain Python {mib(base_peaks)}; "
+            f"{r.baselines[0]['rss_at_start_mib']:,.0f} before the work",
+            share(max(base_peaks), max(peaks)),
+        ])  # fmt: skip
+        rows.append(["baseline = model, per person", size, *agreement(r)])
+    for name, value in exponents.items():
+        over = results if name == TIME_EXPONENT_ALL else [
+            r for r in results if r.messages >= LARGE_FROM]
+        rows.append([
+            name, ", ".join(r.label for r in over) or "-",
+            "n/a" if value is None else f"{value:.2f}", "linear = 1.00", "",
+        ])  # fmt: skip
+    complete = [n for n in nightly if complete_run(n)]
+    if nightly and nightly_base:
+        size = f"{nightly_base.label} + {NEW_MESSAGES:,} new msgs"
+        failed = len(nightly) - len(complete)
+        note = f" ({failed} of {len(nightly)} runs failed, left out)" if failed else ""
+        if not complete:
+            rows.append(["nightly job (refresh_everything): wall", size, "every run failed",
+                         "", ""])
+            rows.append(["nightly job: peak RSS", size, "every run failed", "", ""])
+        else:
+            jobs = [n["seconds"] for n in complete]
+            processes = [n["process_s"] for n in complete]
+            full = nightly_base.rebuild_seconds()
+            rows.append([
+                "nightly job (refresh_everything): wall", size,
+                f"{seconds(jobs)}; whole process {seconds(processes)}{note}",
+                f"full model rebuild {seconds(full)}",
+                f"{statistics.median(jobs) / statistics.median(full):.2f}x a full rebuild",
+            ])  # fmt: skip
+            rows.append([
+                "nightly job: peak RSS", size, mib([n["peak_rss_mib"] for n in complete]),
+                f"full model rebuild {mib(nightly_base.rebuild_peaks())}", "",
+            ])  # fmt: skip
+    for figure in ingest:
+        rows.append(
+            [figure.figure, figure.input, figure.keepwarm, figure.compared_with, figure.ratio]
+        )
+    return table(["figure", "size", "keepwarm", "compared with", "ratio"], rows)
+
+
+def complete_run(nightly_run: dict) -> bool:
+    """The job succeeded and loaded exactly the night's mail."""
+    return nightly_run["success"] and nightly_run["new_messages"] == NEW_MESSAGES
+
+
+def agreement(r: SizeResult) -> list[str]:
+    check = r.baselines[0]
+    counted = f"{check['people']:,} people, {check['ties']:,} ties"
+    if check["mismatches"]:
+        first = check["mismatches"][0]
+        return [f"DIFFERENT: {counted}", f"first: {first}", "baseline is wrong or model changed"]
+    return [counted, f"{len(COMPARED)} figures each (bench/baseline.py)", "equal"]
+
+
+def statements_table(results: list[SizeResult]) -> str:
+    statements = [s for s in results[-1].rebuilds[0]["statements"] if s != "comments"]
+    rows = []
+    for statement in statements:
+        row = [statement]
+        for r in results:
+            spent = r.rebuilds[0]["statements"].get(statement, 0.0)
+            row.append(f"{spent:.2f} s ({spent / r.rebuilds[0]['seconds']:.0%})")
+        rows.append(row)
+    return table(["SQL file", *(r.label for r in results)], rows, right=set(range(1, 99)))
+
+
+def nightly_steps(nightly: list[dict]) -> str:
+    steps = next((n for n in nightly if complete_run(n)), nightly[0])["steps"]
+    ordered = sorted(steps.items(), key=lambda item: -item[1])
+    return ", ".join(f"{name} {spent:.1f} s" for name, spent in ordered)
+
+
+def verdicts(results: list[SizeResult], exponents: dict[str, float | None]) -> list[tuple]:
+    """(passed or None when not measured, target, evidence) per target."""
+    by_label = {r.label: r for r in results}
+    at_target = by_label.get(TARGET_SIZE)
+    found: list[tuple] = []
+    if at_target is None:
+        found.append((None, f"model rebuild of 1M messages under {TARGET_SECONDS:.0f} s",
+                      f"{TARGET_SIZE} was not run"))
+        found.append((None, "model rebuild of 1M messages under 2 GiB peak memory",
+                      f"{TARGET_SIZE} was not run"))
+    else:
+        times, peaks = at_target.rebuild_seconds(), at_target.rebuild_peaks()
+        found.append((
+            max(times) < TARGET_SECONDS,
+            f"model rebuild of 1M messages under {TARGET_SECONDS:.0f} s",
+            f"slowest of {len(times)} runs {max(times):.1f} s (runs "
+            + " / ".join(f"{t:.1f}" for t in times) + ")",
+        ))  # fmt: skip
+        found.append((
+            max(peaks) < TARGET_PEAK_MIB,
+            "model rebuild of 1M messages under 2 GiB peak memory",
+            f"highest of {len(peaks)} runs {max(peaks):,.0f} MiB of {TARGET_PEAK_MIB:,} (runs "
+            + " / ".join(f"{p:,.0f}" for p in peaks) + ")",
+        ))  # fmt: skip
+    exponent, memory = exponents[TIME_EXPONENT_LARGE], exponents[PEAK_EXPONENT_LARGE]
+    if exponent is None:
+        found.append((None, "cost grows at most linearly with messages",
+                      "needs two sizes of 100k messages or more"))
+    else:
+        large = [r.label for r in results if r.messages >= LARGE_FROM]
+        found.append((
+            exponent <= 1.0 and memory <= 1.0, "cost grows at most linearly with messages",
+            f"time ~ messages^{exponent:.2f}, peak memory ~ messages^{memory:.2f} "
+            f"(least squares on log-log over {', '.join(large)}; all sizes: time "
+            f"^{exponents[TIME_EXPONENT_ALL]:.2f})",
+        ))  # fmt: skip
+    return found
+
+
+def hottest_table(profiled: dict) -> str:
+    rows = []
+    for statement, operators in profiled["hottest"].items():
+        spent = profiled["statements"].get(statement, 0.0)
+        if spent < 0.05 * profiled["seconds"]:
+            continue
+        for op in operators[:4]:
+            rows.append([
+                f"{statement} ({spent:.1f} s)", op["operator"], f"{op['seconds']:.2f} s",
+                f"{op['rows']:,}" if op["rows"] is not None else "", op["details"][:120],
+            ])  # fmt: skip
+    return table(
+        ["statement (wall under EXPLAIN ANALYZE)", "operator", "operator time", "rows", "what"],
+        rows, right={2, 3},
+    )  # fmt: skip
+
+
+def load_average() -> str:
+    return " / ".join(f"{v:.1f}" for v in os.getloadavg()) + " (1 / 5 / 15 min)"
+
+
+def machine() -> str:
+    memory = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kib / 2**20:.0f} GiB RAM"
+    except (OSError, IndexError, ValueError):
+        pass
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPUs{memory}, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}, DuckDB {duckdb.__version__}"
+    )
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", help=f"comma-separated, from {', '.join(SIZES)}")
+    parser.add_argument("--quick", action="store_true",
+                        help="10k only (unless --sizes), one run each, nightly on the "
+                             "smallest size, small ingest inputs")  # fmt: skip
+    parser.add_argument("--repeat", type=int,
+                        help="runs per figure (default 2; 1 with --quick and for 10m)")
+    parser.add_argument("--memory-limit",
+                        help="DuckDB memory_limit for the model rebuilds, e.g. 1500MB "
+                             "(default: DuckDB's own, 80%% of RAM, as the pipeline runs)")
+    parser.add_argument("--cache", type=Path, default=CACHE_DIR, help="network cache folder")
+    parser.add_argument("--profile", action="store_true",
+                        help="EXPLAIN ANALYZE the largest size even if every target passes")
+    parser.add_argument("--no-nightly", action="store_true")
+    parser.add_argument("--no-ingest", action="store_true")
+    args = parser.parse_args(argv)
+    labels = (args.sizes or ("10k" if args.quick else ",".join(SIZES))).split(",")
+    unknown = [label for label in labels if label not in SIZES]
+    if unknown:
+        parser.error(f"unknown sizes {unknown}; choose from {', '.join(SIZES)}")
+    args.labels = sorted(labels, key=list(SIZES).index)
+    args.rebuild_flags = (f"--memory-limit={args.memory_limit}",) if args.memory_limit else ()
+    return args
+
+
+def repeats(args: argparse.Namespace, label: str) -> int:
+    if args.repeat:
+        return args.repeat
+    return 1 if args.quick or label in RUN_ONCE else 2
+
+
+@dataclass
+class Report:
+    """What one run measured and printed."""
+
+    text: str
+    results: list[SizeResult]
+    nightly: list[dict]
+    verdicts: list[tuple]
+    rows: list[str]
+
+
+def run(argv: list[str] | None = None) -> Report:
+    args = parse_args(argv)
+    lines: list[str] = []
+
+    def say(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    say(f"# keepwarm benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    say(f"# {machine()}")
+    say(f"# {' '.join(['bench/run.py', *(argv if argv is not None else sys.argv[1:])])}")
+    say(f"# load average at start: {load_average()}")
+    say()
+    workdir = Path(tempfile.mkdtemp(prefix="keepwarm-bench-"))
+    try:
+        results = []
+        for label in args.labels:
+            net = network(SIZES[label], args.cache)
+            progress(f"{label}: {net.messages:,} messages ({'cached' if net.cached else 'built'})")
+            results.append(measure_size(net, workdir, repeats(args, label), args.rebuild_flags))
+        nightly_base = None
+        nightly: list[dict] = []
+        if not args.no_nightly:
+            label = args.labels[0] if args.quick else NIGHTLY_SIZE
+            nightly_base = next((r for r in results if r.label == label), None)
+            if nightly_base is None:
+                nightly_base = measure_size(network(SIZES[label], args.cache), workdir, 1)
+            nightly = measure_nightly(nightly_base.network, workdir, repeats(args, label))
+        ingest: list[IngestFigure] = []
+        if not args.no_ingest:
+            mbox = mbox_figure(repeat=1 if args.quick else 3)
+            ingest = [f for f in (mbox, gmail_figure(300 if args.quick else 2_000)) if f]
+        exponents = exponents_of(results)
+        found = verdicts(results, exponents)
+        profiled = None
+        if any(passed is False for passed, *_ in found) or args.profile:
+            profiled = profile(
+                next((r for r in results if r.label == TARGET_SIZE), results[-1]).network,
+                workdir,
+            )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    say(f"# load average at the end: {load_average()} (other work on the machine slows "
+        "every figure alike; compare ratios within a run)")
+    say()
+    say("## Networks\n")
+    say(networks_table(results))
+    say()
+    say("## Figures\n")
+    figures = figures_table(results, nightly, nightly_base, ingest, exponents)
+    say(figures)
+    say()
+    say(BASELINE_NOTE)
+    say()
+    say("## Targets\n")
+    for passed, target, evidence in found:
+        mark = {True: "PASS", False: "FAIL", None: "n/a "}[passed]
+        say(f"- {mark} {target}: {evidence}")
+    say()
+    say("## Where the rebuild's time goes (first run, per SQL file)\n")
+    say(statements_table(results))
+    if nightly:
+        say()
+        say(f"Nightly job steps ({nightly_base.label}, first run): {nightly_steps(nightly)}.")
+    if profiled:
+        say()
+        say(f"## Profile: EXPLAIN ANALYZE at {profiled['messages']:,} messages\n")
+        say(hottest_table(profiled))
+    rows = [line.split(" | ")[0].removeprefix("| ") for line in figures.splitlines()[2:]]
+    return Report("\n".join(lines), results, nightly, found, rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit status 1 when the baseline and the model disagree (a missed target is a
+    finding, printed as FAIL, not an error)."""
+    report = run(argv)
+    return 1 if any(r.baselines[0]["mismatches"] for r in report.results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

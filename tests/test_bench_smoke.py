@@ -1,0 +1,71 @@
+"""bench/run.py end to end on its smallest network: every figure is produced, and the
+plain-Python baseline computes exactly the model's per-person figures (so a ratio against
+it compares like with like, and a rule changed on one side only fails here)."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from bench import run as bench
+from bench.baseline import compute, differences, model_metrics
+from bench.bench_mbox import DEFAULT_DATA
+from bench.ingest import MBOX_CORPUS
+from bench.networks import SIZES, model_config, network, working_copy
+from tests.conftest import rebuild_model
+
+EXPECTED_ROWS = [
+    "model rebuild: wall",
+    "model rebuild: peak RSS",
+    "baseline = model, per person",
+    "fitted exponent: rebuild time vs messages, all sizes",
+    "fitted exponent: rebuild time vs messages, 100k and up",
+    "fitted exponent: rebuild peak RSS vs messages, 100k and up",
+    "nightly job (refresh_everything): wall",
+    "nightly job: peak RSS",
+    "ingest: mbox headers",
+    "ingest: Gmail full sync",
+]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("bench-cache")
+
+
+def test_the_quick_run_prints_every_figure_and_a_verdict_per_target(cache, capsys):
+    report = bench.run(["--quick", "--cache", str(cache)])
+
+    corpus_present = (DEFAULT_DATA / MBOX_CORPUS).is_file()
+    expected = [r for r in EXPECTED_ROWS if r != "ingest: mbox headers" or corpus_present]
+    assert report.rows == expected
+    assert [target for _, target, _ in report.verdicts] == [
+        "model rebuild of 1M messages under 30 s",
+        "model rebuild of 1M messages under 2 GiB peak memory",
+        "cost grows at most linearly with messages",
+    ]
+    (result,) = report.results
+    assert result.baselines[0]["mismatches"] == []
+    assert result.rebuilds[0]["interactions"] > result.network.messages > 9_000
+    assert report.nightly[0]["success"] and report.nightly[0]["new_messages"] == 1_000
+    assert "## Targets" in capsys.readouterr().out
+
+
+def test_the_baseline_equals_the_model_person_by_person(cache, tmp_path):
+    net = network(SIZES["10k"], cache)
+    path = working_copy(net, tmp_path)
+    config = model_config(path)
+    with duckdb.connect(str(path)) as con:
+        rebuild_model(con, config)
+        baseline = compute(con, config.model_params())
+        model = model_metrics(con)
+
+    assert differences(baseline, model) == []
+    assert len(baseline) > 200
+    assert {m["status"] for m in baseline.values() if "status" in m} >= {"active", "cold"}
+
+
+def test_the_fitted_exponent_is_the_log_log_slope():
+    assert bench.fitted_exponent([1e4, 1e5, 1e6], [1.0, 10.0, 100.0]) == pytest.approx(1.0)
+    assert bench.fitted_exponent([1e4, 1e6], [2.0, 20.0]) == pytest.approx(0.5)
+    assert bench.fitted_exponent([1e4], [1.0]) is None
