@@ -1,4 +1,5 @@
-"""Running a model's SQL file and describing the table it built, for every SQL asset."""
+"""Running a model's SQL files: one table for an asset, or the whole model without Dagster
+(for tests, benchmarks and scripts), and describing what was built."""
 
 from __future__ import annotations
 
@@ -8,7 +9,20 @@ import duckdb
 import polars as pl
 from dagster import MetadataValue
 
+from pipelines.config import KeepwarmConfig
 from pipelines.warehouse import SQL_DIR, row_count, run_sql_file
+
+# The order the asset graph builds them in (see assets/model.py).
+MODEL_TABLES = [
+    ("core", "identities"),
+    ("core", "people"),
+    ("core", "interactions"),
+    ("marts", "contact_metrics"),
+    ("marts", "relationship_status"),
+    ("marts", "network_summary"),
+    ("marts", "open_loops"),
+    ("marts", "introductions"),
+]
 
 
 def build_table(
@@ -24,6 +38,13 @@ def build_table(
         raise
     rows = row_count(con, f"{schema}.{table}")
     return {"dagster/row_count": MetadataValue.int(rows)}
+
+
+def rebuild_model(con: duckdb.DuckDBPyConnection, config: KeepwarmConfig) -> None:
+    """Build core.* and marts.* from raw.* exactly as the assets do, without Dagster."""
+    params = config.model_params()
+    for schema, table in MODEL_TABLES:
+        build_table(con, schema, table, params)
 
 
 def markdown_table(frame: pl.DataFrame) -> str:

@@ -97,7 +97,7 @@ def rebuild(path: str, explain: bool = False, memory_limit: str | None = None) -
     The pipeline leaves DuckDB's memory_limit at its default (80% of RAM); `memory_limit`
     sets it, to see what a cap costs in time.
     """
-    from tests.conftest import rebuild_model
+    from assets.tables import rebuild_model
 
     config = model_config(path)
     with _connect(path) as con:

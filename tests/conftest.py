@@ -10,23 +10,11 @@ import duckdb
 import pytest
 import yaml
 
-from assets.tables import build_table
+from assets.tables import MODEL_TABLES, rebuild_model  # noqa: F401 - tests import them here
 from connectors.records import Batch
 from pipelines.config import KeepwarmConfig, load_config
 from pipelines.warehouse import apply_batch, ensure_schema
 from tests.crafted import AS_OF, ME
-
-# The order the asset graph builds them in (see assets/model.py).
-MODEL_TABLES = [
-    ("core", "identities"),
-    ("core", "people"),
-    ("core", "interactions"),
-    ("marts", "contact_metrics"),
-    ("marts", "relationship_status"),
-    ("marts", "network_summary"),
-    ("marts", "open_loops"),
-    ("marts", "introductions"),
-]
 
 
 @pytest.fixture
@@ -44,13 +32,6 @@ def make_config(tmp_path: Path, **sections) -> tuple[Path, KeepwarmConfig]:
     path = tmp_path / "keepwarm.yaml"
     path.write_text(yaml.safe_dump(data, default_flow_style=False), encoding="utf-8")
     return path, load_config(path)
-
-
-def rebuild_model(con: duckdb.DuckDBPyConnection, config: KeepwarmConfig) -> None:
-    """Build core.* and marts.* from raw.* exactly as the assets do, without Dagster."""
-    params = config.model_params()
-    for schema, table in MODEL_TABLES:
-        build_table(con, schema, table, params)
 
 
 def utc(*args: int) -> datetime:
