@@ -341,14 +341,26 @@ def _judge(
             (_seconds(began) - _seconds(ended_before)) / 86400
             for (_, ended_before), (began, _) in pairwise(touchpoints)
         ]
-        rhythms[person_id] = gaps
-    rich = [sum(g) / len(g) for g in rhythms.values() if len(g) >= 3]
+        rhythms[person_id] = (gaps, touchpoints[0][0])
+    rich = [sum(g) / len(g) for g, _ in rhythms.values() if len(g) >= 3]
     prior = _quantile_median(rich) if rich else params["fallback_prior_gap_days"]
-    for person_id, gaps in rhythms.items():
+    # The history begins at the first contact with anyone (marts.contact_metrics).
+    started = _seconds(min((m["first_contact_us"] for m in metrics.values()), default=as_of))
+    history = (_seconds(as_of) - started) / 86400
+    prior_odds = params["predates_history_probability"] / (
+        1 - params["predates_history_probability"])
+    for person_id, (gaps, first) in rhythms.items():
         m = metrics[person_id]
         mean_gap = sum(gaps) / len(gaps) if gaps else None
         shape = params["prior_weight"] + len(gaps)
         scale = params["prior_weight"] * prior + len(gaps) * (mean_gap or 0)
+        # The lead-in counts as one more gap, weighted by the chance the tie predates the
+        # history: odds = prior odds x H x [a / (b + L)] x (b / (b + L))^a.
+        lead_in = (_seconds(first) - started) / 86400
+        odds = (prior_odds * history * shape / (scale + lead_in)
+                * (scale / (scale + lead_in)) ** shape)
+        predates = odds / (1 + odds)
+        shape, scale = shape + predates, scale + predates * lead_in
         cooling_after = max(
             scale * (params["cooling_probability"] ** (-1.0 / shape) - 1),
             params["min_cooling_days"],

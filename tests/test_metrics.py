@@ -339,3 +339,58 @@ def test_network_summary_by_hand(model):
     # Ties: new, lost, gone, steady (4); active: new, steady. Sent 6, received 5 to ties:
     # balance 1/11. Threads: 6, all opened by the user.
     assert got == (5, 4, 2, -148, 2, 2, 1, 1, 6, 5, round(1 / 11, 4), 1.0, 2)
+
+
+def every(person: str, days_ago: list[float]) -> list:
+    """One message at each of these times, alternating direction (so it is a tie)."""
+    return [mail(ME, [person], days_before(d)) if i % 2 else mail(person, [ME], days_before(d))
+            for i, d in enumerate(days_ago)]
+
+
+@pytest.mark.parametrize(("opens_history", "status", "usual", "cold_after"),
+                         [(True, "cold", 36.0, 139.9), (False, "cooling", 43.2, 169.3)])
+def test_the_wait_before_the_first_contact_counts_as_a_gap(model, opens_history, status,
+                                                            usual, cold_after):
+    # Contact 285, 245, 205 and 165 days ago: 3 gaps of 40, silent 165 days. Alone with
+    # history, the prior is 40: a = 5 + 3 = 8, b = 5 x 40 + 120 = 320. Without the lead-in
+    # the cold line would be 320 x (0.04^(-1/8) - 1) = 158.5 days: cold at 165.
+    person = "ana@x.example"
+    messages = every(person, [285, 245, 205, 165])
+    if opens_history:
+        # Ana's first contact opens the history: H = 285, lead-in L = 0.
+        # odds = 0.5/0.5 x 285 x 8 / 320 x (320/320)^8 = 7.125, w = 7.125 / 8.125 = 0.877:
+        # a = 8.877, b = 320 + 0 = 320; usual gap 320 / 8.877 = 36.0 days;
+        # cold after 320 x (0.04^(-1/8.877) - 1) = 320 x 0.4371 = 139.9: cold at 165.
+        a, b = 8 + 7.125 / 8.125, 320.0
+    else:
+        # A one-way note 385 days ago opens the history: H = 385, L = 100 days of silence
+        # before Ana's first contact. odds = 385 x 8 / 420 x (320/420)^8
+        # = 7.333 x 0.1136 = 0.8327, w = 0.8327 / 1.8327 = 0.4544:
+        # a = 8.4544, b = 320 + 0.4544 x 100 = 365.44; usual gap 365.44 / 8.4544 = 43.2;
+        # cold after 365.44 x (0.04^(-1/8.4544) - 1) = 365.44 x 0.4633 = 169.3, cooling
+        # after 365.44 x (0.1^(-1/8.4544) - 1) = 114.4: cooling at 165, not cold.
+        messages.append(mail("pitch@x.example", [ME], days_before(385)))
+        odds = 385 * 8 / 420 * (320 / 420) ** 8
+        w = odds / (1 + odds)
+        assert (round(odds, 4), round(w, 4)) == (0.8327, 0.4544)
+        a, b = 8 + w, 320 + w * 100
+    con = model(messages)
+    got = row(con, """select status, usual_gap_days, cold_after_days, silence_probability
+                      from marts.relationship_status""")
+    assert round(b / a, 1) == usual
+    assert round(b * (0.04 ** (-1 / a) - 1), 1) == cold_after
+    assert got == (status, usual, cold_after,
+                   pytest.approx(round((b / (b + 165)) ** a, 4), abs=1e-4))
+
+
+def test_a_long_wait_before_a_quick_rhythm_is_a_new_tie_not_a_slow_one(model):
+    # History opened 400 days ago by a one-way note; Ana's first contact came 300 days
+    # later, then every 10 days: 8 gaps of 10, the prior 10, a = 13, b = 130. A 300-day
+    # wait would be absurd for a 10-day rhythm: odds = 400 x 13 / 430 x (130/430)^13
+    # = 12.09 x 1.8e-7 = 2e-6, so the lead-in is ignored and the usual gap stays 10.0
+    # (counted blindly it would be (130 + 300) / 14 = 30.7).
+    messages = [mail("pitch@x.example", [ME], days_before(400)),
+                *every("ana@x.example", [100 - 10 * i for i in range(9)])]
+    con = model(messages)
+    assert row(con, "select usual_gap_days, status from marts.relationship_status") == (
+        10.0, "active")

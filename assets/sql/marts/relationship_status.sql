@@ -65,6 +65,7 @@ touchpoints as (
 gaps as (
     select
         person_id,
+        began_at,
         date_diff('second', lag(ended_at) over w, began_at) / 86400.0 as gap_days
     from touchpoints
     window w as (partition by person_id order by touchpoint)
@@ -77,6 +78,7 @@ rhythm as (
         person_id,
         count(*) filter (where gap_days is not null) + 1 as touchpoints,
         count(gap_days) as n_gaps,
+        min(began_at) as first_touchpoint_at,
         avg(gap_days) as mean_gap_days,
         quantile_cont(gap_days, 0.9) as p90_gap_days
     from gaps
@@ -90,18 +92,54 @@ network_prior as (
     where n_gaps >= 3
 ),
 
+-- Where the history begins: the first contact with anyone. Before it nothing was seen.
+history as (
+    select min(first_contact_at) as started_at from marts.contact_metrics
+),
+
 -- Gaps are modelled as exponential with an unknown rate whose prior is worth
 -- $prior_weight gaps at the network's rhythm. After n gaps totalling S days the rate is
 -- Gamma(a = prior_weight + n, b = prior_weight * prior + S), the expected gap is b / a, and
 -- the chance that a silence lasts at least s days is (b / (b + s))^a. Few gaps leave that
 -- tail heavy, so a thin history needs a longer silence before it is called cold.
-posterior as (
+--
+-- Why the lead-in counts (left censoring): gaps alone under-sample a slow rhythm, since
+-- the wait from the start of the history to the first contact (L days) is silence too. If
+-- the tie predates the history, that wait is a gap like any other (memoryless), one more
+-- gap of L days; if the tie began at its first contact, it says nothing. The odds of the
+-- first are the prior odds ($predates_history_probability) times the likelihood ratio
+-- [a / (b + L)] (b / (b + L))^a against 1 / H, a start anywhere in the H days of history:
+-- a long wait before a quick rhythm means a new tie. The lead-in then counts with that
+-- probability w: a = prior_weight + n + w, b = prior_weight * prior + S + w * L.
+-- The current silence is left out of a and b: it is what the tail judges.
+lead_in as (
     select
         rhythm.*,
-        $prior_weight + rhythm.n_gaps as shape,
+        $prior_weight + rhythm.n_gaps as gaps_shape,
         $prior_weight * network_prior.prior_gap_days
-            + rhythm.n_gaps * coalesce(rhythm.mean_gap_days, 0) as scale_days
-    from rhythm, network_prior
+            + rhythm.n_gaps * coalesce(rhythm.mean_gap_days, 0) as gaps_scale_days,
+        date_diff('second', history.started_at, rhythm.first_touchpoint_at) / 86400.0
+            as lead_in_days,
+        date_diff('second', history.started_at, $as_of) / 86400.0 as history_days
+    from rhythm, network_prior, history
+),
+
+predates as (
+    select
+        *,
+        $predates_history_probability / (1 - $predates_history_probability)
+            * history_days * gaps_shape / (gaps_scale_days + lead_in_days)
+            * pow(gaps_scale_days / (gaps_scale_days + lead_in_days), gaps_shape)
+            as predates_odds
+    from lead_in
+),
+
+posterior as (
+    select
+        *,
+        gaps_shape + predates_odds / (1 + predates_odds) as shape,
+        gaps_scale_days + predates_odds / (1 + predates_odds) * lead_in_days as scale_days
+    from predates
 ),
 
 thresholds as (
@@ -261,7 +299,7 @@ comment on column marts.relationship_status.reason is 'The status in words: thei
 comment on column marts.relationship_status.next_step is 'A suggested action: reply (they opened something you never answered), follow up on a meeting, write again (they answered you last), check in (you wrote last).';
 comment on column marts.relationship_status.last_contact_at is 'Latest message either way or meeting.';
 comment on column marts.relationship_status.days_silent is 'Days from last contact to the as-of time.';
-comment on column marts.relationship_status.usual_gap_days is 'Expected gap: their mean gap shrunk toward the network''s typical rhythm, (prior_weight x prior + sum of gaps) / (prior_weight + gaps).';
+comment on column marts.relationship_status.usual_gap_days is 'Expected gap: their mean gap shrunk toward the network''s typical rhythm, (prior_weight x prior + sum of gaps + w x lead-in) / (prior_weight + gaps + w), the lead-in (history start to first contact) counted as one more gap with w the probability that the tie predates the history.';
 comment on column marts.relationship_status.mean_gap_days is 'Mean silence between touchpoints with them (null with one touchpoint).';
 comment on column marts.relationship_status.p90_gap_days is '90th percentile of those silences.';
 comment on column marts.relationship_status.touchpoints is 'Separate conversations: contact within session_gap_days of the last one continues it.';
