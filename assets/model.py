@@ -74,6 +74,21 @@ def _describe_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     }
 
 
+def _describe_build(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """What the incremental build of core.interactions did this time."""
+    mode, reason, messages, events, rows = con.execute(
+        "select mode, reason, messages_rebuilt, events_rebuilt, rows_written"
+        " from core.interaction_builds order by built_at desc limit 1"
+    ).fetchall()[0]
+    return {
+        "build/mode": MetadataValue.text(mode),
+        "build/reason": MetadataValue.text(reason),
+        "build/messages_rebuilt": MetadataValue.int(messages),
+        "build/events_rebuilt": MetadataValue.int(events),
+        "build/rows_written": MetadataValue.int(rows),
+    }
+
+
 identities = sql_asset(
     "core", "identities",
     deps=[RAW_MESSAGES, RAW_EVENTS], group=MODEL_GROUP,
@@ -87,7 +102,9 @@ people = sql_asset(
 interactions = sql_asset(
     "core", "interactions",
     deps=[identities.key, RAW_MESSAGES, RAW_EVENTS], group=MODEL_GROUP,
-    description="One row per person per message or meeting, noise marked.",
+    description="One row per person per message or meeting, noise marked. Incremental: "
+                "only what changed in raw.* is rebuilt (core.interaction_builds says why not).",
+    describe=_describe_build,
 )  # fmt: skip
 contact_metrics = sql_asset(
     "marts", "contact_metrics",

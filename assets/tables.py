@@ -10,7 +10,7 @@ import polars as pl
 from dagster import MetadataValue
 
 from pipelines.config import KeepwarmConfig
-from pipelines.warehouse import SQL_DIR, row_count, run_sql_file
+from pipelines.warehouse import SQL_DIR, row_count, run_sql_file, sql_fingerprint
 
 # The order the asset graph builds them in (see assets/model.py).
 MODEL_TABLES = [
@@ -23,15 +23,28 @@ MODEL_TABLES = [
     ("marts", "open_loops"),
     ("marts", "introductions"),
 ]
+# Tables an incremental build keeps beside its own, written by the same SQL file.
+BOOKKEEPING_TABLES = [
+    ("core", "interaction_sources"),
+    ("core", "interaction_identities"),
+    ("core", "interaction_builds"),
+]
 
 
 def build_table(
-    con: duckdb.DuckDBPyConnection, schema: str, table: str, params: dict[str, Any]
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, params: dict[str, Any],
+    *, full: bool = False,
 ) -> dict[str, Any]:
-    """Rebuild `schema.table` from its SQL file in one transaction; return run metadata."""
+    """Build `schema.table` from its SQL file in one transaction; return run metadata.
+
+    Most files rebuild their table whole. An incremental one (core.interactions) gets its
+    own fingerprint and `full` to decide whether the changes since its last build will do.
+    """
+    path = SQL_DIR / schema / f"{table}.sql"
+    params = {**params, "sql_fingerprint": sql_fingerprint(path, params), "full_rebuild": full}
     con.begin()
     try:
-        run_sql_file(con, SQL_DIR / schema / f"{table}.sql", params)
+        run_sql_file(con, path, params)
         con.commit()
     except BaseException:
         con.rollback()
@@ -40,11 +53,16 @@ def build_table(
     return {"dagster/row_count": MetadataValue.int(rows)}
 
 
-def rebuild_model(con: duckdb.DuckDBPyConnection, config: KeepwarmConfig) -> None:
-    """Build core.* and marts.* from raw.* exactly as the assets do, without Dagster."""
+def rebuild_model(
+    con: duckdb.DuckDBPyConnection, config: KeepwarmConfig, *, full: bool = False
+) -> None:
+    """Build core.* and marts.* from raw.* exactly as the assets do, without Dagster.
+
+    `full` rebuilds incremental tables whole as well, as a first build would.
+    """
     params = config.model_params()
     for schema, table in MODEL_TABLES:
-        build_table(con, schema, table, params)
+        build_table(con, schema, table, params, full=full)
 
 
 def markdown_table(frame: pl.DataFrame) -> str:

@@ -29,36 +29,40 @@ from bench.bench_mbox import peak_rss_of_this_process  # noqa: E402
 from bench.networks import model_config  # noqa: E402
 
 _MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*[KMGT]i?B", re.I)
-_BUILT_TABLE = re.compile(r"create\s+or\s+replace\s+table\s+([\w.]+)", re.I)
+_WRITES_TABLE = re.compile(r"(create\s+or\s+replace\s+table|insert\s+into)\s+([\w.]+)", re.I)
 
 
 class TimedConnection:
-    """A DuckDB connection that times every statement the model's SQL files run through it.
+    """A DuckDB connection that times the statements run through it, per SQL file.
 
-    With `explain`, each `create or replace table` runs as EXPLAIN ANALYZE instead, which
-    builds the same table and keeps its most expensive operators from DuckDB's profile.
+    `file` names the file being run (rebuild sets it); every statement's time is added to
+    it. With `explain`, each statement that writes a table (`create or replace table`,
+    `insert into`) runs as EXPLAIN ANALYZE instead, which does the same work and keeps the
+    most expensive operators from DuckDB's profile.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, explain: bool = False) -> None:
         self._con = con
         self._explain = explain
+        self.file = "other"
         self.seconds: dict[str, float] = {}
         self.hottest: dict[str, list[dict]] = {}
 
     def execute(self, query: str, parameters: Any = None) -> duckdb.DuckDBPyConnection:
         code = "\n".join(line for line in query.splitlines() if not line.lstrip().startswith("--"))
-        built = _BUILT_TABLE.match(code.lstrip())
-        label = built.group(1) if built else "comments"
+        writes = _WRITES_TABLE.match(code.lstrip())
         started = time.perf_counter()
-        if built and self._explain:
+        if writes and self._explain:
             plan = self._con.execute(
                 "explain (analyze, format json) " + query, parameters
             ).fetchall()
+            label = f"{self.file}: {writes.group(1).lower()} {writes.group(2)}"
             self.hottest[label] = hottest_operators(json.loads(plan[0][1]))
             result = self._con
         else:
             result = self._con.execute(query, parameters)
-        self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - started
+        self.seconds[self.file] = self.seconds.get(self.file, 0.0) + (
+            time.perf_counter() - started)
         return result
 
     def __getattr__(self, name: str) -> Any:
@@ -92,14 +96,15 @@ def _connect(path: str, **kwargs: Any) -> duckdb.DuckDBPyConnection:
 
 
 def rebuild(path: str, explain: bool = False, memory_limit: str | None = None) -> dict:
-    """Rebuild core.* and marts.* from raw.*, as tests/conftest.py's rebuild_model does.
+    """Rebuild core.* and marts.* from raw.*, whole, as assets/tables.py's rebuild_model does.
 
-    The pipeline leaves DuckDB's memory_limit at its default (80% of RAM); `memory_limit`
-    sets it, to see what a cap costs in time.
+    DuckDB's memory_limit is the configured one (warehouse.memory_limit) unless
+    `memory_limit` overrides it, to see what a cap costs in time.
     """
-    from assets.tables import rebuild_model
+    from assets.tables import MODEL_TABLES, build_table
 
     config = model_config(path)
+    memory_limit = memory_limit or config.warehouse.memory_limit
     with _connect(path) as con:
         if memory_limit:
             if not _MEMORY_SIZE.fullmatch(memory_limit):
@@ -108,7 +113,11 @@ def rebuild(path: str, explain: bool = False, memory_limit: str | None = None) -
         at_start = peak_rss_of_this_process()
         timed = TimedConnection(con, explain=explain)
         started = time.perf_counter()
-        rebuild_model(timed, config)
+        # As rebuild_model(con, config, full=True) does, file by file.
+        params = config.model_params()
+        for schema, table in MODEL_TABLES:
+            timed.file = f"{schema}.{table}"
+            build_table(timed, schema, table, params, full=True)
         seconds = time.perf_counter() - started
         peak = peak_rss_of_this_process()
         counts = con.execute(
@@ -152,6 +161,7 @@ def nightly(config_path: str) -> dict:
     """The whole Dagster job, as the nightly schedule runs it, on the configured store."""
     from dagster import DagsterEventType, DagsterInstance
 
+    from pipelines.config import load_config
     from pipelines.definitions import JOB_NAME, build_definitions
 
     at_start = peak_rss_of_this_process()
@@ -172,9 +182,15 @@ def nightly(config_path: str) -> dict:
         ),
         None,
     )
+    warehouse = load_config(Path(config_path)).warehouse.path
+    with _connect(warehouse, read_only=True) as con:
+        mode, messages = con.execute(
+            "select mode, messages_rebuilt from core.interaction_builds"
+            " order by built_at desc limit 1").fetchall()[0]
     return {
         "success": result.success,
         "seconds": finished - loaded,
+        "interactions_build": f"{mode}, {messages:,} messages",
         "definitions_s": loaded - started,
         "steps": steps,
         "new_messages": new_messages,

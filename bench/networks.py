@@ -241,15 +241,21 @@ def working_copy(net: Network, directory: Path, name: str = "keepwarm.duckdb") -
 # --- the night's new mail -----------------------------------------------------------------
 
 
-def nightly_store(net: Network, directory: Path, new_messages: int = 1000) -> Path:
+def nightly_store(
+    net: Network, directory: Path, new_messages: int = 1000, *, model_built: bool = True
+) -> Path:
     """A copy of the network plus an mbox of the night's new mail, and the keepwarm.yaml
-    that syncs it: the returned config is what the nightly job runs with."""
+    that syncs it: the returned config is what the nightly job runs with. With
+    `model_built`, the model is built first with that config, as the night before would."""
+    from assets.tables import rebuild_model
+    from pipelines.config import load_config
+    from pipelines.warehouse import ensure_schema
     from tests.conftest import make_config
 
-    working_copy(net, directory)
+    store = working_copy(net, directory)
     mail = directory / "new-mail.mbox"
     write_new_mail(mail, new_messages)
-    settings = model_config(directory / "keepwarm.duckdb")
+    settings = model_config(store)
     path, _ = make_config(
         directory,
         me={"addresses": settings.me.addresses},
@@ -257,6 +263,10 @@ def nightly_store(net: Network, directory: Path, new_messages: int = 1000) -> Pa
         status={"as_of": AS_OF.isoformat()},
         sources={"files": {"account": USER[0], "mail": [str(mail)]}},
     )
+    if model_built:
+        with duckdb.connect(str(store)) as con:
+            ensure_schema(con)
+            rebuild_model(con, load_config(path))
     return path
 
 

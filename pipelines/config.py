@@ -41,6 +41,11 @@ class WarehouseConfig(_Section):
     # Where each mailbox lands as Parquet before one writer loads raw.*; default: a
     # "landing" folder beside `path`. A local folder, or s3:// / gs:// for a cluster.
     landing_path: str | None = None
+    # DuckDB's memory cap for every connection the pipeline opens. Its own default is 80%
+    # of RAM, and it keeps what it is allowed; with a cap it spills big joins and sorts to
+    # disk instead. 1.5 GB holds a million-message model in memory (BENCHMARKS.md); raise
+    # it for much larger stores, or set null for DuckDB's default.
+    memory_limit: str | None = Field("1500MB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
 
     def resolve(self, base: Path) -> None:
         """Make relative paths absolute against `base` and fill in the derived defaults."""
@@ -180,6 +185,9 @@ class StatusConfig(_Section):
     session_gap_days: float = 2
     prior_weight: float = 5
     fallback_prior_gap_days: float = 30
+    # Prior chance that a tie predates the history (so the wait before its first contact
+    # counts as a gap); docs/metrics.md, Going cold.
+    predates_history_probability: float = Field(0.5, gt=0, lt=1)
     cooling_probability: float = Field(0.1, gt=0, lt=1)
     cold_probability: float = Field(0.04, gt=0, lt=1)
     min_cooling_days: float = 7

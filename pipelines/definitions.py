@@ -125,7 +125,8 @@ def build_definitions(path: Path | None = None) -> Definitions:
             "settings": Settings(config_path=str(path)),
             "landing": Landing(path=config.warehouse.landing_path),
             "warehouse": Warehouse(path=config.warehouse.path,
-                                   serving_path=config.warehouse.serving_path),
+                                   serving_path=config.warehouse.serving_path,
+                                   memory_limit=config.warehouse.memory_limit),
         },
         executor=EXECUTOR,
     )

@@ -11,6 +11,7 @@ file, and the pipeline never opens the serving path itself, so a reader never wa
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,33 +36,54 @@ class ServingCopyMissingError(FileNotFoundError):
 def publish_serving_copy(con: duckdb.DuckDBPyConnection, serving: Path) -> PublishedCopy:
     """Copy the database `con` has open into a new file and swap it in at `serving`.
 
-    `COPY FROM DATABASE` reads one consistent snapshot and carries tables, views, macros
-    and every COMMENT ON text, so the copy documents itself like the warehouse does. Call
-    it while holding the warehouse's writer lock (`Warehouse.connect`), so no build step
-    changes the warehouse between the copy and the swap.
+    The copy carries tables, views, macros and every COMMENT ON text, so it documents
+    itself like the warehouse does. Call it while holding the warehouse's writer lock
+    (`Warehouse.connect`), so no build step changes the warehouse between the copy and the
+    swap.
+
+    A file-backed warehouse is checkpointed (every committed change written into the file
+    and the write-ahead log emptied) and then copied byte for byte: nothing writes it until
+    the lock is released, so the bytes are one consistent database, and a copy costs what
+    the disk does rather than re-encoding every table (`COPY FROM DATABASE`, about 20x slower at
+    a million messages: 0.26 s against 5.05 s for 208 MB; it is kept for in-memory
+    databases).
     """
     started = time.perf_counter()
     serving.parent.mkdir(parents=True, exist_ok=True)
     temporary = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
     _remove(temporary)
-    source = fetch_one(con, "select current_database()")[0]
-    quoted_path = str(temporary).replace("'", "''")
-    con.execute(f"attach '{quoted_path}' as serving_copy")
-    try:
-        con.execute(f'copy from database "{source}" to serving_copy')
-    finally:
-        con.execute("detach serving_copy")
-    wal = temporary.with_name(temporary.name + ".wal")
-    if wal.exists():
-        # Detaching checkpoints; a WAL left over would not travel with the rename.
-        _remove(temporary)
-        raise RuntimeError(f"the serving copy {temporary} kept a write-ahead log after "
-                           "detaching; the old serving copy stays in place")
+    source, path = fetch_one(
+        con, "select database_name, path from duckdb_databases() "
+             "where database_name = current_database()")
+    if path:
+        con.execute("checkpoint")
+        wal = Path(path + ".wal")
+        if wal.exists() and wal.stat().st_size:
+            raise RuntimeError(f"{path} kept a write-ahead log after a checkpoint (another "
+                               "transaction open?); the old serving copy stays in place")
+        shutil.copyfile(path, temporary)
+    else:
+        _copy_database(con, source, temporary)
     with duckdb.connect(str(temporary), read_only=True) as check:
         tables = fetch_one(check, "select count(*) from duckdb_tables()")[0]
     os.replace(temporary, serving)
     return PublishedCopy(serving, serving.stat().st_size, tables,
                          time.perf_counter() - started)
+
+
+def _copy_database(con: duckdb.DuckDBPyConnection, source: str, target: Path) -> None:
+    quoted_path = str(target).replace("'", "''")
+    con.execute(f"attach '{quoted_path}' as serving_copy")
+    try:
+        con.execute(f'copy from database "{source}" to serving_copy')
+    finally:
+        con.execute("detach serving_copy")
+    wal = target.with_name(target.name + ".wal")
+    if wal.exists():
+        # Detaching checkpoints; a WAL left over would not travel with the rename.
+        _remove(target)
+        raise RuntimeError(f"the serving copy {target} kept a write-ahead log after "
+                           "detaching; the old serving copy stays in place")
 
 
 def open_serving_copy(serving: Path) -> duckdb.DuckDBPyConnection:

@@ -9,6 +9,7 @@ writers queue for the file instead of colliding.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -49,6 +50,34 @@ def _has_code(statement: str) -> bool:
     return any(
         line.strip() and not line.strip().startswith("--") for line in statement.splitlines()
     )
+
+
+def parameters_of(path: Path) -> set[str]:
+    """The `$name` parameters a SQL file binds."""
+    return {
+        name
+        for statement in sql_statements(path)
+        for name in _PARAMETER.findall(_NOT_CODE.sub("", statement))
+    }
+
+
+def sql_fingerprint(path: Path, params: Mapping[str, Any]) -> str:
+    """A hash of what a SQL file's result depends on besides the data: its text, the macros
+    it may call, and the values of the parameters it binds (FINGERPRINT_EXCLUDES aside).
+
+    An incremental build stores it and rebuilds everything when it changes.
+    """
+    used = sorted(parameters_of(path) - set(FINGERPRINT_EXCLUDES))
+    digest = hashlib.sha256()
+    for source in (path, SQL_DIR / "schemas.sql"):
+        digest.update(source.read_bytes())
+    digest.update(json.dumps({name: params.get(name) for name in used}, default=str,
+                             sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+# Parameters that say how to build, not what: they stay out of a file's fingerprint.
+FINGERPRINT_EXCLUDES = ("sql_fingerprint", "full_rebuild")
 
 
 def run_sql_file(
@@ -343,6 +372,7 @@ class Warehouse(ConfigurableResource):
     serving_path: str | None = None
     lock_timeout_s: float = 60.0
     writer_wait_s: float = 6 * 3600.0
+    memory_limit: str | None = None
 
     def serving_file(self) -> Path:
         """The serving copy: `serving_path`, else `<stem>.serving<suffix>` beside the file."""
@@ -362,7 +392,7 @@ class Warehouse(ConfigurableResource):
                                      path),
             held_by="another keepwarm step writing the warehouse",
         ):
-            con = _connect_with_retry(path, self.lock_timeout_s)
+            con = _connect_with_retry(path, self.lock_timeout_s, self.memory_limit)
             try:
                 ensure_schema(con)
                 yield con
@@ -370,12 +400,15 @@ class Warehouse(ConfigurableResource):
                 con.close()
 
 
-def _connect_with_retry(path: Path, timeout_s: float) -> duckdb.DuckDBPyConnection:
+def _connect_with_retry(
+    path: Path, timeout_s: float, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + timeout_s
     delay = 0.05
+    settings = {"memory_limit": memory_limit} if memory_limit else {}
     while True:
         try:
-            return duckdb.connect(str(path))
+            return duckdb.connect(str(path), config=settings)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise

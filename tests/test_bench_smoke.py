@@ -22,6 +22,7 @@ EXPECTED_ROWS = [
     "fitted exponent: rebuild time vs messages, 100k and up",
     "fitted exponent: rebuild peak RSS vs messages, 100k and up",
     "nightly job (refresh_everything): wall",
+    "nightly job against a model rebuild",
     "nightly job: peak RSS",
     "ingest: mbox headers",
     "ingest: Gmail full sync",
@@ -43,11 +44,17 @@ def test_the_quick_run_prints_every_figure_and_a_verdict_per_target(cache, capsy
         "model rebuild of 1M messages under 30 s",
         "model rebuild of 1M messages under 2 GiB peak memory",
         "cost grows at most linearly with messages",
+        "nightly job at most 50% of the same job building everything, and incremental in "
+        "its work",
     ]
     (result,) = report.results
     assert result.baselines[0]["mismatches"] == []
     assert result.rebuilds[0]["interactions"] > result.network.messages > 9_000
-    assert report.nightly[0]["success"] and report.nightly[0]["new_messages"] == 1_000
+    nightly, everything = report.nightly
+    assert nightly["success"] and nightly["new_messages"] == 1_000
+    # The night's mail holds no replies to older mail: exactly the new messages are redone.
+    assert nightly["interactions_build"] == "incremental, 1,000 messages"
+    assert everything["interactions_build"] == f"full, {result.network.messages + 1_000:,} messages"
     assert "## Targets" in capsys.readouterr().out
 
 

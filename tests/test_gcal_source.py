@@ -28,7 +28,7 @@ def run(path: Path) -> dict:
     assert result.success
     meta = {e.asset_key.to_user_string(): e.materialization.metadata
             for e in result.get_asset_materialization_events()}
-    return meta["landing/mailboxes"] | meta["raw/events"]
+    return meta["landing/mailboxes"] | meta["raw/events"] | meta["core/interactions"]
 
 
 def stored(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
@@ -71,6 +71,9 @@ def test_calendar_syncs_fully_then_incrementally_and_feeds_the_model(calendar_em
     second = run(path)
     assert second[f"gcal/{CAL_ACCOUNT}/primary"].value["mode"] == "incremental"
     assert second["loaded_this_run"].value == 1
+    # ...and the model redoes that one meeting's rows, not the calendar's.
+    assert (first["build/mode"].value, second["build/mode"].value) == ("full", "incremental")
+    assert (second["build/messages_rebuilt"].value, second["build/events_rebuilt"].value) == (0, 1)
     with duckdb.connect(config.warehouse.path, read_only=True) as con:
         assert stored(con) == as_rows(expected_table(calendar, window=(start, end)))
         declined = con.execute(

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from assets.tables import BOOKKEEPING_TABLES
 from connectors.records import MessageRecord
 from pipelines.warehouse import RAW_TABLES
 from tests.conftest import MODEL_TABLES, utc
@@ -198,11 +199,22 @@ def steady(person: str, first: datetime, every_days: int, times: int) -> list[Me
     ]
 
 
-def silence_with_chance(chance: float, gaps: list[float], prior: float, k: float = 5) -> float:
-    """The silence whose probability is `chance` under the exponential-gamma rhythm model,
-    worked out here independently of the SQL: a = k + n, b = k * prior + sum(gaps),
-    (b / (b + s))^a = chance  =>  s = b * (chance^(-1/a) - 1)."""
+def posterior(gaps: list[float], prior: float, lead_in: float, history: float,
+              k: float = 5, predates: float = 0.5) -> tuple[float, float]:
+    """The Gamma posterior (a, b) of the rhythm model, worked out here independently of the
+    SQL: a = k + n, b = k * prior + sum(gaps) from the gaps; then the lead-in L (history
+    start to first contact) counts as one more gap with weight w, the chance the tie predates
+    the H days of history: odds = predates / (1 - predates) * H * a / (b + L) * (b / (b + L))^a,
+    w = odds / (1 + odds), a += w, b += w * L."""
     a, b = k + len(gaps), k * prior + sum(gaps)
+    odds = predates / (1 - predates) * history * a / (b + lead_in) * (b / (b + lead_in)) ** a
+    w = odds / (1 + odds)
+    return a + w, b + w * lead_in
+
+
+def silence_with_chance(chance: float, a: float, b: float) -> float:
+    """The silence whose probability is `chance`: (b / (b + s))^a = chance
+    =>  s = b * (chance^(-1/a) - 1)."""
     return b * (chance ** (-1 / a) - 1)
 
 
@@ -212,10 +224,18 @@ def silence_with_chance(chance: float, gaps: list[float], prior: float, k: float
 )
 def test_rhythm_rule_for_a_steady_ten_day_contact(model, silent_days, status):
     # Eleven messages ten days apart: ten gaps of 10 days. Being the only person with
-    # history, the network prior is also 10, so the usual gap is (5 x 10 + 100) / 15 = 10;
-    # cooling after the silence with chance 0.1 (24.9 days), cold after chance 0.04 (35.9).
+    # history, the network prior is also 10. A one-way note from someone else 10 days
+    # before the first opens the history, so Ana's lead-in is 10 days: one more gap of 10
+    # with weight w, and the usual gap stays (5 x 10 + 100 + 10w) / (15 + w) = 10 whatever
+    # w is. For a silence of 12 days the history is H = 10 + 100 + 12 = 122 days and
+    # odds = 122 x 15 / 160 x (150 / 160)^15 = 11.4375 x 0.3798 = 4.344, w = 0.813:
+    # a = 15.813, b = 158.13; cooling after 158.13 x (0.1^(-1/15.813) - 1) = 24.8 days,
+    # cold after 158.13 x (0.04^(-1/15.813) - 1) = 35.7 (24.9 and 35.9 without the lead-in:
+    # the extra gap thins the tail).
     last = AS_OF - timedelta(days=silent_days)
-    con = model(steady("ana@x.example", last - timedelta(days=100), 10, 11))
+    first = last - timedelta(days=100)
+    con = model([mail("pitch@x.example", [ME], first - timedelta(days=10)),
+                 *steady("ana@x.example", first, 10, 11)])
     got = row(
         con,
         """
@@ -223,22 +243,27 @@ def test_rhythm_rule_for_a_steady_ten_day_contact(model, silent_days, status):
                cooling_after_days, cold_after_days, round(days_silent), silence_probability
         from marts.relationship_status""",
     )
-    gaps = [10.0] * 10
+    a, b = posterior([10.0] * 10, 10, lead_in=10, history=110 + silent_days)
     assert got == (
         status, 10.0, 10.0, 10.0, 11,
-        round(silence_with_chance(0.1, gaps, 10), 1),
-        round(silence_with_chance(0.04, gaps, 10), 1),
+        round(silence_with_chance(0.1, a, b), 1),
+        round(silence_with_chance(0.04, a, b), 1),
         silent_days,
-        pytest.approx((150 / (150 + silent_days)) ** 15, abs=1e-4),
+        pytest.approx((b / (b + silent_days)) ** a, abs=1e-4),
     )
-    assert (round(got[5], 1), round(got[6], 1)) == (24.9, 35.9)
+    if silent_days == 12:
+        assert (round(a, 3), round(b, 2)) == (15.813, 158.13)
+        assert (round(got[5], 1), round(got[6], 1)) == (24.8, 35.7)
 
 
 def test_rhythm_is_per_person_not_one_fixed_interval(model):
     # Both silent 90 days: cold for a weekly contact, active for a quarterly one.
     weekly = steady("wk@x.example", AS_OF - timedelta(days=90 + 7 * 10), 7, 11)
     quarterly = steady("qt@x.example", AS_OF - timedelta(days=90 + 90 * 4), 90, 5)
-    con = model(weekly + quarterly)
+    # A one-way note 90 days before the quarterly contact's first opens the history
+    # (H = 540 days): the quarterly lead-in is 90 days, the weekly one 380.
+    note = mail("pitch@x.example", [ME], AS_OF - timedelta(days=540))
+    con = model([note, *weekly, *quarterly])
     got = dict(
         con.execute(
             "select person_id, (status, usual_gap_days, cooling_after_days, cold_after_days) "
@@ -246,19 +271,26 @@ def test_rhythm_is_per_person_not_one_fixed_interval(model):
         ).fetchall()
     )
     # The prior is the median of the mean gaps of people with 3+ gaps: median(7, 90) = 48.5.
-    # Weekly: 10 gaps of 7 -> usual (5 x 48.5 + 70) / 15 = 20.8, cold after 74.8 days.
-    # Quarterly: 4 gaps of 90 -> usual (5 x 48.5 + 360) / 9 = 66.9, cooling after 175.7.
-    weekly, quarterly = [7.0] * 10, [90.0] * 4
+    # Weekly: 10 gaps of 7 -> a = 15, b = 5 x 48.5 + 70 = 312.5; a 380-day wait before a
+    # 21-day rhythm says a new tie: odds = 540 x 15 / 692.5 x (312.5 / 692.5)^15 = 8e-5,
+    # so the usual gap stays 312.5 / 15 = 20.8 and it is cold after 74.8 days.
+    # Quarterly: 4 gaps of 90 -> a = 9, b = 602.5; odds = 540 x 9 / 692.5 x (602.5 /
+    # 692.5)^9 = 7.018 x 0.2857 = 2.005, w = 0.667: a = 9.667, b = 662.5, usual gap
+    # 68.5, cooling after 178.2 days: still active at 90.
+    weekly_ab = posterior([7.0] * 10, 48.5, lead_in=380, history=540)
+    quarterly_ab = posterior([90.0] * 4, 48.5, lead_in=90, history=540)
+    assert round(weekly_ab[1] / weekly_ab[0], 1) == 20.8
+    assert round(quarterly_ab[1] / quarterly_ab[0], 1) == 68.5
     assert got == {
         "wk@x.example": (
-            "cold", round((5 * 48.5 + 70) / 15, 1),
-            round(silence_with_chance(0.1, weekly, 48.5), 1),
-            round(silence_with_chance(0.04, weekly, 48.5), 1),
+            "cold", round(weekly_ab[1] / weekly_ab[0], 1),
+            round(silence_with_chance(0.1, *weekly_ab), 1),
+            round(silence_with_chance(0.04, *weekly_ab), 1),
         ),
         "qt@x.example": (
-            "active", round((5 * 48.5 + 360) / 9, 1),
-            round(silence_with_chance(0.1, quarterly, 48.5), 1),
-            round(silence_with_chance(0.04, quarterly, 48.5), 1),
+            "active", round(quarterly_ab[1] / quarterly_ab[0], 1),
+            round(silence_with_chance(0.1, *quarterly_ab), 1),
+            round(silence_with_chance(0.04, *quarterly_ab), 1),
         ),
     }
 
@@ -275,11 +307,13 @@ def test_a_thread_over_two_days_is_one_touchpoint(model):
     touchpoints, status, reason = row(
         con, "select touchpoints, status, reason from marts.relationship_status"
     )
-    # One touchpoint, 29 days ago, first contact 31 days ago: not new any more, and with
-    # no gaps the usual gap is the fallback prior of 30 days; cooling only after
-    # 150 x (0.1^(-1/5) - 1) = 87.7 days, so it is still active.
+    # One touchpoint, 29 days ago, first contact 31 days ago: not new any more. With no
+    # gaps the rhythm is the fallback prior of 30 days (a = 5, b = 150). Ana's first contact
+    # opens the history (H = 31 days, lead-in 0): odds = 31 x 5 / 150 = 1.033, w = 0.508,
+    # so a zero-day lead-in counts as half a gap: usual gap 150 / 5.508 = 27.2 days;
+    # cooling only after 150 x (0.1^(-1/5.508) - 1) = 77.8 days, so it is still active.
     assert (touchpoints, status) == (1, "active")
-    assert "usually every 30 days" in reason
+    assert "usually every 27 days" in reason
 
 
 def test_new_and_one_way_contacts(model):
@@ -339,6 +373,7 @@ def test_every_model_table_and_column_is_commented(model):
         where schema_name in ('raw', 'core', 'marts') order by 1""").fetchall()
     # Every table the model builds, and every raw table, is there and commented.
     expected = sorted([f"{schema}.{table}" for schema, table in MODEL_TABLES]
+                      + [f"{schema}.{table}" for schema, table in BOOKKEEPING_TABLES]
                       + [f"raw.{table}" for table in RAW_TABLES])
     assert [t for t, _ in tables] == expected
     assert all(comment for _, comment in tables)

@@ -6,43 +6,56 @@
 create or replace table core.identities as
 with
 
-message_addresses as (
-    select unnest(from_addrs || to_addrs || cc_addrs || bcc_addrs) as a
-    from raw.messages
-),
-
-event_addresses as (
-    select unnest(attendees) as a from raw.events
-),
-
+-- Each header or attendee list is unnested once and counted per (spelling, name):
+-- millions of occurrences fold into a few spellings each, and only those are normalised.
 seen as (
-    select a.address as written, a.name from message_addresses
-    union all
-    select a.address, a.name from event_addresses
-    union all
-    select organizer, null from raw.events where organizer is not null
+    select written, name, count(*) as times
+    from (
+        select a.address as written, nullif(trim(a.name), '') as name
+        from (
+            select unnest(from_addrs || to_addrs || cc_addrs || bcc_addrs) as a
+            from raw.messages
+        )
+        union all
+        select a.address, nullif(trim(a.name), '')
+        from (select unnest(attendees) as a from raw.events)
+        union all
+        select organizer, null from raw.events where organizer is not null
+    )
+    where written like '%_@_%'
+    group by all
+),
+
+spellings as (
+    select written, normalize_address(written, keep := $split_addresses) as address
+    from (select distinct written from seen)
 ),
 
 normalised as (
-    select normalize_address(written, keep := $split_addresses) as address, written,
-           nullif(trim(name), '') as name
+    select spellings.address, seen.written, seen.name, seen.times
     from seen
-    where written like '%_@_%'
+    join spellings using (written)
 ),
 
 -- Whoever sent mail that Gmail labelled SENT is the user, whatever the config says.
 sent_by_user as (
-    select distinct normalize_address(from_addrs[1].address, keep := $split_addresses) as address
-    from raw.messages
-    where list_contains(labels, 'SENT') and len(from_addrs) > 0
+    select distinct normalize_address(written, keep := $split_addresses) as address
+    from (
+        select distinct from_addrs[1].address as written
+        from raw.messages
+        where list_contains(labels, 'SENT') and len(from_addrs) > 0
+    )
 ),
 
 -- The calendar marks the owner's own entry with self = true, and a Gmail mailbox's
 -- account is its profile address.
 self_on_calendar as (
-    select distinct normalize_address(a.address, keep := $split_addresses) as address
-    from (select unnest(attendees) as a from raw.events)
-    where a.is_self
+    select distinct normalize_address(written, keep := $split_addresses) as address
+    from (
+        select distinct a.address as written
+        from (select unnest(attendees) as a from raw.events)
+        where a.is_self
+    )
 ),
 
 user_addresses as (
@@ -76,14 +89,30 @@ allowed as (
     select lower(unnest($allow_list)) as pattern
 ),
 
+names as (
+    select address, name, sum(times) as times
+    from normalised
+    where name is not null
+    group by all
+),
+
+-- The name written most often beside the address; ties go to the alphabetically first,
+-- so the choice does not depend on the order rows happen to arrive in.
+best_name as (
+    select address, first(name order by times desc, name) as display_name
+    from names
+    group by address
+),
+
 addresses as (
     select
         address,
         list_sort(list_distinct(list(written))) as spellings,
-        mode(name) as display_name,
-        count(*) as times_seen
+        best_name.display_name,
+        sum(times) as times_seen
     from normalised
-    group by address
+    left join best_name using (address)
+    group by address, best_name.display_name
 ),
 
 classified as (

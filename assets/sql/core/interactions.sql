@@ -1,16 +1,188 @@
 -- One row per person per message or meeting. Noise stays in the table, marked with the
 -- reason, so that "why does this not count?" can be answered with a query.
-create or replace table core.interactions as
+--
+-- Built incrementally. A row depends only on its own message or meeting, the message it
+-- answers, core.identities and a few settings, so a nightly run rebuilds the rows of what
+-- changed in raw.* since the last build and leaves the rest. Everything is rebuilt when
+-- that is not enough: on the first build, when this file or a setting it reads changed
+-- ($sql_fingerprint), when an address already seen changed person or kind in
+-- core.identities, or when asked ($full_rebuild). docs/architecture.md has the design.
+
+create table if not exists core.interactions (
+    account varchar,
+    interaction_key varchar,
+    person_id varchar,
+    address varchar,
+    occurred_at timestamptz,
+    channel varchar,
+    direction varchar,
+    thread_key varchar,
+    n_participants bigint,
+    weight double,
+    is_reply boolean,
+    reply_latency_s bigint,
+    in_reply_to_key varchar,
+    duration_minutes double,
+    in_person boolean,
+    on_video boolean,
+    is_one_on_one boolean,
+    noise_reason varchar,
+    is_noise boolean
+);
+
+-- What the rows were built from: each raw row's key and the time it was written.
+create table if not exists core.interaction_sources (
+    kind varchar not null,
+    account varchar not null,
+    calendar_id varchar,
+    source_key varchar not null,
+    loaded_at timestamptz not null
+);
+
+-- The identities the rows were built with.
+create table if not exists core.interaction_identities (
+    address varchar,
+    person_id varchar,
+    is_self boolean,
+    is_automated boolean,
+    not_a_person varchar
+);
+
+create table if not exists core.interaction_builds (
+    built_at timestamptz not null,
+    mode varchar not null,
+    reason varchar not null,
+    messages_rebuilt bigint not null,
+    events_rebuilt bigint not null,
+    rows_written bigint not null,
+    fingerprint varchar not null
+);
+
+create or replace temp view current_identities as
+select
+    address, person_id, is_self, is_automated,
+    case
+        when is_list then 'not a person: mailing list'
+        when is_role then 'not a person: role address'
+    end as not_a_person
+from core.identities;
+
+-- Why everything must be rebuilt; null when the changes alone will do.
+create or replace temp table interaction_rebuild as
+with
+
+last_build as (
+    select fingerprint from core.interaction_builds order by built_at desc limit 1
+),
+
+changed_identities as (
+    select count(*) as n
+    from core.interaction_identities was
+    join current_identities now using (address)
+    where was.person_id is distinct from now.person_id
+       or was.is_self is distinct from now.is_self
+       or was.is_automated is distinct from now.is_automated
+       or was.not_a_person is distinct from now.not_a_person
+)
+
+select
+    case
+        when $full_rebuild then 'a full rebuild was asked for'
+        when not exists (select 1 from last_build) then 'first build'
+        when (select fingerprint from last_build) <> $sql_fingerprint
+            then 'the SQL or a setting it reads changed'
+        when (select n from changed_identities) > 0
+            then (select n from changed_identities)
+                 || ' known addresses changed person or kind in core.identities'
+    end as reason;
+
+-- The raw rows to (re)build: all of them, or those new, rewritten or deleted since the
+-- last build, and the replies whose parent is among them (is_reply and the latency
+-- depend on the parent).
+create or replace temp table interaction_scope as
+with
+
+everything as (
+    select reason is not null as yes from interaction_rebuild
+),
+
+changed as (
+    select 'message' as kind, m.account, m.message_key as source_key
+    from raw.messages m
+    anti join core.interaction_sources s
+        on s.kind = 'message' and s.account = m.account and s.source_key = m.message_key
+        and s.loaded_at = m.loaded_at
+    union
+    select 'meeting', e.account, e.event_key
+    from raw.events e
+    anti join core.interaction_sources s
+        on s.kind = 'meeting' and s.account = e.account and s.calendar_id = e.calendar_id
+        and s.source_key = e.event_key and s.loaded_at = e.loaded_at
+    union
+    select s.kind, s.account, s.source_key
+    from core.interaction_sources s
+    where (s.kind = 'message' and not exists (
+              select 1 from raw.messages m
+              where m.account = s.account and m.message_key = s.source_key))
+       or (s.kind = 'meeting' and not exists (
+              select 1 from raw.events e
+              where e.account = s.account and e.calendar_id = s.calendar_id
+                and e.event_key = s.source_key))
+),
+
+changed_parents as (
+    select m.account, m.rfc_message_id
+    from raw.messages m
+    semi join changed c
+        on c.kind = 'message' and c.account = m.account and c.source_key = m.message_key
+    where m.rfc_message_id is not null
+),
+
+incremental as (
+    select * from changed
+    union
+    -- Replies to a parent that was rewritten or deleted.
+    select 'message', i.account, i.interaction_key
+    from core.interactions i
+    semi join changed c
+        on c.kind = 'message' and c.account = i.account and c.source_key = i.in_reply_to_key
+    union
+    -- Replies that arrived before the message they answer.
+    select 'message', m.account, m.message_key
+    from raw.messages m
+    semi join changed_parents p
+        on p.account = m.account and p.rfc_message_id = m.in_reply_to
+)
+
+select 'message' as kind, account, message_key as source_key
+from raw.messages
+where (select yes from everything)
+union all
+select distinct 'meeting', account, event_key
+from raw.events
+where (select yes from everything)
+union all
+select kind, account, source_key
+from incremental
+where not (select yes from everything);
+
+-- Two statements: emptying the table is cheap on its own, and a full build's scope is every
+-- key, which the second statement would otherwise have to match row by row.
+delete from core.interactions
+where (select reason is not null from interaction_rebuild);
+
+delete from core.interactions i
+where exists (
+    select 1 from interaction_scope s
+    where s.account = i.account and s.source_key = i.interaction_key
+      and s.kind = case when i.channel = 'email' then 'message' else 'meeting' end
+);
+
+insert into core.interactions
 with
 
 identities as (
-    select
-        address, person_id, is_self, is_automated,
-        case
-            when is_list then 'not a person: mailing list'
-            when is_role then 'not a person: role address'
-        end as not_a_person
-    from core.identities
+    select * from current_identities
 ),
 
 allowed as (
@@ -21,15 +193,63 @@ user_addresses as (
     select list(address) as addresses from identities where is_self
 ),
 
+scoped_messages as (
+    select m.*
+    from raw.messages m
+    semi join interaction_scope s
+        on s.kind = 'message' and s.account = m.account and s.source_key = m.message_key
+),
+
+-- The messages the scoped ones answer, read for their direction and time.
+parent_messages as (
+    select m.*
+    from raw.messages m
+    semi join (
+        select distinct account, in_reply_to from scoped_messages where in_reply_to is not null
+    ) r on r.account = m.account and r.in_reply_to = m.rfc_message_id
+    anti join interaction_scope s
+        on s.kind = 'message' and s.account = m.account and s.source_key = m.message_key
+),
+
+read_messages as (
+    select *, true as in_scope from scoped_messages
+    union all by name
+    select *, false as in_scope from parent_messages
+),
+
+-- Each distinct spelling is normalised once and looked up, not once per occurrence.
+message_spellings as (
+    select written, normalize_address(written, keep := $split_addresses) as address
+    from (
+        select distinct unnest(list_transform(
+            from_addrs || to_addrs || cc_addrs || bcc_addrs, lambda a: a.address
+        )) as written
+        from read_messages
+    )
+),
+
+recipient_lists as (
+    select r.account, r.message_key, list_distinct(list(s.address)) as recipients
+    from (
+        select account, message_key,
+               unnest(to_addrs || cc_addrs || bcc_addrs).address as written
+        from read_messages
+    ) r
+    join message_spellings s using (written)
+    group by all
+),
+
 messages as (
     select
         m.*,
-        normalize_address(m.from_addrs[1].address, keep := $split_addresses) as sender,
-        list_distinct(list_transform(
-            m.to_addrs || m.cc_addrs || m.bcc_addrs, lambda x: normalize_address(x.address, keep := $split_addresses)
-        )) as recipients,
+        sender_spelling.address as sender,
+        coalesce(recipient_lists.recipients, []::varchar[]) as recipients,
         list_filter(recipients, lambda r: not list_contains(u.addresses, r)) as others
-    from raw.messages m, user_addresses u
+    from read_messages m
+    cross join user_addresses u
+    left join message_spellings sender_spelling
+        on sender_spelling.written = m.from_addrs[1].address
+    left join recipient_lists using (account, message_key)
     -- Drafts were never sent and spam was never a conversation.
     where not list_has_any(m.labels, ['DRAFT', 'SPAM'])
 ),
@@ -71,9 +291,14 @@ replies as (
         on parent.account = reply.account
         and parent.rfc_message_id = reply.in_reply_to
         and parent.outbound <> reply.outbound
+    where reply.in_scope
     qualify row_number() over (
         partition by reply.account, reply.message_key order by parent.sent_at desc
     ) = 1
+),
+
+in_scope as (
+    select * from classified where in_scope
 ),
 
 message_people as (
@@ -82,20 +307,20 @@ message_people as (
         c.account, c.message_key, c.thread_key, c.sent_at, c.bulk_reason, c.allow_listed,
         'outbound' as direction, r.address as address,
         len(c.others) as n_participants
-    from classified c, unnest(c.others) as r(address)
+    from in_scope c, unnest(c.others) as r(address)
     where c.outbound
     union all
     -- Mail the user received: the sender, and anyone copied alongside the user.
     select
         c.account, c.message_key, c.thread_key, c.sent_at, c.bulk_reason, c.allow_listed,
         'inbound', c.sender, len(c.recipients)
-    from classified c
+    from in_scope c
     where not c.outbound and c.sender is not null
     union all
     select
         c.account, c.message_key, c.thread_key, c.sent_at, c.bulk_reason, c.allow_listed,
         'copied', r.address, len(c.recipients)
-    from classified c, unnest(c.recipients) as r(address)
+    from in_scope c, unnest(c.recipients) as r(address)
     where not c.outbound and r.address <> c.sender
 ),
 
@@ -128,34 +353,59 @@ message_interactions as (
     where not i.is_self
 ),
 
-events as (
+scoped_events as (
+    select e.*
+    from raw.events e
+    semi join interaction_scope s
+        on s.kind = 'meeting' and s.account = e.account and s.source_key = e.event_key
+),
+
+attendee_rows as (
     select
-        e.*,
-        list_filter(e.attendees, lambda a: not a.is_resource) as humans,
-        list_filter(
-            e.attendees,
-            lambda a: a.is_self or list_contains(u.addresses, normalize_address(a.address, keep := $split_addresses))
-        ) as self_entries
-    from raw.events e, user_addresses u
+        e.account, e.calendar_id, e.event_key, e.start_at, e.end_at, e.has_location,
+        e.has_conference, e.status, e.event_type, e.all_day, e.a
+    from (select *, unnest(attendees) as a from scoped_events) e
+),
+
+event_spellings as (
+    select written, normalize_address(written, keep := $split_addresses) as address
+    from (select distinct a.address as written from attendee_rows)
+),
+
+-- Per attendee, with what the whole event says: how many humans, and whether the user
+-- (marked self, or one of the user's addresses) declined.
+event_attendees as (
+    select
+        r.*,
+        s.address,
+        count(*) filter (where not r.a.is_resource) over event as n_participants,
+        coalesce(bool_or(
+            r.a.response_status = 'declined'
+            and (r.a.is_self or list_contains(u.addresses, s.address))
+        ) over event, false) as declined_by_you
+    from attendee_rows r
+    cross join user_addresses u
+    left join event_spellings s on s.written = r.a.address
+    window event as (partition by r.account, r.calendar_id, r.event_key)
 ),
 
 event_rows as (
     select
-        e.account, e.event_key, e.start_at, e.end_at, e.has_location, e.has_conference,
-        len(e.humans) as n_participants,
-        normalize_address(h.address, keep := $split_addresses) as address,
-        h.response_status,
+        account, event_key, start_at, end_at, has_location, has_conference,
+        n_participants,
+        address,
+        a.response_status,
         case
-            when e.status = 'cancelled' then 'meeting: cancelled'
-            when e.event_type <> 'default' then 'not a meeting: ' || e.event_type
-            when e.all_day then 'not a meeting: all-day event'
-            when list_contains(list_transform(e.self_entries, lambda s: s.response_status), 'declined')
-                then 'meeting: declined by you'
-            when len(e.humans) > $max_meeting_attendees
+            when status = 'cancelled' then 'meeting: cancelled'
+            when event_type <> 'default' then 'not a meeting: ' || event_type
+            when all_day then 'not a meeting: all-day event'
+            when declined_by_you then 'meeting: declined by you'
+            when n_participants > $max_meeting_attendees
                 then 'meeting: more than ' || $max_meeting_attendees || ' attendees'
-            when h.response_status = 'declined' then 'meeting: they declined'
+            when a.response_status = 'declined' then 'meeting: they declined'
         end as meeting_noise
-    from events e, unnest(e.humans) as u(h)
+    from event_attendees
+    where not a.is_resource
 ),
 
 meeting_interactions as (
@@ -202,7 +452,44 @@ qualify row_number() over (
 ) = 1
 order by occurred_at, interaction_key, person_id;
 
-comment on table core.interactions is 'One row per person per message or meeting, noise included and marked; marts use the rows where is_noise is false.';
+delete from core.interaction_sources
+where (select reason is not null from interaction_rebuild);
+
+delete from core.interaction_sources s
+where exists (
+    select 1 from interaction_scope c
+    where c.kind = s.kind and c.account = s.account and c.source_key = s.source_key
+);
+
+insert into core.interaction_sources
+select 'message', m.account, null, m.message_key, m.loaded_at
+from raw.messages m
+semi join interaction_scope s
+    on s.kind = 'message' and s.account = m.account and s.source_key = m.message_key
+union all
+select 'meeting', e.account, e.calendar_id, e.event_key, e.loaded_at
+from raw.events e
+semi join interaction_scope s
+    on s.kind = 'meeting' and s.account = e.account and s.source_key = e.event_key;
+
+create or replace table core.interaction_identities as
+select * from current_identities;
+
+insert into core.interaction_builds
+select
+    now(),
+    case when reason is null then 'incremental' else 'full' end,
+    coalesce(reason, 'only what changed in raw.*'),
+    (select count(*) from interaction_scope where kind = 'message'),
+    (select count(*) from interaction_scope where kind = 'meeting'),
+    (select count(*) from core.interactions i
+     semi join interaction_scope s
+        on s.account = i.account and s.source_key = i.interaction_key
+        and s.kind = case when i.channel = 'email' then 'message' else 'meeting' end),
+    $sql_fingerprint
+from interaction_rebuild;
+
+comment on table core.interactions is 'One row per person per message or meeting, noise included and marked; marts use the rows where is_noise is false. Rebuilt incrementally: see core.interaction_builds.';
 comment on column core.interactions.account is 'Mailbox or calendar the interaction was read from.';
 comment on column core.interactions.interaction_key is 'raw.messages.message_key or raw.events.event_key.';
 comment on column core.interactions.person_id is 'Who the user interacted with (core.people.person_id).';
@@ -222,3 +509,26 @@ comment on column core.interactions.on_video is 'The meeting had a video link (c
 comment on column core.interactions.is_one_on_one is 'The meeting had exactly two people: the user and this person.';
 comment on column core.interactions.noise_reason is 'Why this does not count as personal contact (bulk headers, declined, cancelled, too large, ...); null when it counts.';
 comment on column core.interactions.is_noise is 'noise_reason is set: marts leave this row out.';
+
+comment on table core.interaction_sources is 'Bookkeeping for incremental builds: every raw message and event core.interactions was built from, with the time the raw row was written. A raw row not here, written since, or here but gone from raw.* is rebuilt next time.';
+comment on column core.interaction_sources.kind is 'message (raw.messages) or meeting (raw.events).';
+comment on column core.interaction_sources.account is 'Mailbox or calendar account of the raw row.';
+comment on column core.interaction_sources.calendar_id is 'Calendar of a raw.events row; null for messages.';
+comment on column core.interaction_sources.source_key is 'raw.messages.message_key or raw.events.event_key.';
+comment on column core.interaction_sources.loaded_at is 'The raw row''s loaded_at when it was read.';
+
+comment on table core.interaction_identities is 'Bookkeeping for incremental builds: core.identities as core.interactions last read it. When a known address changes person or kind, every row is rebuilt.';
+comment on column core.interaction_identities.address is 'Normalised address.';
+comment on column core.interaction_identities.person_id is 'Its person then.';
+comment on column core.interaction_identities.is_self is 'Whether it was the user''s then.';
+comment on column core.interaction_identities.is_automated is 'Whether it looked like a machine sender then.';
+comment on column core.interaction_identities.not_a_person is 'Why it was not a person then (mailing list, role address), else null.';
+
+comment on table core.interaction_builds is 'One row per build of core.interactions: whether it was full or incremental, why, and how much it rebuilt.';
+comment on column core.interaction_builds.built_at is 'When the build ran.';
+comment on column core.interaction_builds.mode is 'full (every row rebuilt) or incremental (only the rows of raw rows that changed).';
+comment on column core.interaction_builds.reason is 'Why a full build was needed (first build, changed SQL or settings, identities that changed, asked for), or "only what changed in raw.*".';
+comment on column core.interaction_builds.messages_rebuilt is 'Raw messages whose rows were rebuilt (new, rewritten, deleted, or replies to those).';
+comment on column core.interaction_builds.events_rebuilt is 'Raw events whose rows were rebuilt.';
+comment on column core.interaction_builds.rows_written is 'Rows of core.interactions written by the build.';
+comment on column core.interaction_builds.fingerprint is 'Hash of this SQL file, the macros and the settings it reads; a different one forces a full build.';
