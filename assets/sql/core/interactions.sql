@@ -182,7 +182,11 @@ insert into core.interactions
 with
 
 identities as (
-    select * from current_identities
+    select
+        *,
+        -- Only someone with several addresses can be on one message twice.
+        count(*) over (partition by person_id) > 1 as has_several_addresses
+    from current_identities
 ),
 
 allowed as (
@@ -205,7 +209,10 @@ parent_messages as (
     select m.*
     from raw.messages m
     semi join (
-        select distinct account, in_reply_to from scoped_messages where in_reply_to is not null
+        select distinct account, in_reply_to
+        from scoped_messages
+        -- A full build has every message in scope already: nothing to look up.
+        where in_reply_to is not null and (select reason is null from interaction_rebuild)
     ) r on r.account = m.account and r.in_reply_to = m.rfc_message_id
     anti join interaction_scope s
         on s.kind = 'message' and s.account = m.account and s.source_key = m.message_key
@@ -346,7 +353,8 @@ message_interactions as (
         coalesce(
             case when not mp.allow_listed then mp.bulk_reason end,
             i.not_a_person
-        ) as noise_reason
+        ) as noise_reason,
+        i.has_several_addresses as may_repeat
     from message_people mp
     join identities i on i.address = mp.address
     left join replies using (account, message_key)
@@ -430,7 +438,9 @@ meeting_interactions as (
         coalesce(
             er.meeting_noise,
             i.not_a_person
-        ) as noise_reason
+        ) as noise_reason,
+        -- An attendee list can name one person twice, in two spellings.
+        true as may_repeat
     from event_rows er
     join identities i on i.address = er.address
     where not i.is_self
@@ -440,17 +450,21 @@ combined as (
     select * from message_interactions
     union all
     select * from meeting_interactions
+),
+
+-- A person written to at two of their addresses on one message is one interaction. Only
+-- rows that may repeat go through the deduplication: it is the costliest step otherwise.
+once as (
+    select * exclude (may_repeat) from combined where not may_repeat
+    union all
+    select * exclude (may_repeat) from combined where may_repeat
+    qualify row_number() over (
+        partition by account, interaction_key, person_id, direction order by address
+    ) = 1
 )
 
--- A person written to at two of their addresses on one message is one interaction.
-select
-    *,
-    noise_reason is not null as is_noise
-from combined
-qualify row_number() over (
-    partition by account, interaction_key, person_id, direction order by address
-) = 1
-order by occurred_at, interaction_key, person_id;
+select *, noise_reason is not null as is_noise
+from once;
 
 delete from core.interaction_sources
 where (select reason is not null from interaction_rebuild);
