@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -10,7 +12,9 @@ import polars as pl
 from dagster import MetadataValue
 
 from pipelines.config import KeepwarmConfig
-from pipelines.warehouse import SQL_DIR, row_count, run_sql_file, sql_fingerprint
+from pipelines.warehouse import SQL_DIR, fetch_one, row_count, run_sql_file, sql_fingerprint
+
+log = logging.getLogger(__name__)
 
 # The order the asset graph builds them in (see assets/model.py).
 MODEL_TABLES = [
@@ -39,9 +43,35 @@ def build_table(
 
     Most files rebuild their table whole. An incremental one (core.interactions) gets its
     own fingerprint and `full` to decide whether the changes since its last build will do.
+
+    `warehouse.memory_limit` is the footprint aimed for, not a reason to lose a night: a
+    build that does not fit under it (DuckDB cannot spill every operator) is rolled back
+    and run once more without the cap, with a warning naming the setting to raise.
     """
     path = SQL_DIR / schema / f"{table}.sql"
     params = {**params, "sql_fingerprint": sql_fingerprint(path, params), "full_rebuild": full}
+    metadata: dict[str, Any] = {}
+    try:
+        _run_in_transaction(con, path, params)
+    except duckdb.OutOfMemoryException as exc:
+        cap = fetch_one(con, "select current_setting('memory_limit')")[0]
+        log.warning("building %s.%s needs more memory than warehouse.memory_limit allows "
+                    "(%s): built again without the cap; raise the setting to keep the "
+                    "footprint predictable. DuckDB said: %s",
+                    schema, table, cap, str(exc).splitlines()[0])
+        con.execute("reset memory_limit")
+        try:
+            _run_in_transaction(con, path, params)
+        finally:
+            # The value comes from DuckDB's own setting, not from outside.
+            con.execute(f"set memory_limit = '{cap}'")
+        metadata["memory_cap_exceeded"] = MetadataValue.text(
+            f"built without warehouse.memory_limit ({cap}): raise it")
+    rows = row_count(con, f"{schema}.{table}")
+    return {"dagster/row_count": MetadataValue.int(rows), **metadata}
+
+
+def _run_in_transaction(con: duckdb.DuckDBPyConnection, path: Path, params: dict[str, Any]) -> None:
     con.begin()
     try:
         run_sql_file(con, path, params)
@@ -49,8 +79,6 @@ def build_table(
     except BaseException:
         con.rollback()
         raise
-    rows = row_count(con, f"{schema}.{table}")
-    return {"dagster/row_count": MetadataValue.int(rows)}
 
 
 def rebuild_model(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 import pytest
 
-from assets.tables import BOOKKEEPING_TABLES
-from connectors.records import MessageRecord
-from pipelines.warehouse import RAW_TABLES
-from tests.conftest import MODEL_TABLES, utc
+from assets.tables import BOOKKEEPING_TABLES, build_table
+from connectors.records import Batch, MessageRecord
+from pipelines.resources import Warehouse
+from pipelines.warehouse import RAW_TABLES, apply_batch
+from tests.conftest import MODEL_TABLES, make_config, utc
 from tests.crafted import ALIAS, AS_OF, ME, mail, meeting, row
 
 
@@ -427,3 +429,25 @@ def test_open_loops_by_hand(model):
         ("ana@x.example", "you_owe_reply", 10.0),
         ("cy@x.example", "they_owe_reply", 8.0),
     ]
+
+
+def test_a_build_that_does_not_fit_the_memory_cap_runs_again_without_it(con, tmp_path, caplog):
+    apply_batch(con, Batch(messages=[mail("ana@x.example", [ME], utc(2026, 5, 1))]))
+    _, config = make_config(tmp_path, me={"addresses": [ME]})
+    # Far too little for anything: the first attempt fails, the second runs uncapped.
+    con.execute("set memory_limit = '1MB'")
+    with caplog.at_level(logging.WARNING, logger="assets.tables"):
+        metadata = build_table(con, "core", "identities", config.model_params())
+    assert "memory_cap_exceeded" in metadata
+    assert "raise the setting" in caplog.text
+    assert con.execute("select address from core.identities order by 1").fetchall() == [
+        ("ana@x.example",), (ME,)]
+    # The cap is back for whatever runs next on the connection.
+    assert con.execute("select current_setting('memory_limit')").fetchall() == [("976.5 KiB",)]
+
+
+def test_the_warehouse_connection_takes_the_configured_memory_cap(tmp_path):
+    warehouse = Warehouse(path=str(tmp_path / "w.duckdb"), memory_limit="1500MB")
+    with warehouse.connect() as con:
+        assert con.execute("select current_setting('memory_limit')").fetchall() == [
+            ("1.3 GiB",)]  # DuckDB shows 1500 MB in GiB, rounded
