@@ -43,7 +43,8 @@ def sql_asset(
     ) -> MaterializeResult:
         config = settings.load()
         with warehouse.connect() as con:
-            metadata = build_table(con, schema, table, config.model_params())
+            metadata = build_table(con, schema, table, config.model_params(),
+                                   memory_cap=warehouse.memory_limit)
             if describe:
                 metadata.update(describe(con))
         return MaterializeResult(metadata=metadata)

@@ -12,7 +12,7 @@ import polars as pl
 from dagster import MetadataValue
 
 from pipelines.config import KeepwarmConfig
-from pipelines.warehouse import SQL_DIR, fetch_one, row_count, run_sql_file, sql_fingerprint
+from pipelines.warehouse import SQL_DIR, row_count, run_sql_file, sql_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +37,17 @@ BOOKKEEPING_TABLES = [
 
 def build_table(
     con: duckdb.DuckDBPyConnection, schema: str, table: str, params: dict[str, Any],
-    *, full: bool = False,
+    *, full: bool = False, memory_cap: str | None = None,
 ) -> dict[str, Any]:
     """Build `schema.table` from its SQL file in one transaction; return run metadata.
 
     Most files rebuild their table whole. An incremental one (core.interactions) gets its
     own fingerprint and `full` to decide whether the changes since its last build will do.
 
-    `warehouse.memory_limit` is the footprint aimed for, not a reason to lose a night: a
-    build that does not fit under it (DuckDB cannot spill every operator) is rolled back
-    and run once more without the cap, with a warning naming the setting to raise.
+    `memory_cap` is the memory_limit `con` was opened with (`warehouse.memory_limit`): the
+    footprint aimed for, not a reason to lose a night. A build that does not fit under it
+    (DuckDB cannot spill every operator) is rolled back and run once more without the cap,
+    with a warning naming the setting to raise; then the cap is set again.
     """
     path = SQL_DIR / schema / f"{table}.sql"
     params = {**params, "sql_fingerprint": sql_fingerprint(path, params), "full_rebuild": full}
@@ -54,19 +55,19 @@ def build_table(
     try:
         _run_in_transaction(con, path, params)
     except duckdb.OutOfMemoryException as exc:
-        cap = fetch_one(con, "select current_setting('memory_limit')")[0]
+        if memory_cap is None:
+            raise
         log.warning("building %s.%s needs more memory than warehouse.memory_limit allows "
                     "(%s): built again without the cap; raise the setting to keep the "
                     "footprint predictable. DuckDB said: %s",
-                    schema, table, cap, str(exc).splitlines()[0])
+                    schema, table, memory_cap, str(exc).splitlines()[0])
         con.execute("reset memory_limit")
         try:
             _run_in_transaction(con, path, params)
         finally:
-            # The value comes from DuckDB's own setting, not from outside.
-            con.execute(f"set memory_limit = '{cap}'")
+            con.execute("set memory_limit = ?", [memory_cap])
         metadata["memory_cap_exceeded"] = MetadataValue.text(
-            f"built without warehouse.memory_limit ({cap}): raise it")
+            f"built without warehouse.memory_limit ({memory_cap}): raise it")
     rows = row_count(con, f"{schema}.{table}")
     return {"dagster/row_count": MetadataValue.int(rows), **metadata}
 

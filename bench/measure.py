@@ -117,7 +117,7 @@ def rebuild(path: str, explain: bool = False, memory_limit: str | None = None) -
         params = config.model_params()
         for schema, table in MODEL_TABLES:
             timed.file = f"{schema}.{table}"
-            build_table(timed, schema, table, params, full=True)
+            build_table(timed, schema, table, params, full=True, memory_cap=memory_limit)
         seconds = time.perf_counter() - started
         peak = peak_rss_of_this_process()
         counts = con.execute(

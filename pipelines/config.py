@@ -43,8 +43,8 @@ class WarehouseConfig(_Section):
     landing_path: str | None = None
     # DuckDB's memory cap for every connection the pipeline opens. Its own default is 80%
     # of RAM, and it keeps what it is allowed; with a cap it spills big joins and sorts to
-    # disk instead. 1.5 GB holds a million-message model in memory (BENCHMARKS.md); raise
-    # it for much larger stores, or set null for DuckDB's default.
+    # disk instead. 1.5 GB holds a million-message model (BENCHMARKS.md); a table that does
+    # not fit even so is built again without the cap, with a warning to raise this.
     memory_limit: str | None = Field("1500MB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
 
     def resolve(self, base: Path) -> None:

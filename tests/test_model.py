@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+import duckdb
 import pytest
 
 from assets.tables import BOOKKEEPING_TABLES, build_table
@@ -437,11 +438,15 @@ def test_a_build_that_does_not_fit_the_memory_cap_runs_again_without_it(con, tmp
     # Far too little for anything: the first attempt fails, the second runs uncapped.
     con.execute("set memory_limit = '1MB'")
     with caplog.at_level(logging.WARNING, logger="assets.tables"):
-        metadata = build_table(con, "core", "identities", config.model_params())
+        metadata = build_table(con, "core", "identities", config.model_params(),
+                               memory_cap="1MB")
     assert "memory_cap_exceeded" in metadata
     assert "raise the setting" in caplog.text
     assert con.execute("select address from core.identities order by 1").fetchall() == [
         ("ana@x.example",), (ME,)]
+    # Without a cap of the pipeline's own there is nothing to lift: the error stands.
+    with pytest.raises(duckdb.OutOfMemoryException):
+        build_table(con, "core", "people", config.model_params())
     # The cap is back for whatever runs next on the connection.
     assert con.execute("select current_setting('memory_limit')").fetchall() == [("976.5 KiB",)]
 

@@ -178,6 +178,18 @@ where exists (
       and s.kind = case when i.channel = 'email' then 'message' else 'meeting' end
 );
 
+-- What the rows need of a message, and no more: the address lists shrink to spellings
+-- (names, References and the rest stay behind), which keeps a full build's working set
+-- small enough for the memory cap.
+create or replace temp macro message_headers() as table
+select
+    account, message_key, rfc_message_id, thread_key, sent_at, in_reply_to, labels,
+    list_id, precedence, auto_submitted, has_list_unsubscribe,
+    from_addrs[1].address as sender_spelling,
+    list_transform(to_addrs || cc_addrs || bcc_addrs, lambda a: a.address)
+        as recipient_spellings
+from raw.messages;
+
 insert into core.interactions
 with
 
@@ -199,7 +211,7 @@ user_addresses as (
 
 scoped_messages as (
     select m.*
-    from raw.messages m
+    from message_headers() m
     semi join interaction_scope s
         on s.kind = 'message' and s.account = m.account and s.source_key = m.message_key
 ),
@@ -207,7 +219,7 @@ scoped_messages as (
 -- The messages the scoped ones answer, read for their direction and time.
 parent_messages as (
     select m.*
-    from raw.messages m
+    from message_headers() m
     semi join (
         select distinct account, in_reply_to
         from scoped_messages
@@ -228,9 +240,7 @@ read_messages as (
 message_spellings as (
     select written, normalize_address(written, keep := $split_addresses) as address
     from (
-        select distinct unnest(list_transform(
-            from_addrs || to_addrs || cc_addrs || bcc_addrs, lambda a: a.address
-        )) as written
+        select distinct unnest(list_append(recipient_spellings, sender_spelling)) as written
         from read_messages
     )
 ),
@@ -238,8 +248,7 @@ message_spellings as (
 recipient_lists as (
     select r.account, r.message_key, list_distinct(list(s.address)) as recipients
     from (
-        select account, message_key,
-               unnest(to_addrs || cc_addrs || bcc_addrs).address as written
+        select account, message_key, unnest(recipient_spellings) as written
         from read_messages
     ) r
     join message_spellings s using (written)
@@ -248,14 +257,14 @@ recipient_lists as (
 
 messages as (
     select
-        m.*,
+        m.* exclude (recipient_spellings),
         sender_spelling.address as sender,
         coalesce(recipient_lists.recipients, []::varchar[]) as recipients,
         list_filter(recipients, lambda r: not list_contains(u.addresses, r)) as others
     from read_messages m
     cross join user_addresses u
     left join message_spellings sender_spelling
-        on sender_spelling.written = m.from_addrs[1].address
+        on sender_spelling.written = m.sender_spelling
     left join recipient_lists using (account, message_key)
     -- Drafts were never sent and spam was never a conversation.
     where not list_has_any(m.labels, ['DRAFT', 'SPAM'])
