@@ -107,10 +107,10 @@ everything as (
 ),
 
 changed as (
-    select 'message' as kind, m.account, m.message_key as source_key
+    select 'email' as kind, m.account, m.message_key as source_key
     from raw.messages m
     anti join core.interaction_sources s
-        on s.kind = 'message' and s.account = m.account and s.source_key = m.message_key
+        on s.kind = 'email' and s.account = m.account and s.source_key = m.message_key
         and s.loaded_at = m.loaded_at
     union
     select 'meeting', e.account, e.event_key
@@ -121,7 +121,7 @@ changed as (
     union
     select s.kind, s.account, s.source_key
     from core.interaction_sources s
-    where (s.kind = 'message' and not exists (
+    where (s.kind = 'email' and not exists (
               select 1 from raw.messages m
               where m.account = s.account and m.message_key = s.source_key))
        or (s.kind = 'meeting' and not exists (
@@ -134,7 +134,7 @@ changed_parents as (
     select m.account, m.rfc_message_id
     from raw.messages m
     semi join changed c
-        on c.kind = 'message' and c.account = m.account and c.source_key = m.message_key
+        on c.kind = 'email' and c.account = m.account and c.source_key = m.message_key
     where m.rfc_message_id is not null
 ),
 
@@ -142,19 +142,19 @@ incremental as (
     select * from changed
     union
     -- Replies to a parent that was rewritten or deleted.
-    select 'message', i.account, i.interaction_key
+    select 'email', i.account, i.interaction_key
     from core.interactions i
     semi join changed c
-        on c.kind = 'message' and c.account = i.account and c.source_key = i.in_reply_to_key
+        on c.kind = 'email' and c.account = i.account and c.source_key = i.in_reply_to_key
     union
     -- Replies that arrived before the message they answer.
-    select 'message', m.account, m.message_key
+    select 'email', m.account, m.message_key
     from raw.messages m
     semi join changed_parents p
         on p.account = m.account and p.rfc_message_id = m.in_reply_to
 )
 
-select 'message' as kind, account, message_key as source_key
+select 'email' as kind, account, message_key as source_key
 from raw.messages
 where (select yes from everything)
 union all
@@ -175,7 +175,7 @@ delete from core.interactions i
 where exists (
     select 1 from interaction_scope s
     where s.account = i.account and s.source_key = i.interaction_key
-      and s.kind = case when i.channel = 'email' then 'message' else 'meeting' end
+      and s.kind = i.channel
 );
 
 -- What the rows need of a message, and no more: the address lists shrink to spellings
@@ -213,7 +213,7 @@ scoped_messages as (
     select m.*
     from message_headers() m
     semi join interaction_scope s
-        on s.kind = 'message' and s.account = m.account and s.source_key = m.message_key
+        on s.kind = 'email' and s.account = m.account and s.source_key = m.message_key
 ),
 
 -- The messages the scoped ones answer, read for their direction and time.
@@ -227,7 +227,7 @@ parent_messages as (
         where in_reply_to is not null and (select reason is null from interaction_rebuild)
     ) r on r.account = m.account and r.in_reply_to = m.rfc_message_id
     anti join interaction_scope s
-        on s.kind = 'message' and s.account = m.account and s.source_key = m.message_key
+        on s.kind = 'email' and s.account = m.account and s.source_key = m.message_key
 ),
 
 read_messages as (
@@ -485,10 +485,10 @@ where exists (
 );
 
 insert into core.interaction_sources
-select 'message', m.account, null, m.message_key, m.loaded_at
+select 'email', m.account, null, m.message_key, m.loaded_at
 from raw.messages m
 semi join interaction_scope s
-    on s.kind = 'message' and s.account = m.account and s.source_key = m.message_key
+    on s.kind = 'email' and s.account = m.account and s.source_key = m.message_key
 union all
 select 'meeting', e.account, e.calendar_id, e.event_key, e.loaded_at
 from raw.events e
@@ -503,12 +503,12 @@ select
     now(),
     case when reason is null then 'incremental' else 'full' end,
     coalesce(reason, 'only what changed in raw.*'),
-    (select count(*) from interaction_scope where kind = 'message'),
+    (select count(*) from interaction_scope where kind = 'email'),
     (select count(*) from interaction_scope where kind = 'meeting'),
     (select count(*) from core.interactions i
      semi join interaction_scope s
         on s.account = i.account and s.source_key = i.interaction_key
-        and s.kind = case when i.channel = 'email' then 'message' else 'meeting' end),
+        and s.kind = i.channel),
     $sql_fingerprint
 from interaction_rebuild;
 
@@ -534,7 +534,7 @@ comment on column core.interactions.noise_reason is 'Why this does not count as 
 comment on column core.interactions.is_noise is 'noise_reason is set: marts leave this row out.';
 
 comment on table core.interaction_sources is 'Bookkeeping for incremental builds: every raw message and event core.interactions was built from, with the time the raw row was written. A raw row not here, written since, or here but gone from raw.* is rebuilt next time.';
-comment on column core.interaction_sources.kind is 'message (raw.messages) or meeting (raw.events).';
+comment on column core.interaction_sources.kind is 'email (raw.messages) or meeting (raw.events): the channel of the rows it gave core.interactions.';
 comment on column core.interaction_sources.account is 'Mailbox or calendar account of the raw row.';
 comment on column core.interaction_sources.calendar_id is 'Calendar of a raw.events row; null for messages.';
 comment on column core.interaction_sources.source_key is 'raw.messages.message_key or raw.events.event_key.';
