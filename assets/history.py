@@ -29,12 +29,12 @@ from assets.model import interactions, relationship_status
 from assets.tables import markdown_table
 from pipelines.resources import Settings, Warehouse
 from pipelines.serving import publish_serving_copy
-from pipelines.warehouse import SQL_DIR, WRITER_TAGS, fetch_one, run_sql_file
+from pipelines.warehouse import SQL_DIR, WRITER_TAGS, fetch_one, run_sql_file, sql_fingerprint
 
 HISTORY_GROUP = "history"
 HISTORY_JOB_NAME = "snapshot_history"
 # The marts a status depends on, in build order.
-_STATUS_TABLES = ("contact_metrics", "relationship_status")
+_STATUS_TABLES = ("contact_summaries", "contact_metrics", "relationship_status")
 _SNAPSHOT_COLUMNS = (
     "person_id, status, last_contact_at, touchpoints, tie_strength, dunbar_layer, "
     "days_silent, usual_gap_days, silence_probability, attention_rank"
@@ -48,7 +48,10 @@ def statuses_as_of(
     con.begin()
     try:
         for table in _STATUS_TABLES:
-            run_sql_file(con, SQL_DIR / "marts" / f"{table}.sql", {**params, "as_of": as_of})
+            path = SQL_DIR / "marts" / f"{table}.sql"
+            # Whole: the incremental summaries move forward from their last as-of, not back.
+            run_sql_file(con, path, {**params, "as_of": as_of, "full_rebuild": True,
+                                     "sql_fingerprint": sql_fingerprint(path, params)})
         query = f"select {_SNAPSHOT_COLUMNS} from marts.relationship_status"
         return con.sql(query).to_arrow_table()
     finally:

@@ -75,18 +75,20 @@ def _describe_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     }
 
 
-def _describe_build(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """What the incremental build of core.interactions did this time."""
-    mode, reason, messages, events, rows = con.execute(
-        "select mode, reason, messages_rebuilt, events_rebuilt, rows_written"
-        " from core.interaction_builds order by built_at desc limit 1"
-    ).fetchall()[0]
+def _describe_last_build(
+    con: duckdb.DuckDBPyConnection, builds_table: str, *counts: str
+) -> dict[str, Any]:
+    """What the latest incremental build recorded in `builds_table` did: its mode, why,
+    and the `counts` columns (how much it redid)."""
+    row = con.execute(
+        f"select mode, reason, {', '.join(counts)} from {builds_table}"
+        " order by built_at desc limit 1"
+    ).fetchone()
+    mode, reason, *figures = row
     return {
         "build/mode": MetadataValue.text(mode),
         "build/reason": MetadataValue.text(reason),
-        "build/messages_rebuilt": MetadataValue.int(messages),
-        "build/events_rebuilt": MetadataValue.int(events),
-        "build/rows_written": MetadataValue.int(rows),
+        **{f"build/{name}": MetadataValue.int(n) for name, n in zip(counts, figures, strict=True)},
     }
 
 
@@ -105,16 +107,26 @@ interactions = sql_asset(
     deps=[identities.key, RAW_MESSAGES, RAW_EVENTS], group=MODEL_GROUP,
     description="One row per person per message or meeting, noise marked. Incremental: "
                 "only what changed in raw.* is rebuilt (core.interaction_builds says why not).",
-    describe=_describe_build,
+    describe=lambda con: _describe_last_build(con, "core.interaction_builds", "messages_rebuilt",
+                                              "events_rebuilt", "rows_written"),
+)  # fmt: skip
+contact_summaries = sql_asset(
+    "marts", "contact_summaries",
+    deps=[interactions.key], group=METRICS_GROUP,
+    description="What each person's interactions add up to as of today: the sums the "
+                "metrics are computed from. Incremental: only people whose contact changed "
+                "or crossed a window are redone (marts.contact_summary_builds says why not).",
+    describe=lambda con: _describe_last_build(con, "marts.contact_summary_builds",
+                                              "people_rebuilt"),
 )  # fmt: skip
 contact_metrics = sql_asset(
     "marts", "contact_metrics",
-    deps=[people.key, interactions.key], group=METRICS_GROUP,
+    deps=[people.key, contact_summaries.key], group=METRICS_GROUP,
     description="Recency, frequency, reciprocity and meetings per person.",
 )  # fmt: skip
 relationship_status = sql_asset(
     "marts", "relationship_status",
-    deps=[contact_metrics.key, interactions.key], group=METRICS_GROUP,
+    deps=[contact_metrics.key, contact_summaries.key], group=METRICS_GROUP,
     description="New / active / cooling / cold / dormant per tie, with reason and next step.",
     describe=_describe_status,
 )  # fmt: skip

@@ -21,6 +21,7 @@ MODEL_TABLES = [
     ("core", "identities"),
     ("core", "people"),
     ("core", "interactions"),
+    ("marts", "contact_summaries"),
     ("marts", "contact_metrics"),
     ("marts", "relationship_status"),
     ("marts", "network_summary"),
@@ -32,6 +33,8 @@ BOOKKEEPING_TABLES = [
     ("core", "interaction_sources"),
     ("core", "interaction_identities"),
     ("core", "interaction_builds"),
+    ("core", "interaction_changes"),
+    ("marts", "contact_summary_builds"),
 ]
 
 
@@ -41,8 +44,9 @@ def build_table(
 ) -> dict[str, Any]:
     """Build `schema.table` from its SQL file in one transaction; return run metadata.
 
-    Most files rebuild their table whole. An incremental one (core.interactions) gets its
-    own fingerprint and `full` to decide whether the changes since its last build will do.
+    Most files rebuild their table whole. An incremental one (core.interactions,
+    marts.contact_summaries) gets its own fingerprint and `full` to decide whether the
+    changes since its last build will do.
 
     `memory_cap` is the memory_limit `con` was opened with (`warehouse.memory_limit`): the
     footprint aimed for, not a reason to lose a night. A build that does not fit under it

@@ -246,7 +246,9 @@ def nightly_store(
 ) -> Path:
     """A copy of the network plus an mbox of the night's new mail, and the keepwarm.yaml
     that syncs it: the returned config is what the nightly job runs with. With
-    `model_built`, the model is built first with that config, as the night before would."""
+    `model_built`, the model is built first with that config as of a day earlier, as the
+    night before would: tonight's run then moves the as-of time on by a day, as every
+    night does, and the metrics whose windows moved must follow."""
     from assets.tables import rebuild_model
     from pipelines.config import load_config
     from pipelines.warehouse import ensure_schema
@@ -264,9 +266,12 @@ def nightly_store(
         sources={"files": {"account": USER[0], "mail": [str(mail)]}},
     )
     if model_built:
+        tonight = load_config(path)
+        night_before = tonight.model_copy(update={"status": tonight.status.model_copy(
+            update={"as_of": AS_OF - timedelta(days=1)})})
         with duckdb.connect(str(store)) as con:
             ensure_schema(con)
-            rebuild_model(con, load_config(path))
+            rebuild_model(con, night_before)
     return path
 
 

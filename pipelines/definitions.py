@@ -37,6 +37,7 @@ ALL_ASSETS = [
     model.identities,
     model.people,
     model.interactions,
+    model.contact_summaries,
     model.contact_metrics,
     model.relationship_status,
     model.network_summary,

@@ -181,3 +181,112 @@ def test_a_simulated_mailbox_synced_in_slices_matches_one_full_build(tmp_path):
         # Replies pulled in by their parents are few: far from everything.
         assert rebuilt < len(chunk) + 2 * (len(relabelled) + len(deleted)) + 50
     assert tables(store.con) == full_rebuild_of(store, tmp_path / "full.duckdb")
+
+
+# --- marts.contact_summaries: incremental in the people it redoes ---------------------------
+
+
+def summary_build(con: duckdb.DuckDBPyConnection) -> tuple:
+    return con.execute(
+        "select mode, reason, people_rebuilt from marts.contact_summary_builds"
+        " order by built_at desc limit 1"
+    ).fetchall()[0]
+
+
+def as_of(config: KeepwarmConfig, moment) -> KeepwarmConfig:
+    return config.model_copy(update={"status": config.status.model_copy(
+        update={"as_of": moment})})
+
+
+def test_the_summaries_redo_the_people_whose_contact_changed_or_crossed_a_window(
+    tmp_path, config
+):
+    night_before, tonight = AS_OF - timedelta(days=1), AS_OF
+    store = Store(tmp_path / "incremental.duckdb", as_of(config, night_before))
+    at_noon = timedelta(hours=12)
+    store.sync(Batch(
+        messages=[
+            # Between the two as-of times: enters every figure.
+            mail("ana@x.example", [ME], night_before + at_noon),
+            # In the one-day band where tonight's 30-, 90- and 365-day windows lose it.
+            mail("bo@x.example", [ME], night_before - timedelta(days=30) + at_noon),
+            mail("cy@x.example", [ME], night_before - timedelta(days=90) + at_noon),
+            mail("dee@x.example", [ME], night_before - timedelta(days=365) + at_noon),
+            # Inside every window both nights, or outside all of them: unchanged.
+            mail("eve@x.example", [ME], night_before - timedelta(days=10)),
+            mail("eve@x.example", [ME], night_before - timedelta(days=400)),
+        ],
+        # Next week's meeting counts for nobody yet, tonight included.
+        events=[meeting(tonight + timedelta(days=7), 30,
+                        [(ME, "accepted"), ("fay@x.example", "accepted")])],
+    ))
+    # Everyone with contact that counts is looked at; ana (mail after this as-of time) and
+    # fay (a meeting ahead) get no row yet.
+    assert summary_build(store.con) == ("full", "first build", 6)
+    assert store.con.execute("select count(*) from marts.contact_summaries").fetchall() == [(4,)]
+
+    store.config = as_of(config, tonight)
+    store.sync(Batch())
+    # By hand: ana, bo, cy and dee; not eve (both mails keep their places), not fay.
+    assert summary_build(store.con) == (
+        "incremental", "only the people whose contact changed or moved", 4)
+    assert store.con.execute(
+        "select interactions_30d, interactions_90d, interactions_365d"
+        " from marts.contact_summaries where person_id in ('bo@x.example', 'dee@x.example')"
+        " order by person_id").fetchall() == [(0, 1, 1), (0, 0, 0)]
+    assert tables(store.con) == full_rebuild_of(store, tmp_path / "full.duckdb")
+
+    # New mail with the as-of time where it was: only its sender.
+    store.sync(Batch(messages=[mail("eve@x.example", [ME], tonight - timedelta(hours=1))]))
+    assert summary_build(store.con)[::2] == ("incremental", 1)
+    assert tables(store.con) == full_rebuild_of(store, tmp_path / "full-2.duckdb")
+
+
+def test_the_summaries_are_rebuilt_whole_when_increments_would_not_do(tmp_path, config):
+    store = Store(tmp_path / "incremental.duckdb", config)
+    store.sync(Batch(messages=[mail("ana@x.example", [ME], AS_OF - timedelta(days=3)),
+                               mail("ana@home.example", [ME], AS_OF - timedelta(days=2))]))
+    store.config = as_of(config, AS_OF - timedelta(days=1))
+    store.sync(Batch())
+    assert summary_build(store.con)[:2] == ("full", "the as-of time moved back")
+    store.config = store.config.model_copy(update={"status": store.config.status.model_copy(
+        update={"session_gap_days": 1})})
+    store.sync(Batch())
+    assert summary_build(store.con)[:2] == ("full", "the SQL or a setting it reads changed")
+    # Merging two known addresses rebuilds core.interactions whole, and so the summaries.
+    store.config = store.config.model_copy(update={"identities": store.config.identities.model_copy(
+        update={"merge": [["ana@x.example", "ana@home.example"]]})})
+    store.sync(Batch())
+    assert store.last_build()[0] == "full"
+    assert summary_build(store.con)[:2] == ("full", "core.interactions was rebuilt whole")
+    assert tables(store.con) == full_rebuild_of(store, tmp_path / "full.duckdb")
+
+
+def test_nightly_runs_with_the_as_of_time_moving_match_one_full_build(tmp_path):
+    """Six months of simulated mail arrive night by night, a week at a time, each night
+    built as of its own date: the summaries follow the windows as they slide."""
+    network = simulate(seed=4, end=date(2026, 11, 1), months=6, scale=0.3)
+    config = KeepwarmConfig.model_validate({
+        "me": {"addresses": list(network.user_addresses)},
+        "warehouse": {"path": str(tmp_path / "unused.duckdb")},
+        "identities": {"merge": [list(m) for m in network.merges]},
+    })
+    store = Store(tmp_path / "incremental.duckdb", config)
+    messages = sorted(network.messages, key=lambda m: m.sent_at)
+    events = sorted(network.events, key=lambda e: e.start_at)
+    night = utc(2026, 8, 1)
+    while night <= utc(2026, 11, 1):
+        store.config = as_of(config, night)
+        store.sync(Batch(
+            messages=[m for m in messages if night - timedelta(days=7) < m.sent_at <= night
+                      or (night == utc(2026, 8, 1) and m.sent_at <= night)],
+            # The calendar is known ahead: next week's meetings land before they happen.
+            events=[e for e in events
+                    if night - timedelta(days=7) < e.start_at - timedelta(days=7) <= night
+                    or (night == utc(2026, 8, 1) and e.start_at <= night + timedelta(days=7))],
+        ))
+        night += timedelta(days=7)
+    builds = store.con.execute(
+        "select mode, count(*) from marts.contact_summary_builds group by 1").fetchall()
+    assert dict(builds) == {"full": 1, "incremental": 13}
+    assert tables(store.con) == full_rebuild_of(store, tmp_path / "full.duckdb")

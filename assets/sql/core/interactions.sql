@@ -166,6 +166,22 @@ select kind, account, source_key
 from incremental
 where not (select yes from everything);
 
+-- Whose rows change, for marts.contact_summaries, which redoes only those people: the
+-- owners of the rows about to be deleted (here) and of the rows written in their place
+-- (after the insert). A full build writes one null instead: "everyone". The reader
+-- empties the table.
+create table if not exists core.interaction_changes (person_id varchar);
+
+insert into core.interaction_changes
+select null where (select reason is not null from interaction_rebuild);
+
+insert into core.interaction_changes
+select distinct i.person_id
+from core.interactions i
+semi join interaction_scope s
+    on s.account = i.account and s.source_key = i.interaction_key and s.kind = i.channel
+where (select reason is null from interaction_rebuild);
+
 -- Two statements: emptying the table is cheap on its own, and a full build's scope is every
 -- key, which the second statement would otherwise have to match row by row.
 delete from core.interactions
@@ -178,17 +194,45 @@ where exists (
       and s.kind = i.channel
 );
 
--- What the rows need of a message, and no more: the address lists shrink to spellings
--- (names, References and the rest stay behind), which keeps a full build's working set
--- small enough for the memory cap.
+-- The messages the rows are read from: those in scope, and the messages they answer (read
+-- for their direction and time only). Keys first, so that only these rows are projected
+-- below: a night reads a thousand messages, not the million in raw.messages.
+create or replace temp table message_reads as
+with
+
+scoped as (
+    select m.account, m.message_key, m.in_reply_to
+    from raw.messages m
+    semi join interaction_scope s
+        on s.kind = 'email' and s.account = m.account and s.source_key = m.message_key
+)
+
+select account, message_key, true as in_scope from scoped
+union all
+select m.account, m.message_key, false
+from raw.messages m
+semi join (
+    select distinct account, in_reply_to
+    from scoped
+    -- A full build has every message in scope already: nothing to look up.
+    where in_reply_to is not null and (select reason is null from interaction_rebuild)
+) r on r.account = m.account and r.in_reply_to = m.rfc_message_id
+anti join interaction_scope s
+    on s.kind = 'email' and s.account = m.account and s.source_key = m.message_key;
+
+-- What the rows need of those messages, and no more: the address lists shrink to
+-- spellings (names, References and the rest stay behind), which keeps a full build's
+-- working set small enough for the memory cap.
 create or replace temp macro message_headers() as table
 select
-    account, message_key, rfc_message_id, thread_key, sent_at, in_reply_to, labels,
-    list_id, precedence, auto_submitted, has_list_unsubscribe,
-    from_addrs[1].address as sender_spelling,
-    list_transform(to_addrs || cc_addrs || bcc_addrs, lambda a: a.address)
-        as recipient_spellings
-from raw.messages;
+    m.account, m.message_key, m.rfc_message_id, m.thread_key, m.sent_at, m.in_reply_to,
+    m.labels, m.list_id, m.precedence, m.auto_submitted, m.has_list_unsubscribe,
+    m.from_addrs[1].address as sender_spelling,
+    list_transform(m.to_addrs || m.cc_addrs || m.bcc_addrs, lambda a: a.address)
+        as recipient_spellings,
+    r.in_scope
+from raw.messages m
+join message_reads r using (account, message_key);
 
 insert into core.interactions
 with
@@ -209,31 +253,8 @@ user_addresses as (
     select list(address) as addresses from identities where is_self
 ),
 
-scoped_messages as (
-    select m.*
-    from message_headers() m
-    semi join interaction_scope s
-        on s.kind = 'email' and s.account = m.account and s.source_key = m.message_key
-),
-
--- The messages the scoped ones answer, read for their direction and time.
-parent_messages as (
-    select m.*
-    from message_headers() m
-    semi join (
-        select distinct account, in_reply_to
-        from scoped_messages
-        -- A full build has every message in scope already: nothing to look up.
-        where in_reply_to is not null and (select reason is null from interaction_rebuild)
-    ) r on r.account = m.account and r.in_reply_to = m.rfc_message_id
-    anti join interaction_scope s
-        on s.kind = 'email' and s.account = m.account and s.source_key = m.message_key
-),
-
 read_messages as (
-    select *, true as in_scope from scoped_messages
-    union all by name
-    select *, false as in_scope from parent_messages
+    select * from message_headers()
 ),
 
 -- Each distinct spelling is normalised once and looked up, not once per occurrence.
@@ -475,6 +496,13 @@ once as (
 select *, noise_reason is not null as is_noise
 from once;
 
+insert into core.interaction_changes
+select distinct i.person_id
+from core.interactions i
+semi join interaction_scope s
+    on s.account = i.account and s.source_key = i.interaction_key and s.kind = i.channel
+where (select reason is null from interaction_rebuild);
+
 delete from core.interaction_sources
 where (select reason is not null from interaction_rebuild);
 
@@ -546,6 +574,9 @@ comment on column core.interaction_identities.person_id is 'Its person then.';
 comment on column core.interaction_identities.is_self is 'Whether it was the user''s then.';
 comment on column core.interaction_identities.is_automated is 'Whether it looked like a machine sender then.';
 comment on column core.interaction_identities.not_a_person is 'Why it was not a person then (mailing list, role address), else null.';
+
+comment on table core.interaction_changes is 'Bookkeeping for incremental builds: the people whose rows in core.interactions were rewritten since marts.contact_summaries last read this (it then empties it); a null person means every row was rebuilt.';
+comment on column core.interaction_changes.person_id is 'core.people.person_id, or null for a full build of core.interactions.';
 
 comment on table core.interaction_builds is 'One row per build of core.interactions: whether it was full or incremental, why, and how much it rebuilt.';
 comment on column core.interaction_builds.built_at is 'When the build ran.';

@@ -1,6 +1,8 @@
 -- Per-person recency, frequency, reciprocity, meeting and tie-strength figures as of
 -- $as_of, for every person with at least one interaction that counts (noise excluded).
--- docs/metrics.md gives each formula and why it was chosen.
+-- The sums and counts come from marts.contact_summaries; what follows from them and the
+-- as-of time alone is worked out here. docs/metrics.md gives each formula and why it was
+-- chosen.
 create or replace table marts.contact_metrics as
 with
 
@@ -8,132 +10,18 @@ people as (
     select person_id, display_name, addresses from core.people where kind = 'person'
 ),
 
-interactions as (
-    select *
-    from core.interactions
-    where not is_noise and direction <> 'copied' and occurred_at <= $as_of
-      and person_id in (select person_id from people)
-),
-
-per_person as (
-    select
-        person_id,
-        min(occurred_at) as first_contact_at,
-        max(occurred_at) as last_contact_at,
-        -- An exchange completes when someone answers the other, or when you meet.
-        max(occurred_at) filter (where is_reply or channel = 'meeting') as last_two_way_at,
-        max(occurred_at) filter (where direction = 'inbound') as last_inbound_at,
-        max(occurred_at) filter (where direction = 'outbound') as last_outbound_at,
-        max(occurred_at) filter (where channel = 'meeting') as last_meeting_at,
-        count(*) filter (where occurred_at > $as_of - interval 30 day) as interactions_30d,
-        count(*) filter (where occurred_at > $as_of - interval 90 day) as interactions_90d,
-        count(*) filter (where occurred_at > $as_of - interval 365 day) as interactions_365d,
-        coalesce(sum(weight) filter (where occurred_at > $as_of - interval 30 day), 0)
-            as weighted_30d,
-        coalesce(sum(weight) filter (where occurred_at > $as_of - interval 90 day), 0)
-            as weighted_90d,
-        coalesce(sum(weight) filter (where occurred_at > $as_of - interval 365 day), 0)
-            as weighted_365d,
-        count(*) filter (where direction = 'outbound') as messages_sent,
-        count(*) filter (where direction = 'inbound') as messages_received,
-        median(reply_latency_s) filter (where direction = 'inbound' and is_reply) / 3600.0
-            as their_median_reply_hours,
-        median(reply_latency_s) filter (where direction = 'outbound' and is_reply) / 3600.0
-            as your_median_reply_hours,
-        count(*) filter (where channel = 'meeting') as meetings,
-        count(*) filter (where channel = 'meeting' and is_one_on_one) as meetings_one_on_one,
-        count(*) filter (where channel = 'meeting' and not is_one_on_one) as meetings_group,
-        count(*) filter (where channel = 'meeting' and in_person) as meetings_in_person,
-        count(*) filter (where channel = 'meeting' and on_video) as meetings_video,
-        coalesce(sum(duration_minutes) filter (where channel = 'meeting'), 0) / 60.0
-            as meeting_hours,
-        coalesce(sum(duration_minutes) filter (
-            where channel = 'meeting' and occurred_at > $as_of - interval 365 day), 0) / 60.0
-            as meeting_hours_365d
-    from interactions
-    group by person_id
-),
-
--- Each message either way, and whether the other side answered it (a reply naming it).
-messages as (
-    select
-        sent.person_id,
-        sent.direction,
-        sent.interaction_key,
-        bool_or(answer.interaction_key is not null) as answered
-    from interactions sent
-    left join interactions answer
-        on answer.person_id = sent.person_id
-        and answer.account = sent.account
-        and answer.in_reply_to_key = sent.interaction_key
-        and answer.direction <> sent.direction
-    where sent.channel = 'email'
-    group by all
-),
-
-reply_rates as (
-    select
-        person_id,
-        avg(answered::int) filter (where direction = 'outbound') as their_reply_rate,
-        avg(answered::int) filter (where direction = 'inbound') as your_reply_rate
-    from messages
-    group by person_id
-),
-
--- Who opened each thread with this person: the direction of its first message to or from them.
-threads as (
-    select
-        person_id,
-        coalesce(thread_key, interaction_key) as thread,
-        arg_min(direction, occurred_at) as opened_by
-    from interactions
-    where channel = 'email'
-    group by all
-),
-
-initiation as (
-    select person_id, avg((opened_by = 'outbound')::int) as initiation_share, count(*) as threads
-    from threads
-    group by person_id
-),
-
--- Messages one side sent since last hearing from the other (a meeting answers both).
-streaks as (
-    select
-        i.person_id,
-        count(*) filter (
-            where i.direction = 'outbound'
-              and i.occurred_at > coalesce(greatest(p.last_inbound_at, p.last_meeting_at), '-infinity')
-        ) as unanswered_outbound_streak,
-        count(*) filter (
-            where i.direction = 'inbound'
-              and i.occurred_at > coalesce(greatest(p.last_outbound_at, p.last_meeting_at), '-infinity')
-        ) as unanswered_inbound_streak
-    from interactions i
-    join per_person p using (person_id)
-    group by i.person_id
-),
-
 measured as (
     select
-        per_person.*,
+        s.*,
         case
             when messages_sent + messages_received > 0
                 then (messages_sent - messages_received) / (messages_sent + messages_received)
         end as reciprocity_balance,
-        reply_rates.their_reply_rate,
-        reply_rates.your_reply_rate,
-        initiation.initiation_share,
-        coalesce(initiation.threads, 0) as threads,
-        streaks.unanswered_outbound_streak,
-        streaks.unanswered_inbound_streak,
         date_diff('second', first_contact_at, $as_of) / 86400.0 as tenure_days,
         date_diff('second', last_contact_at, $as_of) / 86400.0 as days_since_contact,
         (messages_sent > 0 and messages_received > 0) or meetings > 0 as is_tie
-    from per_person
-    left join reply_rates using (person_id)
-    left join initiation using (person_id)
-    left join streaks using (person_id)
+    from marts.contact_summaries s
+    where person_id in (select person_id from people)
 ),
 
 -- Tie strength: five components in [0, 1], each a column, combined with fixed weights.

@@ -26,7 +26,9 @@ identities as (
 
 -- Who was on each message or meeting that counts, besides the user.
 presence as (
-    select account, interaction_key, channel, direction, person_id, occurred_at, thread_key
+    select
+        account, interaction_key, channel, direction, person_id, occurred_at, thread_key,
+        n_participants
     from core.interactions
     where not is_noise and occurred_at <= $as_of
       and person_id in (select person_id from people)
@@ -42,7 +44,9 @@ messages as (
         any_value(person_id) filter (where direction = 'inbound') as sender_id,
         list_sort(list_distinct(list(person_id))) as others
     from presence
-    where channel = 'email'
+    -- Two others the user wrote to, or a sender and one other beside the user, take at
+    -- least two recipients; most mail has one, and grouping it all is the costly part.
+    where channel = 'email' and n_participants >= 2
     group by account, interaction_key
 ),
 

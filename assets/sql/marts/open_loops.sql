@@ -16,12 +16,23 @@ mail as (
       and person_id in (select person_id from ties)
 ),
 
+-- Threads with a message inside the window: only their latest message can be a loop, and
+-- they are few beside the whole history.
+recent_threads as (
+    select distinct person_id, coalesce(thread_key, interaction_key) as thread
+    from mail
+    where occurred_at > $as_of - to_seconds($loop_window_days * 86400)
+),
+
 -- The latest message of each thread with each person. When it opened the thread or
 -- asked afresh (it is no reply itself), whoever received it owes an answer; a reply that
 -- ends a thread ("thanks, will do") closes it.
 thread_ends as (
-    select *
+    select mail.*
     from mail
+    semi join recent_threads r
+        on r.person_id = mail.person_id
+        and r.thread = coalesce(mail.thread_key, mail.interaction_key)
     qualify row_number() over (
         partition by person_id, coalesce(thread_key, interaction_key)
         order by occurred_at desc, interaction_key

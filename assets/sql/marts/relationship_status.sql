@@ -23,66 +23,18 @@ ties as (
     where is_tie or cadences.cadence_days is not null
 ),
 
-contacts as (
-    select distinct person_id, occurred_at
-    from core.interactions
-    where not is_noise and direction <> 'copied' and occurred_at <= $as_of
-      and person_id in (select person_id from ties)
-),
-
--- Contact within $session_gap_days of the previous one continues the same conversation,
--- so a three-day thread is one touchpoint, not three.
-flagged as (
-    select
-        person_id,
-        occurred_at,
-        coalesce(
-            date_diff('second', lag(occurred_at) over w, occurred_at) / 86400.0
-                > $session_gap_days,
-            true
-        ) as starts_touchpoint
-    from contacts
-    window w as (partition by person_id order by occurred_at)
-),
-
-numbered as (
-    select
-        *,
-        sum(starts_touchpoint::int) over (
-            partition by person_id order by occurred_at rows unbounded preceding
-        ) as touchpoint
-    from flagged
-),
-
-touchpoints as (
-    select person_id, touchpoint, min(occurred_at) as began_at, max(occurred_at) as ended_at
-    from numbered
-    group by all
-),
-
--- A gap is the silence between one touchpoint's end and the next one's start: the same
--- quantity as the current silence, so the two can be compared.
-gaps as (
-    select
-        person_id,
-        began_at,
-        date_diff('second', lag(ended_at) over w, began_at) / 86400.0 as gap_days
-    from touchpoints
-    window w as (partition by person_id order by touchpoint)
-),
-
--- The mean gap, not the median: a silence is judged against the tail of someone's gaps,
--- and for bursty contact the median understates that tail while the mean tracks it.
+-- Touchpoints and the gaps between them (marts.contact_summaries): contact within
+-- $session_gap_days of the previous one continues the same conversation, and a gap is the
+-- silence from one touchpoint's end to the next one's start, the same quantity as the
+-- current silence, so the two can be compared. The mean gap, not the median: a silence is
+-- judged against the tail of someone's gaps, and for bursty contact the median
+-- understates that tail while the mean tracks it.
 rhythm as (
     select
-        person_id,
-        count(*) filter (where gap_days is not null) + 1 as touchpoints,
-        count(gap_days) as n_gaps,
-        min(began_at) as first_touchpoint_at,
-        avg(gap_days) as mean_gap_days,
-        quantile_cont(gap_days, 0.9) as p90_gap_days
-    from gaps
-    group by person_id
+        person_id, touchpoints, n_gaps, first_touchpoint_at, mean_gap_days, p90_gap_days,
+        last_inbound_was_reply
+    from marts.contact_summaries
+    where person_id in (select person_id from ties)
 ),
 
 -- People with few gaps borrow strength from the network's typical rhythm.
@@ -152,19 +104,10 @@ thresholds as (
     from posterior
 ),
 
--- Whether their latest message answered the user's or opened something new decides who
--- holds the ball.
-last_inbound as (
-    select person_id, arg_max(is_reply, occurred_at) as last_inbound_was_reply
-    from core.interactions
-    where not is_noise and direction = 'inbound' and occurred_at <= $as_of
-    group by person_id
-),
-
 judged as (
     select
         ties.*,
-        coalesce(last_inbound.last_inbound_was_reply, false) as last_inbound_was_reply,
+        coalesce(thresholds.last_inbound_was_reply, false) as last_inbound_was_reply,
         thresholds.touchpoints,
         thresholds.mean_gap_days,
         thresholds.p90_gap_days,
@@ -181,7 +124,6 @@ judged as (
         date_diff('second', ties.first_contact_at, $as_of) / 86400.0 as days_known
     from ties
     join thresholds using (person_id)
-    left join last_inbound using (person_id)
 ),
 
 statused as (

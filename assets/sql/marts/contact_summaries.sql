@@ -1,0 +1,408 @@
+-- What each person's interactions add up to as of $as_of: the sums, counts, medians and
+-- gaps that marts.contact_metrics and marts.relationship_status are computed from. This
+-- is the one pass over core.interactions the metrics need; everything relative to the
+-- as-of time that follows from these columns alone (days silent, tenure, tie strength,
+-- layers, statuses) is left to those two marts, which are cheap over one row per person.
+--
+-- Built incrementally. A person's row depends only on their own rows in core.interactions
+-- and on $as_of, so a build redoes the people whose rows changed since the last build
+-- (core.interaction_changes, written by core.interactions) and the people with contact
+-- whose place relative to the as-of time moved: between the last as-of and this one, or
+-- the same band 30, 90 or 365 days back, where the windowed counts gain or lose it.
+-- Everything is rebuilt on the first build, when this file or a setting it reads changed
+-- ($sql_fingerprint), when the as-of time moved back, when core.interactions was rebuilt
+-- whole, or when asked ($full_rebuild). docs/architecture.md has the design.
+
+create table if not exists marts.contact_summaries (
+    person_id varchar,
+    first_contact_at timestamptz,
+    last_contact_at timestamptz,
+    last_two_way_at timestamptz,
+    last_inbound_at timestamptz,
+    last_outbound_at timestamptz,
+    last_meeting_at timestamptz,
+    last_inbound_was_reply boolean,
+    interactions_30d bigint,
+    interactions_90d bigint,
+    interactions_365d bigint,
+    weighted_30d double,
+    weighted_90d double,
+    weighted_365d double,
+    messages_sent bigint,
+    messages_received bigint,
+    their_median_reply_hours double,
+    your_median_reply_hours double,
+    their_reply_rate double,
+    your_reply_rate double,
+    initiation_share double,
+    threads bigint,
+    unanswered_outbound_streak bigint,
+    unanswered_inbound_streak bigint,
+    meetings bigint,
+    meetings_one_on_one bigint,
+    meetings_group bigint,
+    meetings_in_person bigint,
+    meetings_video bigint,
+    meeting_hours double,
+    meeting_hours_365d double,
+    touchpoints bigint,
+    n_gaps bigint,
+    first_touchpoint_at timestamptz,
+    mean_gap_days double,
+    p90_gap_days double
+);
+
+create table if not exists marts.contact_summary_builds (
+    built_at timestamptz not null,
+    as_of timestamptz not null,
+    mode varchar not null,
+    reason varchar not null,
+    people_rebuilt bigint not null,
+    fingerprint varchar not null
+);
+
+-- Written by core.interactions; created here too so that this file runs on its own.
+create table if not exists core.interaction_changes (person_id varchar);
+
+-- Why everything must be rebuilt; null when the changes alone will do.
+create or replace temp table summary_rebuild as
+with
+
+last_build as (
+    select as_of, fingerprint from marts.contact_summary_builds order by built_at desc limit 1
+)
+
+select
+    case
+        when $full_rebuild then 'a full rebuild was asked for'
+        when not exists (select 1 from last_build) then 'first build'
+        when (select fingerprint from last_build) <> $sql_fingerprint
+            then 'the SQL or a setting it reads changed'
+        when $as_of < (select as_of from last_build) then 'the as-of time moved back'
+        -- A null person is core.interactions' mark for "every row was rebuilt".
+        when exists (select 1 from core.interaction_changes where person_id is null)
+            then 'core.interactions was rebuilt whole'
+    end as reason,
+    (select as_of from last_build) as last_as_of;
+
+-- The people whose rows are (re)built this time: everyone, or those whose interactions
+-- changed and those with contact in a band where a figure's window moved.
+create or replace temp table summary_scope as
+with
+
+everything as (
+    select reason is not null as yes from summary_rebuild
+),
+
+counted as (
+    select person_id, occurred_at
+    from core.interactions
+    where not is_noise and direction <> 'copied'
+),
+
+-- Contact that entered the history (0) or left a window (30, 90, 365 days) since the last
+-- as-of time.
+moved as (
+    select distinct c.person_id
+    from counted c, summary_rebuild r
+    where (c.occurred_at > r.last_as_of and c.occurred_at <= $as_of)
+       or (c.occurred_at > r.last_as_of - interval 30 day
+           and c.occurred_at <= $as_of - interval 30 day)
+       or (c.occurred_at > r.last_as_of - interval 90 day
+           and c.occurred_at <= $as_of - interval 90 day)
+       or (c.occurred_at > r.last_as_of - interval 365 day
+           and c.occurred_at <= $as_of - interval 365 day)
+)
+
+select distinct person_id from counted where (select yes from everything)
+union all
+(
+    select person_id from core.interaction_changes
+    where person_id is not null and not (select yes from everything)
+    union
+    select person_id from moved where not (select yes from everything)
+);
+
+delete from marts.contact_summaries
+where (select reason is not null from summary_rebuild);
+
+delete from marts.contact_summaries s
+where (select reason is null from summary_rebuild)
+  and s.person_id in (select person_id from summary_scope);
+
+insert into marts.contact_summaries
+with
+
+interactions as (
+    select *
+    from core.interactions
+    where not is_noise and direction <> 'copied' and occurred_at <= $as_of
+      and person_id in (select person_id from summary_scope)
+),
+
+per_person as (
+    select
+        person_id,
+        min(occurred_at) as first_contact_at,
+        max(occurred_at) as last_contact_at,
+        -- An exchange completes when someone answers the other, or when you meet.
+        max(occurred_at) filter (where is_reply or channel = 'meeting') as last_two_way_at,
+        max(occurred_at) filter (where direction = 'inbound') as last_inbound_at,
+        max(occurred_at) filter (where direction = 'outbound') as last_outbound_at,
+        max(occurred_at) filter (where channel = 'meeting') as last_meeting_at,
+        -- Whether their latest message answered the user's or opened something new
+        -- decides who holds the ball.
+        arg_max(is_reply, occurred_at) filter (where direction = 'inbound')
+            as last_inbound_was_reply,
+        count(*) filter (where occurred_at > $as_of - interval 30 day) as interactions_30d,
+        count(*) filter (where occurred_at > $as_of - interval 90 day) as interactions_90d,
+        count(*) filter (where occurred_at > $as_of - interval 365 day) as interactions_365d,
+        -- Sums of fractions in exact decimals: a double's sum depends on the order rows
+        -- arrive in, and a person redone alone must come out as in a full build.
+        coalesce(sum(weight::decimal(38, 18)) filter (
+            where occurred_at > $as_of - interval 30 day), 0)::double as weighted_30d,
+        coalesce(sum(weight::decimal(38, 18)) filter (
+            where occurred_at > $as_of - interval 90 day), 0)::double as weighted_90d,
+        coalesce(sum(weight::decimal(38, 18)) filter (
+            where occurred_at > $as_of - interval 365 day), 0)::double as weighted_365d,
+        count(*) filter (where direction = 'outbound') as messages_sent,
+        count(*) filter (where direction = 'inbound') as messages_received,
+        median(reply_latency_s) filter (where direction = 'inbound' and is_reply) / 3600.0
+            as their_median_reply_hours,
+        median(reply_latency_s) filter (where direction = 'outbound' and is_reply) / 3600.0
+            as your_median_reply_hours,
+        count(*) filter (where channel = 'meeting') as meetings,
+        count(*) filter (where channel = 'meeting' and is_one_on_one) as meetings_one_on_one,
+        count(*) filter (where channel = 'meeting' and not is_one_on_one) as meetings_group,
+        count(*) filter (where channel = 'meeting' and in_person) as meetings_in_person,
+        count(*) filter (where channel = 'meeting' and on_video) as meetings_video,
+        coalesce(sum(duration_minutes::decimal(38, 12)) filter (
+            where channel = 'meeting'), 0)::double / 60.0 as meeting_hours,
+        coalesce(sum(duration_minutes::decimal(38, 12)) filter (
+            where channel = 'meeting' and occurred_at > $as_of - interval 365 day), 0)::double
+            / 60.0 as meeting_hours_365d
+    from interactions
+    group by person_id
+),
+
+-- Each message either way, and whether the other side answered it (a reply naming it).
+messages as (
+    select
+        sent.person_id,
+        sent.direction,
+        sent.interaction_key,
+        bool_or(answer.interaction_key is not null) as answered
+    from interactions sent
+    left join interactions answer
+        on answer.person_id = sent.person_id
+        and answer.account = sent.account
+        and answer.in_reply_to_key = sent.interaction_key
+        and answer.direction <> sent.direction
+    where sent.channel = 'email'
+    group by all
+),
+
+reply_rates as (
+    select
+        person_id,
+        avg(answered::int) filter (where direction = 'outbound') as their_reply_rate,
+        avg(answered::int) filter (where direction = 'inbound') as your_reply_rate
+    from messages
+    group by person_id
+),
+
+-- Who opened each thread with this person: the direction of its first message to or from them.
+threads as (
+    select
+        person_id,
+        coalesce(thread_key, interaction_key) as thread,
+        arg_min(direction, occurred_at) as opened_by
+    from interactions
+    where channel = 'email'
+    group by all
+),
+
+initiation as (
+    select person_id, avg((opened_by = 'outbound')::int) as initiation_share, count(*) as threads
+    from threads
+    group by person_id
+),
+
+-- Messages one side sent since last hearing from the other (a meeting answers both).
+streaks as (
+    select
+        i.person_id,
+        count(*) filter (
+            where i.direction = 'outbound'
+              and i.occurred_at > coalesce(greatest(p.last_inbound_at, p.last_meeting_at), '-infinity')
+        ) as unanswered_outbound_streak,
+        count(*) filter (
+            where i.direction = 'inbound'
+              and i.occurred_at > coalesce(greatest(p.last_outbound_at, p.last_meeting_at), '-infinity')
+        ) as unanswered_inbound_streak
+    from interactions i
+    join per_person p using (person_id)
+    group by i.person_id
+),
+
+contacts as (
+    select distinct person_id, occurred_at from interactions
+),
+
+-- Contact within $session_gap_days of the previous one continues the same conversation,
+-- so a three-day thread is one touchpoint, not three.
+flagged as (
+    select
+        person_id,
+        occurred_at,
+        coalesce(
+            date_diff('second', lag(occurred_at) over w, occurred_at) / 86400.0
+                > $session_gap_days,
+            true
+        ) as starts_touchpoint
+    from contacts
+    window w as (partition by person_id order by occurred_at)
+),
+
+numbered as (
+    select
+        *,
+        sum(starts_touchpoint::int) over (
+            partition by person_id order by occurred_at rows unbounded preceding
+        ) as touchpoint
+    from flagged
+),
+
+touchpoints as (
+    select person_id, touchpoint, min(occurred_at) as began_at, max(occurred_at) as ended_at
+    from numbered
+    group by all
+),
+
+-- A gap is the silence between one touchpoint's end and the next one's start: the same
+-- quantity as the current silence, so the two can be compared.
+gaps as (
+    select
+        person_id,
+        began_at,
+        date_diff('second', lag(ended_at) over w, began_at) as gap_seconds
+    from touchpoints
+    window w as (partition by person_id order by touchpoint)
+),
+
+-- The mean gap, not the median: a silence is judged against the tail of someone's gaps,
+-- and for bursty contact the median understates that tail while the mean tracks it.
+rhythm as (
+    select
+        person_id,
+        count(gap_seconds) + 1 as touchpoints,
+        count(gap_seconds) as n_gaps,
+        min(began_at) as first_touchpoint_at,
+        -- Whole seconds summed: exact, whatever order the rows come in.
+        sum(gap_seconds) / count(gap_seconds) / 86400.0 as mean_gap_days,
+        quantile_cont(gap_seconds / 86400.0, 0.9) as p90_gap_days
+    from gaps
+    group by person_id
+)
+
+select
+    p.person_id,
+    p.first_contact_at,
+    p.last_contact_at,
+    p.last_two_way_at,
+    p.last_inbound_at,
+    p.last_outbound_at,
+    p.last_meeting_at,
+    p.last_inbound_was_reply,
+    p.interactions_30d,
+    p.interactions_90d,
+    p.interactions_365d,
+    p.weighted_30d,
+    p.weighted_90d,
+    p.weighted_365d,
+    p.messages_sent,
+    p.messages_received,
+    p.their_median_reply_hours,
+    p.your_median_reply_hours,
+    reply_rates.their_reply_rate,
+    reply_rates.your_reply_rate,
+    initiation.initiation_share,
+    coalesce(initiation.threads, 0) as threads,
+    streaks.unanswered_outbound_streak,
+    streaks.unanswered_inbound_streak,
+    p.meetings,
+    p.meetings_one_on_one,
+    p.meetings_group,
+    p.meetings_in_person,
+    p.meetings_video,
+    p.meeting_hours,
+    p.meeting_hours_365d,
+    rhythm.touchpoints,
+    rhythm.n_gaps,
+    rhythm.first_touchpoint_at,
+    rhythm.mean_gap_days,
+    rhythm.p90_gap_days
+from per_person p
+left join reply_rates using (person_id)
+left join initiation using (person_id)
+left join streaks using (person_id)
+left join rhythm using (person_id);
+
+insert into marts.contact_summary_builds
+select
+    now(),
+    $as_of,
+    case when reason is null then 'incremental' else 'full' end,
+    coalesce(reason, 'only the people whose contact changed or moved'),
+    (select count(*) from summary_scope),
+    $sql_fingerprint
+from summary_rebuild;
+
+-- Read: the next build starts from here.
+delete from core.interaction_changes;
+
+comment on table marts.contact_summaries is 'One row per person with counted contact (noise and copies left out) as of the last build''s as-of time: the sums, medians and gaps marts.contact_metrics and marts.relationship_status are computed from. Rebuilt incrementally: see marts.contact_summary_builds.';
+comment on column marts.contact_summaries.person_id is 'core.people.person_id (any kind: the marts keep people only).';
+comment on column marts.contact_summaries.first_contact_at is 'First message or meeting with them.';
+comment on column marts.contact_summaries.last_contact_at is 'Latest message either way or meeting.';
+comment on column marts.contact_summaries.last_two_way_at is 'Latest reply either way, or meeting.';
+comment on column marts.contact_summaries.last_inbound_at is 'Latest message they sent the user.';
+comment on column marts.contact_summaries.last_outbound_at is 'Latest message the user sent them.';
+comment on column marts.contact_summaries.last_meeting_at is 'Latest meeting with them.';
+comment on column marts.contact_summaries.last_inbound_was_reply is 'Their latest message answered one of the user''s (null when they never wrote).';
+comment on column marts.contact_summaries.interactions_30d is 'Messages either way plus meetings in the 30 days before as-of.';
+comment on column marts.contact_summaries.interactions_90d is 'The same over 90 days.';
+comment on column marts.contact_summaries.interactions_365d is 'The same over 365 days.';
+comment on column marts.contact_summaries.weighted_30d is 'Interactions over 30 days, each weighted by 1 / audience size (unrounded).';
+comment on column marts.contact_summaries.weighted_90d is 'The same over 90 days.';
+comment on column marts.contact_summaries.weighted_365d is 'The same over 365 days.';
+comment on column marts.contact_summaries.messages_sent is 'Messages the user sent them.';
+comment on column marts.contact_summaries.messages_received is 'Messages they sent the user.';
+comment on column marts.contact_summaries.their_median_reply_hours is 'Median hours they took to answer the user.';
+comment on column marts.contact_summaries.your_median_reply_hours is 'Median hours the user took to answer them.';
+comment on column marts.contact_summaries.their_reply_rate is 'Share of the user''s messages to them that they answered.';
+comment on column marts.contact_summaries.your_reply_rate is 'Share of their messages that the user answered.';
+comment on column marts.contact_summaries.initiation_share is 'Share of email threads with them that the user opened.';
+comment on column marts.contact_summaries.threads is 'Email threads with them.';
+comment on column marts.contact_summaries.unanswered_outbound_streak is 'Messages the user sent since they last wrote or met.';
+comment on column marts.contact_summaries.unanswered_inbound_streak is 'Messages they sent since the user last wrote or met.';
+comment on column marts.contact_summaries.meetings is 'Meetings with them that counted.';
+comment on column marts.contact_summaries.meetings_one_on_one is 'Of which just the two of you.';
+comment on column marts.contact_summaries.meetings_group is 'Of which with more people.';
+comment on column marts.contact_summaries.meetings_in_person is 'Of which in person.';
+comment on column marts.contact_summaries.meetings_video is 'Of which with a video link.';
+comment on column marts.contact_summaries.meeting_hours is 'Hours in those meetings.';
+comment on column marts.contact_summaries.meeting_hours_365d is 'Hours in meetings with them over the last 365 days.';
+comment on column marts.contact_summaries.touchpoints is 'Separate conversations: contact within status.session_gap_days of the previous contact continues it.';
+comment on column marts.contact_summaries.n_gaps is 'Silences between touchpoints (touchpoints - 1).';
+comment on column marts.contact_summaries.first_touchpoint_at is 'Start of the first touchpoint.';
+comment on column marts.contact_summaries.mean_gap_days is 'Mean silence between touchpoints (null with one touchpoint).';
+comment on column marts.contact_summaries.p90_gap_days is '90th percentile of those silences.';
+
+comment on table marts.contact_summary_builds is 'One row per build of marts.contact_summaries: full or incremental, why, and how many people it redid.';
+comment on column marts.contact_summary_builds.built_at is 'When the build ran.';
+comment on column marts.contact_summary_builds.as_of is 'The as-of time it was built for; the next build redoes the people whose contact lies between it and its own.';
+comment on column marts.contact_summary_builds.mode is 'full (every person) or incremental.';
+comment on column marts.contact_summary_builds.reason is 'Why a full build was needed, or that only changed people were redone.';
+comment on column marts.contact_summary_builds.people_rebuilt is 'People whose rows were rebuilt.';
+comment on column marts.contact_summary_builds.fingerprint is 'Hash of this SQL file, the macros and the settings it reads; a different one forces a full build.';
