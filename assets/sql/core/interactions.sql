@@ -106,28 +106,25 @@ everything as (
     select reason is not null as yes from interaction_rebuild
 ),
 
+-- Raw rows new or written since (loaded_at differs), and rows gone from raw: one outer
+-- join of every raw key against what the last build read.
 changed as (
-    select 'email' as kind, m.account, m.message_key as source_key
-    from raw.messages m
-    anti join core.interaction_sources s
-        on s.kind = 'email' and s.account = m.account and s.source_key = m.message_key
-        and s.loaded_at = m.loaded_at
-    union
-    select 'meeting', e.account, e.event_key
-    from raw.events e
-    anti join core.interaction_sources s
-        on s.kind = 'meeting' and s.account = e.account and s.calendar_id = e.calendar_id
-        and s.source_key = e.event_key and s.loaded_at = e.loaded_at
-    union
-    select s.kind, s.account, s.source_key
-    from core.interaction_sources s
-    where (s.kind = 'email' and not exists (
-              select 1 from raw.messages m
-              where m.account = s.account and m.message_key = s.source_key))
-       or (s.kind = 'meeting' and not exists (
-              select 1 from raw.events e
-              where e.account = s.account and e.calendar_id = s.calendar_id
-                and e.event_key = s.source_key))
+    select
+        coalesce(r.kind, s.kind) as kind,
+        coalesce(r.account, s.account) as account,
+        coalesce(r.source_key, s.source_key) as source_key
+    from (
+        select 'email' as kind, account, null::varchar as calendar_id,
+               message_key as source_key, loaded_at
+        from raw.messages
+        union all
+        select 'meeting', account, calendar_id, event_key, loaded_at
+        from raw.events
+    ) r
+    full join core.interaction_sources s
+        on s.kind = r.kind and s.account = r.account and s.source_key = r.source_key
+        and s.calendar_id is not distinct from r.calendar_id
+    where r.loaded_at is distinct from s.loaded_at
 ),
 
 changed_parents as (
