@@ -185,10 +185,14 @@ def nightly(config_path: str) -> dict:
         mode, messages = con.execute(
             "select mode, messages_rebuilt from core.interaction_builds"
             " order by built_at desc limit 1").fetchall()[0]
+        summary_mode, people, everyone = con.execute(
+            "select mode, people_rebuilt, (select count(*) from marts.contact_summaries)"
+            " from marts.contact_summary_builds order by built_at desc limit 1").fetchall()[0]
     return {
         "success": result.success,
         "seconds": finished - loaded,
         "interactions_build": f"{mode}, {messages:,} messages",
+        "summaries_build": f"{summary_mode}, {people:,} of {everyone:,} people",
         "definitions_s": loaded - started,
         "steps": steps,
         "new_messages": new_messages,

@@ -55,6 +55,10 @@ def test_the_quick_run_prints_every_figure_and_a_verdict_per_target(cache, capsy
     # The night's mail holds no replies to older mail: exactly the new messages are redone.
     assert nightly["interactions_build"] == "incremental, 1,000 messages"
     assert everything["interactions_build"] == f"full, {result.network.messages + 1_000:,} messages"
+    # The night moves the as-of time by a day: some people are redone, far from all.
+    mode, redone, _, everyone, _ = nightly["summaries_build"].replace(",", "").split(" ", 4)
+    assert mode == "incremental" and 0 < int(redone) < int(everyone) / 2
+    assert everything["summaries_build"].startswith("full")
     assert "## Targets" in capsys.readouterr().out
 
 
