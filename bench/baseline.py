@@ -52,6 +52,8 @@ class Person:
     """What the baseline keeps per person: the times of the contact that counts."""
 
     times: list[int] = field(default_factory=list)
+    # Contact with nobody else on it (one-to-one mail) and meetings: what the rhythm uses.
+    personal: list[int] = field(default_factory=list)
     inbound: list[int] = field(default_factory=list)
     outbound: list[int] = field(default_factory=list)
     meetings: int = 0
@@ -218,11 +220,13 @@ def compute(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str,
     as_of = (params["as_of"] - EPOCH) // timedelta(microseconds=1)
     people: dict[str, Person] = defaultdict(Person)
 
-    def count(person: str, at: int, direction: str) -> None:
+    def count(person: str, at: int, direction: str, personal: bool = True) -> None:
         if at > as_of:
             return
         record = people[person]
         record.times.append(at)
+        if personal:
+            record.personal.append(at)
         if direction == "inbound":
             record.inbound.append(at)
         elif direction == "outbound":
@@ -240,10 +244,11 @@ def compute(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str,
         if (bulk or sender in automated) and not allow_listed(sender):
             continue
         if outbound:
-            for person in {person_of(r) for r in recipients if r not in user} - {None}:
-                count(person, sent_us, "outbound")
+            others = [r for r in recipients if r not in user]
+            for person in {person_of(r) for r in others} - {None}:
+                count(person, sent_us, "outbound", personal=len(others) <= 1)
         elif sender is not None and (person := person_of(sender)):
-            count(person, sent_us, "inbound")
+            count(person, sent_us, "inbound", personal=len(recipients) <= 1)
 
     max_attendees = params["max_meeting_attendees"]
     for status, event_type, all_day, attendees, start_us in box.events:
@@ -329,7 +334,10 @@ def _judge(
             continue
         touchpoints: list[tuple[int, int]] = []
         previous = None
-        for t in sorted(set(people[person_id].times)):
+        # The rhythm is one-to-one mail and meetings; someone seen only in group mail
+        # keeps all of it.
+        record = people[person_id]
+        for t in sorted(set(record.personal or record.times)):
             if previous is None or (_seconds(t) - _seconds(previous)) / 86400 > params[
                 "session_gap_days"
             ]:

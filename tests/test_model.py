@@ -319,6 +319,43 @@ def test_a_thread_over_two_days_is_one_touchpoint(model):
     assert "usually every 27 days" in reason
 
 
+def test_group_mail_ends_a_silence_but_is_not_in_the_rhythm(model):
+    days = lambda n: AS_OF - timedelta(days=n)  # noqa: E731
+    # Ana: one-to-one mail every 30 days (190 ... 70 days ago), and group mail with Bo 15
+    # days after each, the last one hers, 55 days ago. Cy appears only in group mail.
+    personal = [mail(ME, ["ana@x.example"], days(190)), mail("ana@x.example", [ME], days(160)),
+                mail(ME, ["ana@x.example"], days(130)), mail("ana@x.example", [ME], days(100)),
+                mail(ME, ["ana@x.example"], days(70))]
+    group = [mail(ME, ["ana@x.example", "bo@x.example"], days(n)) for n in (175, 145, 115, 85)]
+    group.append(mail("ana@x.example", [ME, "bo@x.example"], days(55)))
+    cy = [mail(ME, ["cy@x.example", "bo@x.example"], days(100)),
+          mail("cy@x.example", [ME, "bo@x.example"], days(60))]
+    con = model([*personal, *group, *cy])
+    got = dict(con.execute("""
+        select person_id, (status, touchpoints, mean_gap_days, usual_gap_days,
+                           cooling_after_days, cold_after_days, days_silent)
+        from marts.relationship_status""").fetchall())
+    # Ana's rhythm is the five one-to-one messages: 4 gaps of 30 days. She is the only
+    # person with 3+ gaps, so the prior is 30; her first message opens the history
+    # (H = 190, L = 0): a = 9, b = 5 x 30 + 120 = 270, odds = 190 x 9 / 270 = 6.333,
+    # w = 0.864, a = 9.864; usual gap 270 / 9.864 = 27.4, cooling after
+    # 270 x (0.1^(-1/9.864) - 1) = 71.0 days, cold after 270 x (0.04^(-1/9.864) - 1) =
+    # 104.2. Her group mail 55 days ago still ends the silence: active. (Counted in the
+    # rhythm it would make ten touchpoints 15 days apart, and 55 days a cold silence.)
+    a, b = posterior([30.0] * 4, 30, lead_in=0, history=190)
+    assert (round(a, 3), b) == (9.864, 270)
+    assert got["ana@x.example"] == (
+        "active", 5, 30.0, 27.4,
+        round(silence_with_chance(0.1, a, b), 1), round(silence_with_chance(0.04, a, b), 1),
+        55.0,
+    )
+    assert (round(silence_with_chance(0.1, a, b), 1),
+            round(silence_with_chance(0.04, a, b), 1)) == (71.0, 104.2)
+    # Cy has no one-to-one contact, so all of it counts: two touchpoints 40 days apart.
+    assert got["cy@x.example"][1:3] == (2, 40.0)
+    assert "bo@x.example" not in got  # Bo never wrote: no tie
+
+
 def test_new_and_one_way_contacts(model):
     con = model(
         [

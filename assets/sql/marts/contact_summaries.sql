@@ -245,8 +245,23 @@ streaks as (
     group by i.person_id
 ),
 
+-- The rhythm is that of contact between the user and them: mail with nobody else on it,
+-- and meetings. Group mail (a thread with several people, an introduction the user makes)
+-- follows the group's or the introduction's timing, not the tie's, and its extra short
+-- gaps make a slow tie look quicker than it is. Someone seen only in group mail keeps
+-- all of it. The silence still ends at any contact (last_contact_at).
 contacts as (
-    select distinct person_id, occurred_at from interactions
+    select distinct person_id, occurred_at
+    from (
+        select
+            person_id,
+            occurred_at,
+            channel = 'meeting' or n_participants = 1 as is_personal,
+            bool_or(channel = 'meeting' or n_participants = 1) over (partition by person_id)
+                as has_personal
+        from interactions
+    )
+    where is_personal or not has_personal
 ),
 
 -- Contact within $session_gap_days of the previous one continues the same conversation,
@@ -393,9 +408,9 @@ comment on column marts.contact_summaries.meetings_in_person is 'Of which in per
 comment on column marts.contact_summaries.meetings_video is 'Of which with a video link.';
 comment on column marts.contact_summaries.meeting_hours is 'Hours in those meetings.';
 comment on column marts.contact_summaries.meeting_hours_365d is 'Hours in meetings with them over the last 365 days.';
-comment on column marts.contact_summaries.touchpoints is 'Separate conversations: contact within status.session_gap_days of the previous contact continues it.';
+comment on column marts.contact_summaries.touchpoints is 'Separate conversations in one-to-one mail and meetings (group mail only for someone with no other contact): contact within status.session_gap_days of the previous contact continues it.';
 comment on column marts.contact_summaries.n_gaps is 'Silences between touchpoints (touchpoints - 1).';
-comment on column marts.contact_summaries.first_touchpoint_at is 'Start of the first touchpoint.';
+comment on column marts.contact_summaries.first_touchpoint_at is 'Start of the first of those touchpoints.';
 comment on column marts.contact_summaries.mean_gap_days is 'Mean silence between touchpoints (null with one touchpoint).';
 comment on column marts.contact_summaries.p90_gap_days is '90th percentile of those silences.';
 

@@ -23,12 +23,12 @@ ties as (
     where is_tie or cadences.cadence_days is not null
 ),
 
--- Touchpoints and the gaps between them (marts.contact_summaries): contact within
--- $session_gap_days of the previous one continues the same conversation, and a gap is the
--- silence from one touchpoint's end to the next one's start, the same quantity as the
--- current silence, so the two can be compared. The mean gap, not the median: a silence is
--- judged against the tail of someone's gaps, and for bursty contact the median
--- understates that tail while the mean tracks it.
+-- Touchpoints and the gaps between them (marts.contact_summaries): one-to-one mail and
+-- meetings, contact within $session_gap_days of the previous one continuing the same
+-- conversation, and a gap the silence from one touchpoint's end to the next one's start,
+-- the same quantity as the current silence, so the two can be compared. The mean gap, not
+-- the median: a silence is judged against the tail of someone's gaps, and for bursty
+-- contact the median understates that tail while the mean tracks it.
 rhythm as (
     select
         person_id, touchpoints, n_gaps, first_touchpoint_at, mean_gap_days, p90_gap_days,
@@ -240,11 +240,11 @@ comment on column marts.relationship_status.status is 'new (known under new_days
 comment on column marts.relationship_status.reason is 'The status in words: their usual rhythm and how long they have been silent.';
 comment on column marts.relationship_status.next_step is 'A suggested action: reply (they opened something you never answered), follow up on a meeting, write again (they answered you last), check in (you wrote last).';
 comment on column marts.relationship_status.last_contact_at is 'Latest message either way or meeting.';
-comment on column marts.relationship_status.days_silent is 'Days from last contact to the as-of time.';
+comment on column marts.relationship_status.days_silent is 'Days from last contact of any kind (group mail included) to the as-of time.';
 comment on column marts.relationship_status.usual_gap_days is 'Expected gap: their mean gap shrunk toward the network''s typical rhythm, (prior_weight x prior + sum of gaps + w x lead-in) / (prior_weight + gaps + w), the lead-in (history start to first contact) counted as one more gap with w the probability that the tie predates the history.';
-comment on column marts.relationship_status.mean_gap_days is 'Mean silence between touchpoints with them (null with one touchpoint).';
+comment on column marts.relationship_status.mean_gap_days is 'Mean silence between touchpoints with them (null with one touchpoint): one-to-one mail and meetings, not group mail.';
 comment on column marts.relationship_status.p90_gap_days is '90th percentile of those silences.';
-comment on column marts.relationship_status.touchpoints is 'Separate conversations: contact within session_gap_days of the last one continues it.';
+comment on column marts.relationship_status.touchpoints is 'Separate conversations: contact within session_gap_days of the last one continues it. Counts one-to-one mail (nobody else on it) and meetings; group mail only for someone with no other contact.';
 comment on column marts.relationship_status.cooling_after_days is 'Silence after which the tie is cooling: the silence whose chance under their rhythm is cooling_probability (at least min_cooling_days).';
 comment on column marts.relationship_status.cold_after_days is 'Silence after which it is cold: the silence whose chance under their rhythm is cold_probability (at least min_cold_days).';
 comment on column marts.relationship_status.silence_probability is 'Chance that a gap lasts at least days_silent, given their rhythm and how much of it has been seen: small means unusual.';
