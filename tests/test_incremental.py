@@ -12,13 +12,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from assets.tables import MODEL_TABLES, rebuild_model
+from assets.tables import MODEL_TABLES, build_table, rebuild_model
 from connectors.demo import simulate
 from connectors.records import Batch
 from pipelines.config import KeepwarmConfig
 from pipelines.warehouse import apply_batch, ensure_schema
 from tests.conftest import make_config, utc
-from tests.crafted import AS_OF, ME, mail, meeting
+from tests.crafted import AS_OF, ME, mail, meeting, row
 
 
 class Store:
@@ -290,3 +290,17 @@ def test_nightly_runs_with_the_as_of_time_moving_match_one_full_build(tmp_path):
         "select mode, count(*) from marts.contact_summary_builds group by 1").fetchall()
     assert dict(builds) == {"full": 1, "incremental": 13}
     assert tables(store.con) == full_rebuild_of(store, tmp_path / "full.duckdb")
+
+
+def test_metrics_refreshed_alone_describe_the_moment_their_summaries_do(tmp_path, config):
+    """Materialising marts/contact_metrics without its summaries (one asset picked in the
+    UI) must not mix the summaries' window counts with a later day's silences."""
+    store = Store(tmp_path / "incremental.duckdb", config)
+    store.sync(Batch(messages=[mail("ana@x.example", [ME], AS_OF - timedelta(days=20)),
+                               mail(ME, ["ana@x.example"], AS_OF - timedelta(days=10))]))
+    later = as_of(config, AS_OF + timedelta(days=30)).model_params()
+    for table in ("contact_metrics", "relationship_status"):
+        build_table(store.con, "marts", table, later)
+    assert row(store.con, "select tenure_days, interactions_30d from"
+                          " marts.contact_metrics") == (20.0, 2)
+    assert row(store.con, "select days_silent from marts.relationship_status") == (10.0,)

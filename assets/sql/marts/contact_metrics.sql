@@ -1,10 +1,15 @@
--- Per-person recency, frequency, reciprocity, meeting and tie-strength figures as of
--- $as_of, for every person with at least one interaction that counts (noise excluded).
--- The sums and counts come from marts.contact_summaries; what follows from them and the
--- as-of time alone is worked out here. docs/metrics.md gives each formula and why it was
--- chosen.
+-- Per-person recency, frequency, reciprocity, meeting and tie-strength figures, for every
+-- person with at least one interaction that counts (noise excluded). The sums and counts
+-- come from marts.contact_summaries; what follows from them and the as-of time alone is
+-- worked out here. docs/metrics.md gives each formula and why it was chosen.
 create or replace table marts.contact_metrics as
 with
+
+-- The as-of time the summaries were built for, not this run's own: refreshing this table
+-- alone must not mix last night's window counts with today's silences.
+summarised as (
+    select as_of from marts.contact_summary_builds order by built_at desc limit 1
+),
 
 people as (
     select person_id, display_name, addresses from core.people where kind = 'person'
@@ -17,10 +22,10 @@ measured as (
             when messages_sent + messages_received > 0
                 then (messages_sent - messages_received) / (messages_sent + messages_received)
         end as reciprocity_balance,
-        date_diff('second', first_contact_at, $as_of) / 86400.0 as tenure_days,
-        date_diff('second', last_contact_at, $as_of) / 86400.0 as days_since_contact,
+        date_diff('second', first_contact_at, summarised.as_of) / 86400.0 as tenure_days,
+        date_diff('second', last_contact_at, summarised.as_of) / 86400.0 as days_since_contact,
         (messages_sent > 0 and messages_received > 0) or meetings > 0 as is_tie
-    from marts.contact_summaries s
+    from marts.contact_summaries s, summarised
     where person_id in (select person_id from people)
 ),
 
@@ -124,7 +129,7 @@ from layered m
 join people using (person_id)
 order by m.last_contact_at desc, people.person_id;
 
-comment on table marts.contact_metrics is 'One row per person (not lists, role or machine addresses) with contact that counts (bulk mail, declined, cancelled and oversized meetings excluded), as of the run''s as-of time, with tie strength and its components.';
+comment on table marts.contact_metrics is 'One row per person (not lists, role or machine addresses) with contact that counts (bulk mail, declined, cancelled and oversized meetings excluded), as of the as-of time marts.contact_summaries was built for, with tie strength and its components.';
 comment on column marts.contact_metrics.person_id is 'core.people.person_id.';
 comment on column marts.contact_metrics.display_name is 'Their name.';
 comment on column marts.contact_metrics.addresses is 'All their normalised addresses.';

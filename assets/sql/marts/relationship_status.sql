@@ -1,7 +1,13 @@
--- Where each tie stands as of $as_of, judged against that person's own rhythm rather
--- than one fixed interval. docs/metrics.md explains the rule and its constants.
+-- Where each tie stands, judged against that person's own rhythm rather than one fixed
+-- interval. docs/metrics.md explains the rule and its constants.
 create or replace table marts.relationship_status as
 with
+
+-- As of the time marts.contact_summaries (and so marts.contact_metrics) describe, so that
+-- the silence and the rhythm it is judged against are of one moment.
+summarised as (
+    select as_of from marts.contact_summary_builds order by built_at desc limit 1
+),
 
 -- People the user named in status.cadence, resolved to whoever owns the address.
 cadences as (
@@ -72,8 +78,8 @@ lead_in as (
             + rhythm.n_gaps * coalesce(rhythm.mean_gap_days, 0) as gaps_scale_days,
         date_diff('second', history.started_at, rhythm.first_touchpoint_at) / 86400.0
             as lead_in_days,
-        date_diff('second', history.started_at, $as_of) / 86400.0 as history_days
-    from rhythm, network_prior, history
+        date_diff('second', history.started_at, summarised.as_of) / 86400.0 as history_days
+    from rhythm, network_prior, history, summarised
 ),
 
 predates as (
@@ -117,13 +123,14 @@ judged as (
         pow(
             thresholds.scale_days
                 / (thresholds.scale_days
-                   + date_diff('second', ties.last_contact_at, $as_of) / 86400.0),
+                   + date_diff('second', ties.last_contact_at, summarised.as_of) / 86400.0),
             thresholds.shape
         ) as silence_probability,
-        date_diff('second', ties.last_contact_at, $as_of) / 86400.0 as days_silent,
-        date_diff('second', ties.first_contact_at, $as_of) / 86400.0 as days_known
+        date_diff('second', ties.last_contact_at, summarised.as_of) / 86400.0 as days_silent,
+        date_diff('second', ties.first_contact_at, summarised.as_of) / 86400.0 as days_known
     from ties
     join thresholds using (person_id)
+    cross join summarised
 ),
 
 statused as (
