@@ -191,9 +191,10 @@ where exists (
       and s.kind = i.channel
 );
 
--- The messages the rows are read from: those in scope, and the messages they answer (read
--- for their direction and time only). Keys first, so that only these rows are projected
--- below: a night reads a thousand messages, not the million in raw.messages.
+-- The messages an incremental build reads: those in scope, and the messages they answer
+-- (read for their direction and time only). Keys first, so that only these rows are
+-- projected below: a night reads a thousand messages, not the million in raw.messages. A
+-- full build reads every message, all in scope, and needs no list.
 create or replace temp table message_reads as
 with
 
@@ -202,17 +203,16 @@ scoped as (
     from raw.messages m
     semi join interaction_scope s
         on s.kind = 'email' and s.account = m.account and s.source_key = m.message_key
+    where (select reason is null from interaction_rebuild)
 )
 
-select account, message_key, true as in_scope from scoped
+select account, message_key, true as in_scope
+from scoped
 union all
 select m.account, m.message_key, false
 from raw.messages m
 semi join (
-    select distinct account, in_reply_to
-    from scoped
-    -- A full build has every message in scope already: nothing to look up.
-    where in_reply_to is not null and (select reason is null from interaction_rebuild)
+    select distinct account, in_reply_to from scoped where in_reply_to is not null
 ) r on r.account = m.account and r.in_reply_to = m.rfc_message_id
 anti join interaction_scope s
     on s.kind = 'email' and s.account = m.account and s.source_key = m.message_key;
@@ -227,9 +227,10 @@ select
     m.from_addrs[1].address as sender_spelling,
     list_transform(m.to_addrs || m.cc_addrs || m.bcc_addrs, lambda a: a.address)
         as recipient_spellings,
-    r.in_scope
+    coalesce(r.in_scope, true) as in_scope
 from raw.messages m
-join message_reads r using (account, message_key);
+left join message_reads r using (account, message_key)
+where r.account is not null or (select reason is not null from interaction_rebuild);
 
 insert into core.interactions
 with

@@ -134,7 +134,10 @@ insert into marts.contact_summaries
 with
 
 interactions as (
-    select *
+    select
+        person_id, account, interaction_key, occurred_at, channel, direction, thread_key,
+        n_participants, weight, is_reply, reply_latency_s, in_reply_to_key, duration_minutes,
+        in_person, on_video, is_one_on_one
     from core.interactions
     where not is_noise and direction <> 'copied' and occurred_at <= $as_of
       and person_id in (select person_id from summary_scope)
@@ -180,7 +183,9 @@ per_person as (
             where channel = 'meeting'), 0)::double / 60.0 as meeting_hours,
         coalesce(sum(duration_minutes::decimal(38, 12)) filter (
             where channel = 'meeting' and occurred_at > $as_of - interval 365 day), 0)::double
-            / 60.0 as meeting_hours_365d
+            / 60.0 as meeting_hours_365d,
+        -- Contact with nobody else on it: mail to or from them alone, or a meeting.
+        bool_or(channel = 'meeting' or n_participants = 1) as has_personal
     from interactions
     group by person_id
 ),
@@ -251,17 +256,10 @@ streaks as (
 -- gaps make a slow tie look quicker than it is. Someone seen only in group mail keeps
 -- all of it. The silence still ends at any contact (last_contact_at).
 contacts as (
-    select distinct person_id, occurred_at
-    from (
-        select
-            person_id,
-            occurred_at,
-            channel = 'meeting' or n_participants = 1 as is_personal,
-            bool_or(channel = 'meeting' or n_participants = 1) over (partition by person_id)
-                as has_personal
-        from interactions
-    )
-    where is_personal or not has_personal
+    select distinct i.person_id, i.occurred_at
+    from interactions i
+    join per_person p using (person_id)
+    where i.channel = 'meeting' or i.n_participants = 1 or not p.has_personal
 ),
 
 -- Contact within $session_gap_days of the previous one continues the same conversation,
