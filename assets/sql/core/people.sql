@@ -13,8 +13,10 @@ names as (
     group by all
 ),
 
+-- Ties go to the alphabetically first name, so the choice does not depend on the order
+-- rows happen to arrive in.
 best_name as (
-    select person_id, arg_max(display_name, times_seen) as display_name
+    select person_id, first(display_name order by times_seen desc, display_name) as display_name
     from names
     group by person_id
 )

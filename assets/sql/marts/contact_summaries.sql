@@ -154,8 +154,9 @@ per_person as (
         max(occurred_at) filter (where direction = 'outbound') as last_outbound_at,
         max(occurred_at) filter (where channel = 'meeting') as last_meeting_at,
         -- Whether their latest message answered the user's or opened something new
-        -- decides who holds the ball.
-        arg_max(is_reply, occurred_at) filter (where direction = 'inbound')
+        -- decides who holds the ball. Ties in time go by key (here and below), so that a
+        -- person redone alone comes out as in a full build.
+        arg_max(is_reply, (occurred_at, interaction_key)) filter (where direction = 'inbound')
             as last_inbound_was_reply,
         count(*) filter (where occurred_at > $as_of - interval 30 day) as interactions_30d,
         count(*) filter (where occurred_at > $as_of - interval 90 day) as interactions_90d,
@@ -221,7 +222,7 @@ threads as (
     select
         person_id,
         coalesce(thread_key, interaction_key) as thread,
-        arg_min(direction, occurred_at) as opened_by
+        arg_min(direction, (occurred_at, interaction_key)) as opened_by
     from interactions
     where channel = 'email'
     group by all
