@@ -169,15 +169,17 @@ where not (select yes from everything);
 -- empties the table.
 create table if not exists core.interaction_changes (person_id varchar);
 
-insert into core.interaction_changes
-select null where (select reason is not null from interaction_rebuild);
-
-insert into core.interaction_changes
+create or replace temp macro people_in_scope() as table
 select distinct i.person_id
 from core.interactions i
 semi join interaction_scope s
     on s.account = i.account and s.source_key = i.interaction_key and s.kind = i.channel
 where (select reason is null from interaction_rebuild);
+
+insert into core.interaction_changes
+select null where (select reason is not null from interaction_rebuild);
+
+insert into core.interaction_changes from people_in_scope();
 
 -- Two statements: emptying the table is cheap on its own, and a full build's scope is every
 -- key, which the second statement would otherwise have to match row by row.
@@ -494,12 +496,7 @@ once as (
 select *, noise_reason is not null as is_noise
 from once;
 
-insert into core.interaction_changes
-select distinct i.person_id
-from core.interactions i
-semi join interaction_scope s
-    on s.account = i.account and s.source_key = i.interaction_key and s.kind = i.channel
-where (select reason is null from interaction_rebuild);
+insert into core.interaction_changes from people_in_scope();
 
 delete from core.interaction_sources
 where (select reason is not null from interaction_rebuild);
