@@ -107,7 +107,8 @@ everything as (
 ),
 
 -- Raw rows new or written since (loaded_at differs), and rows gone from raw: one outer
--- join of every raw key against what the last build read.
+-- join of every raw key against what the last build read. Not needed, and so emptied,
+-- on a full build.
 changed as (
     select
         coalesce(r.kind, s.kind) as kind,
@@ -117,11 +118,15 @@ changed as (
         select 'email' as kind, account, null::varchar as calendar_id,
                message_key as source_key, loaded_at
         from raw.messages
+        where not (select yes from everything)
         union all
         select 'meeting', account, calendar_id, event_key, loaded_at
         from raw.events
+        where not (select yes from everything)
     ) r
-    full join core.interaction_sources s
+    full join (
+        select * from core.interaction_sources where not (select yes from everything)
+    ) s
         on s.kind = r.kind and s.account = r.account and s.source_key = r.source_key
         and s.calendar_id is not distinct from r.calendar_id
     where r.loaded_at is distinct from s.loaded_at
@@ -169,12 +174,14 @@ where not (select yes from everything);
 -- empties the table.
 create table if not exists core.interaction_changes (person_id varchar);
 
+-- (Empty on a full build, where the null says it all: the scope side is emptied first,
+-- which spares the join.)
 create or replace temp macro people_in_scope() as table
 select distinct i.person_id
 from core.interactions i
-semi join interaction_scope s
-    on s.account = i.account and s.source_key = i.interaction_key and s.kind = i.channel
-where (select reason is null from interaction_rebuild);
+semi join (
+    select * from interaction_scope where (select reason is null from interaction_rebuild)
+) s on s.account = i.account and s.source_key = i.interaction_key and s.kind = i.channel;
 
 insert into core.interaction_changes
 select null where (select reason is not null from interaction_rebuild);
