@@ -61,9 +61,6 @@ create table if not exists marts.contact_summary_builds (
     fingerprint varchar not null
 );
 
--- Written by core.interactions; created here too so that this file runs on its own.
-create table if not exists core.interaction_changes (person_id varchar);
-
 -- Why everything must be rebuilt; null when the changes alone will do.
 create or replace temp table summary_rebuild as
 with
