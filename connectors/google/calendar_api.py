@@ -20,7 +20,7 @@ import httplib2
 from googleapiclient.discovery import Resource
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
-from connectors.google.gmail_api import build_shipped_service
+from connectors.google.discovery import build_shipped_service
 
 # Google's Calendar "Usage limits" page (developers.google.com/workspace/calendar/api/
 # guides/quota): 600 requests per minute per user per project, every method counted as

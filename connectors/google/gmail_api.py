@@ -6,14 +6,14 @@ the `fields` masks below keep even snippets off the wire.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httplib2
-from googleapiclient.discovery import Resource, build_from_document
-from googleapiclient.discovery_cache import get_static_doc
+from googleapiclient.discovery import Resource
 from googleapiclient.http import BatchHttpRequest, HttpRequest
+
+from connectors.google.discovery import build_shipped_service
 
 # Per-method quota units and the per-user ceiling from Google's Gmail "Usage limits"
 # page (developers.google.com/workspace/gmail/api/reference/quota), as they apply to
@@ -60,48 +60,13 @@ PAGE_SIZE = 500  # the maximum for messages.list and history.list
 _MESSAGE_FIELDS = "id,threadId,labelIds,internalDate,payload/headers"
 
 
-def build_shipped_service(
-    api: str,
-    version: str,
-    credentials: Any = None,
-    api_endpoint: str | None = None,
-    *,
-    http: httplib2.Http | None = None,
-) -> Resource:
-    """A client built from the discovery document shipped with google-api-python-client.
-
-    Args:
-        api, version: the document's name, e.g. ("gmail", "v1") or ("calendar", "v3").
-        credentials: google-auth credentials (user OAuth or a delegated service account).
-        api_endpoint: another root URL, e.g. "http://127.0.0.1:8765/" for an emulator.
-        http: an httplib2.Http to use instead of credentials (tests).
-
-    The shipped document needs no network call to fetch it. googleapiclient derives the
-    batch URL from the document's rootUrl + batchPath and ignores
-    client_options["api_endpoint"] when doing so, so an overridden endpoint would still
-    send batches to googleapis.com. The rootUrl is rewritten in the document itself, so
-    single calls and batches go to the same place.
-    """
-    document = json.loads(get_static_doc(api, version))
-    client_options = None
-    if api_endpoint:
-        root = api_endpoint if api_endpoint.endswith("/") else api_endpoint + "/"
-        document["rootUrl"] = root
-        document["mtlsRootUrl"] = root
-        # The endpoint replaces rootUrl + servicePath (empty for Gmail, "calendar/v3/").
-        client_options = {"api_endpoint": root + document.get("servicePath", "")}
-    return build_from_document(
-        document, credentials=credentials, http=http, client_options=client_options
-    )
-
-
 def build_gmail_service(
     credentials: Any = None,
     api_endpoint: str | None = None,
     *,
     http: httplib2.Http | None = None,
 ) -> Resource:
-    """A Gmail v1 client built from the shipped discovery document (see above)."""
+    """A Gmail v1 client built from the shipped discovery document."""
     return build_shipped_service("gmail", "v1", credentials, api_endpoint, http=http)
 
 
