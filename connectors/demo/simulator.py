@@ -77,7 +77,13 @@ PROFILES = {
     # Most contact happens in meetings; mail is the exception.
     "meetings": Profile(people=1.0, gaps=0.9, meetings=4.0),
 }
+GAP_SHAPES = (1.3, 3.0)  # gamma shape of a person's gaps: 1 is memoryless, 3 steady
+PREDATES_WINDOW = 0.8  # share of ties that began before the simulated window
+PREDATES_BY_DAYS = 400.0  # ...by up to this many days
+REFERRED_GAPS = (30.0, 70.0)  # mean gap range of people introduced to the user
 PLANTED_SHARE = 0.15
+PLANTED_MIN_GAPS = 3.5  # a planted silence lasts at least this many mean gaps...
+PLANTED_MIN_DAYS = 30.0  # ...and a month
 ONE_OFF_PEOPLE = 70
 OUTREACH_PEOPLE = 25
 INTRODUCTIONS = 8
@@ -138,6 +144,12 @@ class DemoNetwork:
     truth: list[TruthRow] = field(default_factory=list)
     merges: list[tuple[str, ...]] = field(default_factory=list)
     introductions: list[Introduction] = field(default_factory=list)
+    # The simulator's own view, never loaded into the warehouse: the window simulated,
+    # and each person's contact episodes (after any planted stop) by main address. It lets
+    # bench/cold_ceiling.py ask what a rule could score if it saw the rhythm directly.
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    contact_times: dict[str, list[datetime]] = field(default_factory=dict)
 
 
 class _Simulation:
@@ -188,7 +200,7 @@ class _Simulation:
             company=company,
             segment=segment,
             mean_gap_days=self.rng.uniform(*gap_range),
-            gap_shape=self.rng.uniform(1.3, 3.0),
+            gap_shape=self.rng.uniform(*GAP_SHAPES),
             meeting_share=meeting_share,
             user_initiates=min(0.9, max(0.1, self.rng.betavariate(3, 3))),
             replies=self.rng.uniform(0.75, 0.95),
@@ -202,15 +214,16 @@ class _Simulation:
             meeting_share = min(0.9, meeting_share * self.profile.meetings)
             for _ in range(max(1, round(count * self.scale * self.profile.people))):
                 # Most ties predate the window; some begin inside it (new ties).
-                if self.rng.random() < 0.8:
-                    started = self.start - timedelta(days=self.rng.uniform(0, 400))
+                if self.rng.random() < PREDATES_WINDOW:
+                    started = self.start - timedelta(
+                        days=self.rng.uniform(0, PREDATES_BY_DAYS))
                 else:
                     started = self.start + timedelta(days=self.rng.uniform(0, span - 10))
                 self.people.append(self._person(segment, gap_range, meeting_share, started))
         span_days = (self.end - self.start).days
         for _ in range(max(1, round(REFERRALS * self.scale * self.profile.people))):
             started = self.start + timedelta(days=self.rng.uniform(60, span_days - 20))
-            self.people.append(self._person("referred", (30.0, 70.0), 0.15, started))
+            self.people.append(self._person("referred", REFERRED_GAPS, 0.15, started))
         self.contact_times = {p.address: self._contact_times(p) for p in self.people}
         self._plant_stops()
         # One contact writes from two addresses (work and personal); the user's config
@@ -250,7 +263,7 @@ class _Simulation:
             times = self.contact_times[p.address]
             if self.rng.random() >= PLANTED_SHARE:
                 continue
-            lo = timedelta(days=max(3.5 * p.mean_gap_days, 30.0))
+            lo = timedelta(days=max(PLANTED_MIN_GAPS * p.mean_gap_days, PLANTED_MIN_DAYS))
             hi = timedelta(days=MAX_SILENCE_FOR_COLD_DAYS)
             candidates = [t for t in times[4:] if lo <= self.end - t <= hi]
             if not candidates:
@@ -549,6 +562,8 @@ class _Simulation:
         extra = self.outreach() + self.one_offs()
         self.network.messages.sort(key=lambda m: (m.sent_at, m.message_key))
         self.network.events.sort(key=lambda e: (e.start_at, e.event_key))
+        self.network.window_start, self.network.window_end = self.start, self.end
+        self.network.contact_times = self.contact_times
         self.network.truth = [self._truth(p) for p in self.people + extra] + [
             TruthRow(self.user.address, address, name, "bulk", float(days), None, None, False)
             for address, name, _, days in BULK_SENDERS
