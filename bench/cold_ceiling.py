@@ -37,6 +37,7 @@ import random
 import sys
 from dataclasses import dataclass
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,7 +146,7 @@ class History:
 
     @property
     def gaps(self) -> list[float]:
-        return [b - a for a, b in zip(self.times, self.times[1:], strict=False)]
+        return [b - a for a, b in pairwise(self.times)]
 
 
 class PlantedStopModel:
@@ -243,8 +244,10 @@ CLASSIFIERS = [(known, threshold) for known in (False, True) for threshold in TH
 
 
 def score_network(model: PlantedStopModel, profile: str, seed: int, end: date,
-                  months: int, *, list_people: bool = False) -> list[Tally]:
-    """One Tally per classifier (model known / rhythm known, each threshold).
+                  months: int, *, list_people: bool = False,
+                  ) -> tuple[list[Tally], list[tuple[float, bool]]]:
+    """One Tally per classifier (model known / rhythm known, each threshold), and each
+    person's posterior probability of a lapse under the model, with the truth.
 
     With `list_people`, print everyone planted or with odds over 1, for reading misses.
     """
@@ -252,6 +255,7 @@ def score_network(model: PlantedStopModel, profile: str, seed: int, end: date,
     window_days = (network.window_end - network.window_start).total_seconds() / 86400
     truth = {row.address: row for row in network.truth}
     tallies = [Tally() for _ in CLASSIFIERS]
+    judged = []
     for address, times in network.contact_times.items():
         row = truth[address]
         if not times:
@@ -266,6 +270,7 @@ def score_network(model: PlantedStopModel, profile: str, seed: int, end: date,
             tally.flagged += flagged
             tally.correct += flagged and row.planted_cold
             tally.expected += 1 / (1 + math.exp(-odds[known]))
+        judged.append((1 / (1 + math.exp(-odds[False])), row.planted_cold))
         if list_people and (row.planted_cold or odds[False] > 0):
             print(f"    {address:<34} planted {row.planted_cold!s:<5} "
                   f"contacts {len(times):>3}  silent {history.silence:>5.0f} d  "
@@ -274,7 +279,23 @@ def score_network(model: PlantedStopModel, profile: str, seed: int, end: date,
     planted = sum(row.planted_cold for row in network.truth)
     for tally in tallies:
         tally.planted = planted
-    return tallies
+    return tallies, judged
+
+
+CALIBRATION_BINS = (0.0, 0.02, 0.2, 0.5, 0.8, 0.98, 1.0)
+
+
+def print_calibration(judged: list[tuple[float, bool]]) -> None:
+    """Planted share against the mean posterior, by posterior: equal when the model is
+    the simulator's."""
+    print("\ncalibration of the model's posterior: people, mean posterior, share planted")
+    for low, high in pairwise(CALIBRATION_BINS):
+        inside = [(p, planted) for p, planted in judged
+                  if low <= p < high or (high == 1.0 and p == 1.0)]
+        if inside:
+            mean = sum(p for p, _ in inside) / len(inside)
+            share = sum(planted for _, planted in inside) / len(inside)
+            print(f"  {low:.2f}-{high:.2f} {len(inside):>6} {mean:>8.3f} {share:>8.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,12 +316,14 @@ def main(argv: list[str] | None = None) -> int:
           "precision recall")
     print(f"{'profile':>9} {'seed':>5} {'planted':>7} {'expected':>15}  {heads}")
     overall = [Tally() for _ in CLASSIFIERS]
+    judged = []
     for profile in args.profiles:
         model = PlantedStopModel(profile)
         pooled = [Tally() for _ in CLASSIFIERS]
         for seed in args.seeds:
-            tallies = score_network(model, profile, seed, args.end, args.months,
-                                    list_people=args.list)
+            tallies, people = score_network(model, profile, seed, args.end, args.months,
+                                            list_people=args.list)
+            judged += people
             print_row(profile, str(seed), tallies)
             for total, tally in zip(pooled, tallies, strict=True):
                 total.add(tally)
@@ -308,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         for total, tally in zip(overall, pooled, strict=True):
             total.add(tally)
     print_row("all", "", overall)
+    print_calibration(judged)
     return 0
 
 

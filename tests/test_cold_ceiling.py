@@ -47,6 +47,9 @@ def test_planting_limits_are_hard():
 def test_runs_on_one_network(capsys):
     assert main(["--profiles", "sparse", "--seeds", "11"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[-1].split()[0] == "all"
-    # planted and the flagged/correct counts of six classifiers
-    assert len(lines[-1].split()) == 1 + 1 + 2 + 6 * 4
+    overall = next(line.split() for line in lines if line.split()[:1] == ["all"])
+    # planted, expected twice, and flagged, correct, precision and recall of six classifiers
+    assert len(overall) == 1 + 1 + 2 + 6 * 4
+    people = sum(int(line.split()[1]) for line in lines[lines.index(
+        "calibration of the model's posterior: people, mean posterior, share planted") + 1:])
+    assert people > 0
