@@ -11,8 +11,9 @@ shows) and classifies each person with the simulator's own generative model:
   (uniform within each segment's range), a gamma shape uniform on GAP_SHAPES, gamma
   renewal gaps, the window's phase for ties that predate it, and the planting rule (a
   share PLANTED_SHARE stop after a contact that leaves a silence of PLANTED_MIN_GAPS mean
-  gaps to MAX_SILENCE_FOR_COLD_DAYS). It knows everything a rule could learn from all
-  the networks there are, but not the person's own rhythm.
+  gaps to MAX_SILENCE_FOR_COLD_DAYS). Referred people, whom an introduction in the
+  mailbox marks, get their segment's range. It knows everything a rule could learn from
+  all the networks there are, but not the person's own rhythm.
 * **Bayes, rhythm known**: the same with each person's true mean gap from raw.demo_truth
   (only the shape unknown): what is lost to estimating a rhythm from two years.
 
@@ -53,7 +54,6 @@ from connectors.demo.simulator import (  # noqa: E402
     PLANTED_SHARE,
     PREDATES_WINDOW,
     PROFILES,
-    REFERRALS,
     REFERRED_GAPS,
     SEGMENTS,
 )
@@ -149,6 +149,17 @@ class History:
         return [b - a for a, b in pairwise(self.times)]
 
 
+def mean_gap_grid(segments: list[tuple[int, tuple[float, float]]],
+                  ) -> list[tuple[float, float]]:
+    """Midpoints of each segment's range of mean gaps, each with its log prior weight:
+    the segment's share of people, spread evenly over its points."""
+    people = sum(count for count, _ in segments)
+    return [(low + (i + 0.5) * (high - low) / MEAN_GAP_POINTS,
+             math.log(count / people / MEAN_GAP_POINTS))
+            for count, (low, high) in segments
+            for i in range(MEAN_GAP_POINTS)]
+
+
 class PlantedStopModel:
     """The simulator's generative model, as a prior over (mean gap, shape) on a grid."""
 
@@ -159,26 +170,25 @@ class PlantedStopModel:
              (low * settings.gaps, high * settings.gaps))
             for count, (low, high), _ in SEGMENTS.values()
         ]
-        segments.append((max(1, round(REFERRALS * settings.people)), REFERRED_GAPS))
-        people = sum(count for count, _ in segments)
         self.shapes = [GAP_SHAPES[0] + (i + 0.5) * (GAP_SHAPES[1] - GAP_SHAPES[0]) / SHAPE_POINTS
                        for i in range(SHAPE_POINTS)]
         rng = random.Random(0)
         self.lead_in = {shape: lead_in_density(shape, rng) for shape in self.shapes}
-        # (mean gap, log prior weight of the point) over the segment mixture.
-        self.mean_gaps = [
-            (low + (i + 0.5) * (high - low) / MEAN_GAP_POINTS,
-             math.log(count / people / MEAN_GAP_POINTS))
-            for count, (low, high) in segments
-            for i in range(MEAN_GAP_POINTS)
-        ]
+        # (mean gap, log prior weight of the point) over the segment mixture. Referred
+        # people are told apart (an introduction brought them, which the mailbox shows)
+        # and have a range of their own.
+        self.mean_gaps = mean_gap_grid(segments)
+        self.referred_mean_gaps = mean_gap_grid([(1, REFERRED_GAPS)])
 
     def lapse_log_odds(self, history: History, mean_gap: float | None = None) -> float:
         """log posterior odds that contact stopped for good at the last time seen.
 
         With `mean_gap`, the person's rhythm is known and only the shape is averaged over.
         """
-        points = [(mean_gap, 0.0)] if mean_gap is not None else self.mean_gaps
+        if mean_gap is not None:
+            points = [(mean_gap, 0.0)]
+        else:
+            points = self.referred_mean_gaps if history.referred else self.mean_gaps
         gaps = history.gaps
         n, total = len(gaps), sum(gaps)
         total_log = sum(math.log(g) for g in gaps)
