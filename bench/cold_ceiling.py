@@ -47,16 +47,20 @@ if str(REPO) not in sys.path:
 
 from connectors.demo import simulate  # noqa: E402
 from connectors.demo.simulator import (  # noqa: E402
+    CONTACTS_BEFORE_STOP,
     GAP_SHAPES,
     MAX_SILENCE_FOR_COLD_DAYS,
+    NEW_TIE_END_MARGIN_DAYS,
     PLANTED_MIN_DAYS,
     PLANTED_MIN_GAPS,
     PLANTED_SHARE,
     PREDATES_WINDOW,
     PROFILES,
     REFERRED_GAPS,
+    REFERRED_START_MARGINS_DAYS,
     SEGMENTS,
 )
+from pipelines.cli import Score  # noqa: E402
 
 THRESHOLDS = (1.0, 2.0, 3.0)
 MEAN_GAP_POINTS = 24  # midpoints per segment's range of mean gaps
@@ -64,10 +68,7 @@ SHAPE_POINTS = 8
 LEAD_IN_SAMPLES = 40_000
 LEAD_IN_BIN = 0.05  # in mean gaps
 LEAD_IN_BINS = 200  # up to 10 mean gaps; beyond, the density is taken as the floor
-MIN_CONTACTS_BEFORE_STOP = 5  # the simulator stops only after the fifth contact or later
-# Referred people begin inside the window, from day 60 to 20 days before its end.
-REFERRED_START = (60.0, 20.0)
-NEW_TIE_END_MARGIN = 10.0  # new ties begin up to 10 days before the end
+MIN_CONTACTS_BEFORE_STOP = CONTACTS_BEFORE_STOP + 1  # the stop is a contact itself
 
 
 def log_gamma_tail(a: float, x: float) -> float:
@@ -221,9 +222,10 @@ class PlantedStopModel:
     def _log_start(self, history: History, lead_in: float, mu: float, shape: float) -> float:
         """log density of the first contact's time: a tie from before, or a new one."""
         if history.referred:
-            first, last = REFERRED_START[0], history.window_days - REFERRED_START[1]
+            after_start, before_end = REFERRED_START_MARGINS_DAYS
+            first, last = after_start, history.window_days - before_end
             return -math.log(last - first) if first <= lead_in <= last else -math.inf
-        new_span = history.window_days - NEW_TIE_END_MARGIN
+        new_span = history.window_days - NEW_TIE_END_MARGIN_DAYS
         new = (1 - PREDATES_WINDOW) / new_span if lead_in <= new_span else 0.0
         density = self.lead_in[shape]
         bin_ = int(lead_in / mu / LEAD_IN_BIN)
@@ -245,9 +247,9 @@ class Tally:
         self.expected += other.expected
 
     def cells(self) -> str:
-        precision = self.correct / self.flagged if self.flagged else 0.0
-        recall = self.correct / self.planted if self.planted else 0.0
-        return f"{self.flagged:>4} {self.correct:>4} {precision:>5.2f} {recall:>5.2f}"
+        score = Score(flagged=self.flagged, planted=self.planted, correct=self.correct)
+        return (f"{self.flagged:>4} {self.correct:>4} {score.precision:>5.2f} "
+                f"{score.recall:>5.2f}")
 
 
 CLASSIFIERS = [(known, threshold) for known in (False, True) for threshold in THRESHOLDS]

@@ -80,10 +80,14 @@ PROFILES = {
 GAP_SHAPES = (1.3, 3.0)  # gamma shape of a person's gaps: 1 is memoryless, 3 steady
 PREDATES_WINDOW = 0.8  # share of ties that began before the simulated window
 PREDATES_BY_DAYS = 400.0  # ...by up to this many days
+NEW_TIE_END_MARGIN_DAYS = 10.0  # the others begin inside it, up to this long before its end
 REFERRED_GAPS = (30.0, 70.0)  # mean gap range of people introduced to the user
+# Referred people begin this long after the window opens and before it ends, at the least.
+REFERRED_START_MARGINS_DAYS = (60.0, 20.0)
 PLANTED_SHARE = 0.15
 PLANTED_MIN_GAPS = 3.5  # a planted silence lasts at least this many mean gaps...
 PLANTED_MIN_DAYS = 30.0  # ...and a month
+CONTACTS_BEFORE_STOP = 4  # a stop comes after at least this many earlier contacts
 ONE_OFF_PEOPLE = 70
 OUTREACH_PEOPLE = 25
 INTRODUCTIONS = 8
@@ -218,11 +222,14 @@ class _Simulation:
                     started = self.start - timedelta(
                         days=self.rng.uniform(0, PREDATES_BY_DAYS))
                 else:
-                    started = self.start + timedelta(days=self.rng.uniform(0, span - 10))
+                    started = self.start + timedelta(
+                        days=self.rng.uniform(0, span - NEW_TIE_END_MARGIN_DAYS))
                 self.people.append(self._person(segment, gap_range, meeting_share, started))
         span_days = (self.end - self.start).days
         for _ in range(max(1, round(REFERRALS * self.scale * self.profile.people))):
-            started = self.start + timedelta(days=self.rng.uniform(60, span_days - 20))
+            after_start, before_end = REFERRED_START_MARGINS_DAYS
+            started = self.start + timedelta(
+                days=self.rng.uniform(after_start, span_days - before_end))
             self.people.append(self._person("referred", REFERRED_GAPS, 0.15, started))
         self.contact_times = {p.address: self._contact_times(p) for p in self.people}
         self._plant_stops()
@@ -265,7 +272,7 @@ class _Simulation:
                 continue
             lo = timedelta(days=max(PLANTED_MIN_GAPS * p.mean_gap_days, PLANTED_MIN_DAYS))
             hi = timedelta(days=MAX_SILENCE_FOR_COLD_DAYS)
-            candidates = [t for t in times[4:] if lo <= self.end - t <= hi]
+            candidates = [t for t in times[CONTACTS_BEFORE_STOP:] if lo <= self.end - t <= hi]
             if not candidates:
                 continue
             stop = self.rng.choice(candidates)
