@@ -80,9 +80,16 @@ class SyncReport:
         resumed: a full sync continued from a stored cursor.
         relisted: the stored page token was refused, so listing started over.
         start_history_id / history_id: the cursor's historyId before and after.
-        messages, deletions, quarantined: records emitted.
+        messages, quarantined: records emitted.
+        deletions: keys deleted that the store held: landed earlier (as
+            `known_message_keys` says) or by this run, and not deleted yet by it. Without
+            `known_message_keys` a key landed by an earlier run cannot be told from one
+            never landed, and every such deletion is counted.
+        deletions_not_held: deletions Gmail reported (history, or a message gone before
+            it was fetched) for keys the store never held; they are not sent.
         batches: Batch objects yielded.
-        stats: calls per method, quota units, retries and failures by kind.
+        stats: calls per method, quota units charged, refusals, retries and failures by
+            kind (see connectors/google/batching.py).
     """
 
     account: str
@@ -93,6 +100,7 @@ class SyncReport:
     history_id: str | None = None
     messages: int = 0
     deletions: int = 0
+    deletions_not_held: int = 0
     quarantined: int = 0
     batches: int = 0
     relisted: bool = False
@@ -110,6 +118,14 @@ class SyncReport:
     @property
     def retries(self) -> int:
         return self.stats.retries
+
+    @property
+    def rate_limited(self) -> int:
+        return self.stats.rate_limited
+
+    @property
+    def transport_errors(self) -> int:
+        return self.stats.transport_errors
 
     def as_metadata(self) -> dict[str, Any]:
         """A flat, JSON-able summary (for Dagster metadata or logs)."""
@@ -142,9 +158,12 @@ def sync_gmail(
         cursor: the stored value for (account, "gmail", "history"), or None.
         limiter: this account's quota bucket (one per mailbox: the limit is per user).
         include_subject: also read and emit Subject (off by default, for privacy).
-        known_message_keys: returns the message keys stored for this account; enables
-            the resync that never empties the table and removes rows the mailbox no
-            longer has. Called only after every batch yielded before it was applied.
+        known_message_keys: returns the message keys stored for this account (a
+            superset, such as every key ever landed, is safe); enables the resync that
+            never empties the table and removes rows the mailbox no longer has, and the
+            count of deletions of keys the store held. Called only after every batch
+            yielded before it was applied, at most once per run for deletions and once
+            for a resync's prune.
         strategy: "auto" (cheapest per thread), "threads" or "messages".
         report: filled in as the sync runs; read it after the loop.
         retry: backoff policy for 429/403-rate/5xx/connection failures.
@@ -215,6 +234,9 @@ class _GmailSync:
         self.headers = (
             (*api.METADATA_HEADERS, "Subject") if include_subject else api.METADATA_HEADERS
         )
+        self.held_before: set[str] | None = None  # known_message_keys(), read when needed
+        self.landed_now: set[str] = set()
+        self.deleted_now: set[str] = set()
 
     # -- phases ---------------------------------------------------------------------
 
@@ -343,6 +365,7 @@ class _GmailSync:
 
     def _stale_keys(self) -> list[str]:
         known = set(self.known_message_keys())
+        self.held_before = known
         if not known:
             return []
         present: set[str] = set()
@@ -449,7 +472,8 @@ class _GmailSync:
         gone: Iterable[str],
         cursor_value: dict[str, Any] | None,
     ) -> Batch:
-        deleted = [(self.account, mid) for mid in dict.fromkeys(gone)]
+        deleted = [(self.account, mid) for mid in self._held(gone)]
+        self.landed_now.update(r.message_key for r in records)
         self.report.messages += len(records)
         self.report.quarantined += len(quarantined)
         self.report.deletions += len(deleted)
@@ -460,6 +484,29 @@ class _GmailSync:
         return Batch(
             messages=records, quarantine=quarantined, deleted_message_keys=deleted, cursor=cursor
         )
+
+    def _held(self, gone: Iterable[str]) -> list[str]:
+        """The keys of `gone` the store holds, each once per run; counts the others.
+
+        History reports a deletion for a message added and deleted since the last run
+        (never landed), a full sync sees messages vanish before they are fetched, and
+        the history pass after a full sync reports those again: none of these is a
+        deletion of anything the store has.
+        """
+        held: list[str] = []
+        for mid in dict.fromkeys(gone):
+            if mid in self.deleted_now:
+                continue
+            if mid not in self.landed_now and self.known_message_keys is not None:
+                if self.held_before is None:
+                    self.held_before = set(self.known_message_keys())
+                if mid not in self.held_before:
+                    self.report.deletions_not_held += 1
+                    self.deleted_now.add(mid)
+                    continue
+            self.deleted_now.add(mid)
+            held.append(mid)
+        return held
 
 
 def _changes(history: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[str]]:

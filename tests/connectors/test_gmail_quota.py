@@ -149,7 +149,7 @@ def test_the_limiter_keeps_the_emulator_below_its_ceiling(gmail_emulator_factory
 
     meter = emulator.quota[box.address]
     assert len(warehouse.messages) == len(box.messages)
-    assert emulator.stats.quota_rejections == 0 and report.stats.quota_errors == 0
+    assert emulator.stats.quota_rejections == 0 and report.stats.rate_limited == 0
     assert meter.max_in_window <= 600
     minutes = clock.now() / 60
     assert minutes > 1  # the sync needed more than one minute of quota
@@ -175,7 +175,7 @@ def test_without_a_limiter_429s_are_absorbed_by_backoff(gmail_emulator_factory: 
 
     assert len(warehouse.messages) == len(box.messages)
     assert emulator.stats.quota_rejections > 0
-    assert report.stats.quota_errors == emulator.stats.quota_rejections
+    assert report.stats.rate_limited == emulator.stats.quota_rejections
 
 
 def test_failed_batch_parts_are_retried_individually(gmail_emulator_factory: Any) -> None:

@@ -557,7 +557,7 @@ def test_ten_percent_injected_faults_still_give_an_exact_result(
     kinds = set(emulator.stats.faults)
     assert {"500", "503", "403", "429"} <= kinds and kinds & {"drop", "reset", "truncate"}
     assert report.retries > 10
-    assert report.stats.quota_errors and report.stats.server_errors
+    assert report.stats.rate_limited and report.stats.server_errors
 
 
 # ------------------------------------------------------------------ many accounts

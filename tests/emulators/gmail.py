@@ -33,7 +33,7 @@ import mailbox
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +61,12 @@ COSTS = {
     "gmail.users.messages.get": 5,
     "gmail.users.threads.get": 10,
     "gmail.users.history.list": 2,
+}
+# The table for Cloud projects created since May 2026 (6,000 units per user per minute).
+COSTS_2026 = {
+    **COSTS,
+    "gmail.users.messages.get": 20,
+    "gmail.users.threads.get": 40,
 }
 
 SYSTEM_LABELS = {
@@ -418,6 +424,7 @@ class GmailEmulator(GoogleApiEmulator):
         clock: seconds on the same scale as the client's limiter (e.g. ScaledClock.now).
         faults: random failures to inject.
         scopes: scopes the tokens carry; the metadata scope forbids q and full/raw.
+        costs: units per method id (`COSTS`, or `COSTS_2026` for a new project).
     """
 
     batch_paths = ("/batch", "/batch/gmail/v1")
@@ -429,10 +436,12 @@ class GmailEmulator(GoogleApiEmulator):
         clock: Callable[[], float] = time.monotonic,
         faults: FaultPlan | None = None,
         scopes: Iterable[str] = (METADATA_SCOPE,),
+        costs: Mapping[str, int] = COSTS,
     ) -> None:
         super().__init__(
             units_per_minute=units_per_minute, clock=clock, faults=faults, scopes=scopes
         )
+        self.costs = dict(costs)
         self.mailboxes: dict[str, GmailMailbox] = {}
         self._threads: dict[str, _ThreadIndex] = {}
         self.routes = discovery_routes("gmail", "v1", _METHODS)
@@ -453,7 +462,7 @@ class GmailEmulator(GoogleApiEmulator):
         return self.mailboxes.keys()
 
     def cost(self, route: Route) -> int:
-        return COSTS[route.method_id]
+        return self.costs[route.method_id]
 
     def check(self, account: str, route: Route, query: dict[str, list[str]]) -> None:
         metadata_only = self.scopes == {METADATA_SCOPE}

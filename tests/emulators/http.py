@@ -295,6 +295,9 @@ class EmulatorStats:
     quota_rejections: int = 0
     paths: Counter = field(default_factory=Counter)
     snippets_sent: int = 0  # Gmail: message snippets that went over the wire
+    # Units charged for calls whose answer was then cut off mid-body ("truncate"): the
+    # client never saw them answered.
+    units_cut_off: int = 0
     forbidden: list[str] = field(default_factory=list)  # requests the scope did not allow
 
 
@@ -335,6 +338,7 @@ class GoogleApiEmulator:
         self.refresh_error: str | None = None  # e.g. "invalid_grant"
         self.oauth_requests: list[dict[str, list[str]]] = []
         self._kill_queue: deque[str] = deque()
+        self._charging = threading.local()  # units charged by the request being answered
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -482,6 +486,7 @@ class GoogleApiEmulator:
                 with self.lock:
                     self.stats.quota_rejections += 1
                 raise ApiReply(*QUOTA_EXCEEDED)
+            self._charging.units = getattr(self._charging, "units", 0) + self.cost(route)
             with self.lock:
                 self.stats.calls[route.method_id] += 1
             body = self.answer(account, route, args, query)
@@ -523,6 +528,19 @@ class GoogleApiEmulator:
                     raise bad_request(f"Invalid value at '{name}' ({value}), not a boolean")
                 if spec.get("type") == "integer" and not re.fullmatch(r"-?\d+", value):
                     raise bad_request(f"Invalid value at '{name}' ({value}), not an integer")
+
+    def start_charging(self) -> None:
+        """Start counting the units the current request (a batch: all its parts) costs."""
+        self._charging.units = 0
+
+    def charged_units(self) -> int:
+        """Units charged since `start_charging` in this handler thread."""
+        return getattr(self._charging, "units", 0)
+
+    def cut_off(self) -> None:
+        """The answer to the current request was cut off: its charges were for nothing."""
+        with self.lock:
+            self.stats.units_cut_off += self.charged_units()
 
     # ---- OAuth token endpoint
 
@@ -618,12 +636,14 @@ class _Handler(BaseHTTPRequestHandler):
         kill, fault, cut = self._draw_fault()
         if cut:
             return
+        em.start_charging()
         if fault:
             status, payload = fault
         else:
             status, payload = em.dispatch(method, self.path, self.headers, in_batch=False)
         data = json.dumps(payload).encode()
         if kill == "truncate":
+            em.cut_off()
             self._kill(kill, (status, data, "application/json; charset=UTF-8"))
             return
         with em.lock:
@@ -652,6 +672,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         boundary = f"batch_{random.getrandbits(64):x}"
         chunks = []
+        em.start_charging()
         for part in parts:
             content_id = (part.get("Content-ID") or "").strip()
             inner = content_id[1:-1] if content_id.startswith("<") else content_id
@@ -677,6 +698,7 @@ class _Handler(BaseHTTPRequestHandler):
         data = ("".join(chunks) + f"--{boundary}--\r\n").encode()
         content = f"multipart/mixed; boundary={boundary}"
         if kill == "truncate":
+            em.cut_off()
             self._kill(kill, (200, data, content))
             return
         self._send(200, data, content)

@@ -20,6 +20,8 @@ class MemoryWarehouse:
         self.quarantine: dict[tuple[str, str, str], QuarantineRecord] = {}
         self.cursors: dict[tuple[str, str, str], dict] = {}
         self.applied = 0
+        # Deletions that removed a row (a key it did not hold removes nothing).
+        self.rows_deleted = 0
 
     def apply(self, batch: Batch) -> None:
         if batch.replace_account_source:
@@ -34,9 +36,9 @@ class MemoryWarehouse:
         for event in batch.events:
             self.events[(event.account, event.calendar_id, event.event_key)] = event
         for key in batch.deleted_message_keys:
-            self.messages.pop(tuple(key), None)
+            self.rows_deleted += self.messages.pop(tuple(key), None) is not None
         for key in batch.deleted_event_keys:
-            self.events.pop(tuple(key), None)
+            self.rows_deleted += self.events.pop(tuple(key), None) is not None
         for q in batch.quarantine:
             self.quarantine.setdefault((q.source, q.account, q.locator), q)
         if batch.cursor:
