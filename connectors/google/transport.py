@@ -67,12 +67,24 @@ _CONNECTIONS = {"http": _OneAttemptHTTPConnection, "https": _OneAttemptHTTPSConn
 
 
 class OneAttemptHttp(httplib2.Http):
-    """An httplib2.Http that sends each request once; see the module docstring."""
+    """An httplib2.Http that sends each request once; see the module docstring.
+
+    A connection on which a request failed is closed and never used again. httplib2
+    leaves one open after a body cut off mid-way (`IncompleteRead`), and the next
+    request would be written into a socket the server had closed: a second failure that
+    the first one caused.
+    """
 
     def request(self, uri: str, *args: Any, connection_type: Any = None, **kwargs: Any) -> Any:
         if connection_type is None:
             connection_type = _CONNECTIONS.get(uri.split(":", 1)[0].lower())
-        return super().request(uri, *args, connection_type=connection_type, **kwargs)
+        try:
+            return super().request(uri, *args, connection_type=connection_type, **kwargs)
+        except BaseException:
+            failed, self.connections = self.connections, {}
+            for connection in failed.values():
+                connection.close()
+            raise
 
 
 def one_attempt_http(credentials: Any = None) -> httplib2.Http:

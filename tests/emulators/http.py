@@ -298,6 +298,7 @@ class EmulatorStats:
     # Units charged for calls whose answer was then cut off mid-body ("truncate"): the
     # client never saw them answered.
     units_cut_off: int = 0
+    statuses_cut_off: Counter = field(default_factory=Counter)  # of calls in those answers
     forbidden: list[str] = field(default_factory=list)  # requests the scope did not allow
 
 
@@ -537,10 +538,12 @@ class GoogleApiEmulator:
         """Units charged since `start_charging` in this handler thread."""
         return getattr(self._charging, "units", 0)
 
-    def cut_off(self) -> None:
-        """The answer to the current request was cut off: its charges were for nothing."""
+    def cut_off(self, statuses: Iterable[int]) -> None:
+        """The answer to the current request, with these statuses of its calls, was cut
+        off: the client sees none of them, and the charges were for nothing."""
         with self.lock:
             self.stats.units_cut_off += self.charged_units()
+            self.stats.statuses_cut_off.update(statuses)
 
     # ---- OAuth token endpoint
 
@@ -643,7 +646,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = em.dispatch(method, self.path, self.headers, in_batch=False)
         data = json.dumps(payload).encode()
         if kill == "truncate":
-            em.cut_off()
+            em.cut_off([status])
             self._kill(kill, (status, data, "application/json; charset=UTF-8"))
             return
         with em.lock:
@@ -672,6 +675,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         boundary = f"batch_{random.getrandbits(64):x}"
         chunks = []
+        statuses = []
         em.start_charging()
         for part in parts:
             content_id = (part.get("Content-ID") or "").strip()
@@ -685,6 +689,7 @@ class _Handler(BaseHTTPRequestHandler):
             with em.lock:
                 em.stats.batch_parts += 1
             status, reply_body = em.dispatch(sub_method, target, sub_headers, in_batch=True)
+            statuses.append(status)
             with em.lock:
                 em.stats.statuses[status] += 1
             chunks.append(
@@ -698,7 +703,7 @@ class _Handler(BaseHTTPRequestHandler):
         data = ("".join(chunks) + f"--{boundary}--\r\n").encode()
         content = f"multipart/mixed; boundary={boundary}"
         if kill == "truncate":
-            em.cut_off()
+            em.cut_off(statuses)
             self._kill(kill, (200, data, content))
             return
         self._send(200, data, content)
