@@ -80,6 +80,26 @@ def test_429s_from_a_tighter_server_are_waited_out(calendar_emulator_factory) ->
     assert report.stats.retries == report.stats.rate_limited
     assert emulator.stats.statuses[429] == report.stats.rate_limited
     assert set(warehouse.calendar(CAL_ACCOUNT, "primary")) == keys(calendar)
+    # Units: only the requests the server charged, not the refused ones.
+    assert report.quota_units == emulator.meter(CAL_ACCOUNT).total == report.pages
+    assert report.stats.slowdowns > 0
+
+
+def test_lost_connections_are_counted_and_sent_again_by_keepwarm_only(
+    calendar_emulator_factory,
+) -> None:
+    emulator = calendar_emulator_factory()
+    calendar = emulator.add_calendar(CAL_ACCOUNT, ana_calendar())
+    emulator.kill_next(3, "drop")  # httplib2 alone would re-send these unseen
+
+    warehouse, report = run(
+        emulator, QuotaLimiter.for_ceiling(10**6, clock=ManualClock()), RetryPolicy()
+    )
+
+    assert set(warehouse.calendar(CAL_ACCOUNT, "primary")) == keys(calendar)
+    assert report.stats.transport_errors == emulator.stats.faults["drop"] == 3
+    assert report.stats.http_requests == emulator.stats.requests
+    assert report.quota_units == emulator.meter(CAL_ACCOUNT).total == report.pages
 
 
 def test_random_rate_limit_answers_and_server_errors_are_retried(
