@@ -140,14 +140,23 @@ class MailboxState:
                 if source in sources}
 
     def message_keys(self, source: str) -> list[str]:
-        """Every message key this mailbox ever landed from `source`.
+        """The message keys from `source` that this mailbox's landed batches leave in raw.*.
 
-        A superset of what the warehouse holds (deleted keys included), which is what a
-        resync's prune needs: deleting a key that is already gone changes nothing.
+        Replayed in load order (a full replacement, then the batch's rows, then its
+        deletions, as `warehouse.apply_batch` applies them), so a key deleted since it
+        landed is not listed: a resync's prune then reports only deletions of keys the
+        warehouse really held.
         """
         keys: set[str] = set()
-        for frame in self._landed("messages", ["source", "message_key"]):
-            keys.update(frame.filter(pl.col("source") == source)["message_key"].to_list())
+        for batch in self.landing.committed():
+            replaced = batch.replace_account_source
+            if replaced and replaced[1] == source:
+                keys.clear()
+            if "messages" in batch.rows:
+                path = self.landing.part_path("messages", batch.seq)
+                frame = self.landing.store.read_parquet(path, columns=["source", "message_key"])
+                keys.update(frame.filter(pl.col("source") == source)["message_key"].to_list())
+            keys.difference_update(key for _, key in batch.deleted_message_keys)
         return sorted(keys)
 
     def event_spans(self, source: str, calendar_id: str) -> list[tuple[str, Any, Any]]:
