@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("svg")  # before anything imports pyplot: no GUI backend, ever
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 INK = "#1f2933"
 MUTED = "#9aa5b1"
@@ -52,18 +53,15 @@ def _figure(width: float, height: float) -> Figure:
         return Figure(figsize=(width, height), layout="constrained")
 
 
-def layers_svg(layers: Sequence[tuple[str, int | None, int]], active: int, limit: int) -> str:
+def layers_svg(rings: Sequence[tuple[str, int]], limit: int) -> str:
     """One stacked bar of the active ties, ring by ring (the strongest 5, the next 10 up to
     15, and so on, then everyone beyond 150), against the ~150 line."""
     with matplotlib.rc_context(_STYLE):
-        figure = _figure(5.6, 1.5)
+        figure = _figure(5.6, 1.6)
         axes = figure.add_subplot()
-        bounds = [n or 0 for _, n, _ in layers] + [active]
-        names = [f"layer {name}" for name, _, _ in layers] + [f"beyond {layers[-1][0]}"]
-        rings = [b - a for a, b in zip([0, *bounds[:-1]], bounds, strict=True)]
         shades = ["#0b3d91", "#1864ab", "#4dabf7", "#a5d8ff", "#dee2e6"]
         left = 0
-        for name, ring, shade in zip(names, rings, shades, strict=True):
+        for (name, ring), shade in zip(rings, shades, strict=False):
             if ring > 0:
                 axes.barh([0], [ring], left=left, color=shade, height=0.5, label=f"{name}: {ring}")
             left += ring
@@ -72,11 +70,11 @@ def layers_svg(layers: Sequence[tuple[str, int | None, int]], active: int, limit
                       color=WARM, fontsize=8, va="bottom")
         axes.set_yticks([])
         axes.set_ylim(-0.4, 0.55)
-        axes.set_xlim(0, max(active, limit) * 1.05)
+        axes.set_xlim(0, max(left, limit) * 1.05)
         axes.set_xlabel("active ties")
         axes.spines["left"].set_visible(False)
-        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.55), frameon=False, fontsize=7,
-                    ncols=5, handlelength=1)
+        figure.legend(loc="outside lower center", frameon=False, fontsize=7, ncols=5,
+                      handlelength=1)
     return _svg(figure, "layers")
 
 
@@ -95,6 +93,7 @@ def months_svg(months: Sequence[tuple[date, int, int]]) -> str:
         axes.axhline(0, color=MUTED, linewidth=0.8)
         axes.set_xticks(rows, labels, fontsize=7)
         axes.set_ylabel("ties")
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.legend(loc="upper left", frameon=False, fontsize=8, ncols=2)
     return _svg(figure, "months")
 

@@ -487,15 +487,22 @@ def _network(con, params: dict[str, Any]) -> Network:
                           f"{balance:+.2f} ({leaning})"),
         ("threads you open", f"{(summary['initiation_share'] or 0):.0%}"),
     )
-    layers = [("5", summary["layer_5"], 5), ("15", summary["layer_15"], 15),
-              ("50", summary["layer_50"], 50), ("150", summary["layer_150"], 150)]
+    # Cumulative layers (5 within 15 within 50 ...) as rings: the strongest 5, the next 10...
+    rings, inner = [], 0
+    for name in ("5", "15", "50", "150"):
+        within = summary[f"layer_{name}"] or 0
+        rings.append((f"layer {name}", within - inner, summary[f"layer_{name}_mean_strength"]))
+        inner = within
+    beyond = max(summary["active_ties"] - inner, 0)
     layer_chart = Chart(
         "Dunbar layers",
-        f"Active ties in each cumulative layer against its usual size; "
-        f"{summary['active_ties']} active ties against ~{summary['dunbar_limit']}.",
-        charts.layers_svg(layers, summary["active_ties"], summary["dunbar_limit"]),
-        ("layer", "ties", "usual size"),
-        tuple((name, str(n or 0), str(size)) for name, n, size in layers),
+        f"Active ties ring by ring, strongest first: {summary['active_ties']} against the "
+        f"~{summary['dunbar_limit']} people can keep up.",
+        charts.layers_svg([*((label, n) for label, n, _ in rings), ("beyond 150", beyond)],
+                          summary["dunbar_limit"]),
+        ("layer", "ties", "mean strength"),
+        (*((label, str(n), "-" if mean is None else f"{mean:.0f}") for label, n, mean in rings),
+         ("beyond 150", str(beyond), "-")),
     )
     month_chart = Chart(
         "Ties gained and lost",
