@@ -11,7 +11,13 @@ import pytest
 
 from connectors.records import Address, Attendee
 from pipelines.config import KeepwarmConfig
-from pipelines.digest import build_digest, find_people, person_profiles, render_text
+from pipelines.digest import (
+    build_digest,
+    find_people,
+    person_profiles,
+    render_person_text,
+    render_text,
+)
 from pipelines.digest.commands import print_person
 from tests.conftest import utc
 from tests.crafted import ME, mail, meeting
@@ -155,3 +161,11 @@ def test_person_names_the_ambiguous_and_the_unknown(warehouse, capsys):
     assert out.startswith("Bo Berg: ")
     assert "Timeline (9 interactions)" in out
     assert all(len(line) <= 80 for line in out.splitlines())
+
+
+def test_a_card_lists_the_latest_interactions_and_says_how_many_in_all(warehouse):
+    (bo,) = person_profiles(warehouse, [BO], timeline_limit=3)
+    assert [r.day for r in bo.timeline] == ["2026-05-28", "2026-06-03", "2026-06-05"]
+    assert bo.timeline_total == 9
+    assert "Timeline (the latest 3 of 9 interactions; all: keepwarm person bo@firm.example)" \
+        in render_person_text(bo, 100)

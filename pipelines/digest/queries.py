@@ -29,6 +29,9 @@ CLEAR_LEAD = 0.05
 # The minimum regular contact a dormant tie needs to be worth reviving, when the caller
 # does not pass status.min_touchpoints.
 DEFAULT_MIN_TOUCHPOINTS = 3
+# A card on the digest page lists a person's latest this many interactions (and says how
+# many there are): the busiest ties have thousands, `keepwarm person` prints them all.
+CARD_TIMELINE = 100
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class PersonProfile:
     headline: str
     blocks: tuple[Block, ...]
     timeline: tuple[TimelineRow, ...]
+    timeline_total: int  # interactions in all; `timeline` may hold only the latest
 
 
 @dataclass(frozen=True)
@@ -313,7 +317,8 @@ def build_digest(
     network = _network(con, params)
     digest = Digest(as_of=as_of, sections=sections, network=network)
     profiles = person_profiles(con, [p.person_id for p in digest.linked_people()],
-                               split_addresses=split_addresses, _prepared=True)
+                               split_addresses=split_addresses, timeline_limit=CARD_TIMELINE,
+                               _prepared=True)
     return Digest(as_of=as_of, sections=sections, network=network, people=tuple(profiles))
 
 
@@ -555,9 +560,11 @@ def find_people(con: duckdb.DuckDBPyConnection, query: str,
 
 def person_profiles(
     con: duckdb.DuckDBPyConnection, people: list[str], *,
-    split_addresses: list[str] | None = None, _prepared: bool = False,
+    split_addresses: list[str] | None = None, timeline_limit: int | None = None,
+    _prepared: bool = False,
 ) -> list[PersonProfile]:
-    """Profiles of `people` (person ids), in that order."""
+    """Profiles of `people` (person ids), in that order, with every interaction or, with
+    `timeline_limit`, each one's latest that many."""
     if not people:
         return []
     if not _prepared:
@@ -566,13 +573,15 @@ def person_profiles(
     params = {"as_of": as_of, "people": people, "split_addresses": split_addresses or []}
     facts = {f["person_id"]: f for f in _rows(con, "person_facts", params)}
     timelines: dict[str, list[TimelineRow]] = {p: [] for p in people}
-    for r in _rows(con, "person_timeline", params):
+    totals: dict[str, int] = dict.fromkeys(people, 0)
+    for r in _rows(con, "person_timeline", {**params, "timeline_limit": timeline_limit}):
         timelines[r["person_id"]].append(_timeline_row(r, as_of))
+        totals[r["person_id"]] = r["total"]
     intros: dict[str, list[tuple[str, str]]] = {p: [] for p in people}
     for r in _rows(con, "person_introductions", params):
         for person_id in r["involved"]:
             intros[person_id].append(_introduction_line(r, person_id))
-    return [_profile(facts[p], timelines[p], intros[p], as_of) for p in people]
+    return [_profile(facts[p], timelines[p], totals[p], intros[p]) for p in people]
 
 
 def _timeline_row(r: dict, as_of: datetime) -> TimelineRow:
@@ -627,8 +636,8 @@ def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
-def _profile(f: dict, timeline: list[TimelineRow], intros: list[tuple[str, str]],
-             as_of: datetime) -> PersonProfile:
+def _profile(f: dict, timeline: list[TimelineRow], total: int,
+             intros: list[tuple[str, str]]) -> PersonProfile:
     ref = PersonRef(f["person_id"], f["display_name"])
     headline = _status_facts(f)
     blocks = [
@@ -689,4 +698,4 @@ def _profile(f: dict, timeline: list[TimelineRow], intros: list[tuple[str, str]]
              + ("" if f["peak_layer"] is None else f", layer {f['peak_layer']}")),
         )),
     ]
-    return PersonProfile(ref, headline, tuple(blocks), tuple(timeline))
+    return PersonProfile(ref, headline, tuple(blocks), tuple(timeline), total)

@@ -117,6 +117,14 @@ def render_text(digest: Digest, width: int = 80, *, cut_hint: str = MORE_HINT) -
     return "\n".join(lines) + "\n"
 
 
+def _timeline_count(profile: PersonProfile) -> str:
+    shown, total = len(profile.timeline), profile.timeline_total
+    if shown == total:
+        return f"{total} interactions"
+    return (f"the latest {shown} of {total} interactions; all: "
+            f"keepwarm person {profile.ref.person_id}")
+
+
 def render_person_text(profile: PersonProfile, width: int = 80) -> str:
     """One person's view (`keepwarm person`) for a terminal `width` columns wide."""
     width = max(width, 40)
@@ -130,7 +138,7 @@ def render_person_text(profile: PersonProfile, width: int = 80) -> str:
                                " " * (2 + label_width))
             else:
                 lines += _wrap(value, width, "  ", "    ")
-    lines += ["", f"Timeline ({len(profile.timeline)} interactions)"]
+    lines += ["", f"Timeline ({_timeline_count(profile)})"]
     header = ("date", "channel", "direction", "shape", "mode", "note")
     rows = [(r.day, r.channel, r.direction, r.shape, r.mode, r.note) for r in profile.timeline]
     if rows:
@@ -335,7 +343,7 @@ def person_html(profile: PersonProfile) -> str:
         f'<article class="person" id="{anchor(profile.ref.person_id)}">'
         f"<h3>{_e(profile.ref.name)} <span class=\"facts\">{_e(profile.headline)}</span></h3>"
         f'<div class="blocks">{"".join(_block_html(b) for b in profile.blocks)}</div>'
-        f"<details><summary>Timeline: {len(profile.timeline)} interactions</summary>"
+        f"<details><summary>Timeline: {_e(_timeline_count(profile))}</summary>"
         f"{timeline}</details>"
         '<p class="back"><a href="#top">back to the top</a></p></article>'
     )
