@@ -400,6 +400,7 @@ def verdicts(
             f"^{exponents[TIME_EXPONENT_ALL]:.2f})",
         ))  # fmt: skip
     found.append(nightly_verdict(nightly))
+    found.append(digest_verdict(nightly))
     return found
 
 
@@ -431,6 +432,23 @@ def nightly_verdict(nightly: list[dict]) -> tuple:
         + ", ".join(f"{built:.1f} s / {bare:.1f} s" for built, bare in pairs)
         + f" ({modes}); the worst pair {share:.2f}x",
     )
+
+
+# outputs/digest, the last step of every refresh: its Dagster step, as the nightly run on
+# the 1M store times it (queries, charts, the page and its metadata).
+DIGEST_STEP = "outputs__digest"
+DIGEST_SECONDS = 2.0
+
+
+def digest_verdict(nightly: list[dict]) -> tuple:
+    target = f"digest asset (outputs/digest) under {DIGEST_SECONDS:.0f} s on the nightly store"
+    spent = [n["steps"][DIGEST_STEP] for n in nightly
+             if complete_run(n) and DIGEST_STEP in n["steps"]]
+    if not spent:
+        return (None, target, "the nightly job was not run, or failed")
+    return (max(spent) < DIGEST_SECONDS, target,
+            f"slowest of {len(spent)} runs {max(spent):.2f} s (runs "
+            + " / ".join(f"{t:.2f}" for t in spent) + ")")
 
 
 def hottest_table(profiled: dict) -> str:

@@ -186,9 +186,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not run_pipeline(config_file, quiet=not args.verbose):
         print("the run failed; re-run with --verbose for the log", file=sys.stderr)
         return 1
+    from pipelines.digest.commands import print_digest  # matplotlib loads slowly
+
     config = load_config(config_file)
     with _open(config_file) as con:
-        print_cold_list(con, limit=args.limit)
+        print_digest(con, config, limit=args.limit)
+        print(f"\nThe page: {config.outputs.digest_path} (written by every refresh)")
         if config.sources.demo is not None:
             score = score_cold_flags(con)
             print(
@@ -201,6 +204,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(EXAMPLE_QUERIES)
     print("Explore the asset graph: .venv/bin/dagster dev -w workspace.yaml")
     return 0
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from pipelines.digest.commands import print_digest  # matplotlib loads slowly
+
+    config_file = Path(args.config)
+    with _open(config_file) as con:
+        return print_digest(con, load_config(config_file), show_all=args.all,
+                            html_path=args.html)
+
+
+def cmd_person(args: argparse.Namespace) -> int:
+    from pipelines.digest.commands import print_person
+
+    config_file = Path(args.config)
+    with _open(config_file) as con:
+        return print_person(con, load_config(config_file), args.query)
 
 
 def cmd_cold(args: argparse.Namespace) -> int:
@@ -285,14 +305,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="config file (default: $KEEPWARM_CONFIG or ./keepwarm.yaml)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="sync every source, rebuild, print who is going cold")
-    run.add_argument("--limit", type=int, default=20, help="rows of the cold list to print")
+    run = commands.add_parser("run", help="sync every source, rebuild, print the digest")
+    run.add_argument("--limit", type=int, default=None,
+                     help="entries per digest list (default: outputs.digest_limit)")
     run.add_argument("--verbose", action="store_true", help="show Dagster's log")
     run.set_defaults(handler=cmd_run)
 
     cold = commands.add_parser("cold", help="print the cold list from the last run")
     cold.add_argument("--limit", type=int, default=50)
     cold.set_defaults(handler=cmd_cold)
+
+    digest = commands.add_parser(
+        "digest", help="print the digest from the last run: replies owed, ties going cold, "
+        "people to reconnect with, key dates, meeting prep, introductions, the network")
+    digest.add_argument("--all", action="store_true",
+                        help="print every entry of every list (default: outputs.digest_limit "
+                             "each, then 'and N more')")
+    digest.add_argument("--html", type=Path, metavar="PATH",
+                        help="also write the page to PATH (default: none; every refresh "
+                             "writes it to outputs.digest_path)")
+    digest.set_defaults(handler=cmd_digest)
+
+    person = commands.add_parser("person", help="print one person: the tie, its rhythm, "
+                                 "open loops, introductions, key dates and every interaction")
+    person.add_argument("query", help="a name or an address, or part of one (fuzzy)")
+    person.set_defaults(handler=cmd_person)
 
     auth = commands.add_parser("auth", help="authorise access to a Google account")
     auth_source = auth.add_subparsers(dest="service", required=True)

@@ -258,6 +258,19 @@ class BacktestConfig(_Section):
     step_days: float = Field(14, gt=0)
 
 
+class OutputsConfig(_Section):
+    # The digest page written at the end of every refresh; default: digest.html beside the
+    # warehouse. Relative paths are relative to the config file's folder.
+    digest_path: str | None = None
+    # People shown per digest list before "and N more" (`keepwarm digest --all` shows all).
+    digest_limit: int = Field(10, ge=1)
+
+    def resolve(self, base: Path, warehouse: str) -> None:
+        """Make digest_path absolute against `base`, defaulting to beside `warehouse`."""
+        self.digest_path = (_resolve(self.digest_path, base) if self.digest_path
+                            else str(Path(warehouse).with_name("digest.html")))
+
+
 class ScheduleConfig(_Section):
     cron: str = "0 2 * * *"
     timezone: str = "UTC"
@@ -275,6 +288,7 @@ class KeepwarmConfig(_Section):
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    outputs: OutputsConfig = Field(default_factory=OutputsConfig)
     store_subjects: bool = False
 
     def as_of(self) -> datetime:
@@ -333,4 +347,5 @@ def load_config(path: Path | None = None) -> KeepwarmConfig:
         )
         raise ConfigError(f"{path}: {problems}") from exc
     config.warehouse.resolve(path.resolve().parent)
+    config.outputs.resolve(path.resolve().parent, config.warehouse.path)
     return config

@@ -24,6 +24,7 @@ from dagster import (
 )
 
 from assets import history, ingest, model
+from assets.digest import DIGEST, digest_asset
 from assets.serving import SERVING, serving_asset
 from pipelines.checks import CHECKS
 from pipelines.config import KeepwarmConfig, config_path, load_config
@@ -31,7 +32,8 @@ from pipelines.resources import Landing, Settings, Warehouse
 from pipelines.warehouse import WRITER_TAGS
 
 # The unpartitioned graph from raw.* on; landing/mailboxes (partitioned by the config's
-# mailboxes) and serving/warehouse (after everything here) are added by build_definitions.
+# mailboxes), serving/warehouse (after everything here) and outputs/digest (after that)
+# are added by build_definitions.
 ALL_ASSETS = [
     ingest.raw_tables,
     model.identities,
@@ -91,7 +93,7 @@ def refresh_targets(config: KeepwarmConfig) -> tuple[dict[str, str], list[AssetK
     keys = ingest.mailbox_partitions(config).get_partition_keys()
     if not keys:
         # No mailbox to land; the model still builds (empty) and is published.
-        return {}, [*(k for a in ALL_ASSETS for k in a.keys), SERVING]
+        return {}, [*(k for a in ALL_ASSETS for k in a.keys), SERVING, DIGEST]
     return {_RANGE_START: keys[0], _RANGE_END: keys[-1]}, None
 
 
@@ -101,6 +103,8 @@ def build_definitions(path: Path | None = None) -> Definitions:
     config = load_config(path)
     landing = ingest.landing_asset(ingest.mailbox_partitions(config))
     serving = serving_asset(_end_of_graph(ALL_ASSETS))
+    # The digest reads what the refresh built, last: its page and the serving copy agree.
+    digest = digest_asset([SERVING])
     tags, selection = refresh_targets(config)
     status_history, history_job, daily = history.history_assets(config.history.start_date)
     snapshot_after_refresh = history.nightly_snapshot_sensor(refresh_everything, history_job,
@@ -117,7 +121,7 @@ def build_definitions(path: Path | None = None) -> Definitions:
         return RunRequest(tags=tags, asset_selection=selection)
 
     return Definitions(
-        assets=[landing, *ALL_ASSETS, serving, status_history, history.backtest],
+        assets=[landing, *ALL_ASSETS, serving, digest, status_history, history.backtest],
         asset_checks=CHECKS,
         jobs=[refresh_everything, history_job],
         schedules=[nightly],

@@ -95,6 +95,19 @@ def run_sql_file(
         con.execute(statement, {name: params[name] for name in names} or None)
 
 
+def query_sql_file(
+    con: duckdb.DuckDBPyConnection, path: Path, params: Mapping[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Run the one query in `path`, binding each `$name` it uses; the cursor holds its rows."""
+    (statement,) = sql_statements(path)
+    params = params or {}
+    names = set(_PARAMETER.findall(_NOT_CODE.sub("", statement)))
+    missing = names - params.keys()
+    if missing:
+        raise KeyError(f"{path.name} needs parameters {sorted(missing)}")
+    return con.execute(statement, {name: params[name] for name in names} or None)
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the schemas, shared macros and raw tables if they are not there yet."""
     # One transaction: a hundred COMMENT ON statements committed one by one cost every

@@ -46,12 +46,14 @@ def test_the_quick_run_prints_every_figure_and_a_verdict_per_target(cache, capsy
         "cost grows at most linearly with messages",
         "nightly job at most 50% of the same job building everything, and incremental in "
         "its work",
+        "digest asset (outputs/digest) under 2 s on the nightly store",
     ]
     (result,) = report.results
     assert result.baselines[0]["mismatches"] == []
     assert result.rebuilds[0]["interactions"] > result.network.messages > 9_000
     nightly, everything = report.nightly
     assert nightly["success"] and nightly["new_messages"] == 1_000
+    assert bench.DIGEST_STEP in nightly["steps"] and bench.DIGEST_STEP in everything["steps"]
     # The night's mail holds no replies to older mail: exactly the new messages are redone.
     assert nightly["interactions_build"] == "incremental, 1,000 messages"
     assert everything["interactions_build"] == f"full, {result.network.messages + 1_000:,} messages"

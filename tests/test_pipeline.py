@@ -53,6 +53,7 @@ def test_every_asset_and_check_succeeds(demo_run):
             ["marts", "network_summary"],
             ["marts", "introductions"],
             ["serving", "warehouse"],
+            ["outputs", "digest"],
         )
     }
     landed = [e.partition for e in result.get_asset_materialization_events()
@@ -152,6 +153,7 @@ def test_definitions_schedule_and_groups():
         "marts/network_summary": "metrics",
         "marts/introductions": "metrics",
         "serving/warehouse": "outputs",
+        "outputs/digest": "outputs",
         "marts/status_history": "history",
         "marts/backtest": "history",
     }
@@ -168,13 +170,16 @@ def test_schedule_time_zone_comes_from_config(tmp_path):
     )
 
 
-def test_cli_run_prints_the_cold_list_and_the_demo_score(tmp_path, capsys):
-    path, _ = make_config(
+def test_cli_run_prints_the_digest_and_the_demo_score(tmp_path, capsys):
+    path, config = make_config(
         tmp_path, me={"addresses": ["alex@northwind.example"]}, sources=SMALL_DEMO, status=AS_OF
     )
     assert keepwarm(["--config", str(path), "run", "--limit", "5"]) == 0
     out = capsys.readouterr().out
-    assert "Going cold:" in out and "why: usually every" in out
+    assert "1. Replies you owe (" in out and "2. Going cold (" in out
+    assert "why: usually every" in out and "more (keepwarm digest --all)" in out
+    assert f"The page: {config.outputs.digest_path}" in out
+    assert Path(config.outputs.digest_path).exists()
     assert "Demo truth:" in out and "precision" in out and "recall" in out
     assert (
         keepwarm(

@@ -81,6 +81,8 @@ GAP_SHAPES = (1.3, 3.0)  # gamma shape of a person's gaps: 1 is memoryless, 3 st
 PREDATES_WINDOW = 0.8  # share of ties that began before the simulated window
 PREDATES_BY_DAYS = 400.0  # ...by up to this many days
 NEW_TIE_END_MARGIN_DAYS = 10.0  # the others begin inside it, up to this long before its end
+# The calendar ahead of the end date the demo fills: meetings and birthdays.
+UPCOMING_DAYS = 14
 REFERRED_GAPS = (30.0, 70.0)  # mean gap range of people introduced to the user
 # Referred people begin this long after the window opens and before it ends, at the least.
 REFERRED_START_MARGINS_DAYS = (60.0, 20.0)
@@ -556,6 +558,64 @@ class _Simulation:
                              event_type="focusTime")
             day += DAY
 
+    def upcoming(self) -> None:
+        """The calendar ahead of the end date, and birthdays: what a real calendar sync
+        also delivers (`future_days`), and what the digest's "Before your meetings" and
+        "Coming up" read.
+
+        Drawn from a generator of its own, after everything else: the past the model
+        judges stays exactly what it was without these events.
+        """
+        rng = random.Random(f"{self.seed}:upcoming")
+        active = [p for p in self.people if p.stopped_at is None
+                  and p.segment in ("close", "regular", "acquaintance")]
+        lapsed = [p for p in self.people if p.stopped_at is not None]
+        for offset in range(UPCOMING_DAYS):
+            day = self.end + offset * DAY
+            if day.weekday() >= 5 or not active:
+                continue
+            # Most working days hold a one-to-one; now and then a small group meeting, or
+            # a coffee with someone the user has lost touch with.
+            for _ in range(rng.choice((0, 1, 1, 2))):
+                who = [rng.choice(active)]
+                roll = rng.random()
+                if roll < 0.2 and len(active) >= 3:
+                    who = rng.sample(active, 3)
+                elif roll < 0.35 and lapsed:
+                    who = [rng.choice(lapsed)]
+                start = day + timedelta(hours=rng.choice((9, 10, 11, 14, 15, 16)))
+                self._upcoming_event(start, start + timedelta(minutes=rng.choice((30, 45, 60))),
+                                     [Address(p.address, p.name) for p in who],
+                                     in_person=rng.random() < 0.4)
+        # Google's birthday calendar: one all-day instance a year; the demo names whose
+        # birthday it is by inviting them (a real one says so only in its title).
+        first_year, last_year = self.start.year, (self.end + UPCOMING_DAYS * DAY).year
+        for p in active:
+            month, day_of_month = rng.randint(1, 12), rng.randint(1, 28)
+            for year in range(first_year, last_year + 1):
+                date_at = datetime(year, month, day_of_month, tzinfo=UTC)
+                if self.start <= date_at < self.end + UPCOMING_DAYS * DAY:
+                    self._upcoming_event(date_at, date_at + DAY, [Address(p.address, p.name)],
+                                         event_type="birthday", all_day=True)
+
+    def _upcoming_event(self, start: datetime, end: datetime, people: list[Address], *,
+                        in_person: bool = False, event_type: str = "default",
+                        all_day: bool = False) -> None:
+        key = self._id("upcoming")
+        invited = [] if event_type == "birthday" else [
+            Attendee(address=self.user.address, name=self.user.name,
+                     response_status="accepted", is_self=True, is_organizer=True)]
+        invited += [Attendee(address=a.address, name=a.name,
+                             response_status="needsAction" if event_type == "birthday"
+                             else "accepted") for a in people]
+        self.network.events.append(EventRecord(
+            account=self.user.address, source="demo", calendar_id="primary", event_key=key,
+            ical_uid=f"{key}@demo.keepwarm", status="confirmed", start_at=start, end_at=end,
+            all_day=all_day, organizer=None if event_type == "birthday" else self.user.address,
+            attendees=invited, has_conference=event_type == "default" and not in_person,
+            has_location=in_person, event_type=event_type,
+        ))
+
     def run(self) -> DemoNetwork:
         self.build_people()
         for p in self.people:
@@ -567,6 +627,7 @@ class _Simulation:
         self.bulk()
         self.user_calendar()
         extra = self.outreach() + self.one_offs()
+        self.upcoming()
         self.network.messages.sort(key=lambda m: (m.sent_at, m.message_key))
         self.network.events.sort(key=lambda e: (e.start_at, e.event_key))
         self.network.window_start, self.network.window_end = self.start, self.end

@@ -1,0 +1,122 @@
+-- Everything the digest and `keepwarm person` say about each of $people (person ids) as of
+-- $as_of: who they are, the tie's strength and its parts, where it stands and why, its
+-- rhythm and give-and-take, the last contact and how it happened, the last meeting in
+-- person, who introduced them, their next birthday, and the tie's peak in the history.
+-- Every figure is the marts' own; this only gathers them for a few people.
+with
+
+chosen as (
+    select distinct unnest($people::varchar[]) as person_id
+),
+
+contact as (
+    select
+        person_id,
+        arg_max(
+            {'at': occurred_at, 'channel': channel, 'direction': direction,
+             'n_participants': n_participants, 'is_one_on_one': is_one_on_one,
+             'in_person': in_person, 'on_video': on_video},
+            occurred_at
+        ) as last_contact,
+        max(occurred_at) filter (where channel = 'meeting' and in_person) as last_in_person_at
+    from core.interactions
+    semi join chosen using (person_id)
+    where not is_noise and occurred_at <= $as_of::timestamptz
+    group by person_id
+),
+
+referrals as (
+    select person_b_id as person_id,
+           arg_min({'id': introducer_id, 'name': introducer_name, 'at': introduced_at},
+                   introduced_at) as introduced_by
+    from marts.introductions
+    where kind = 'received' and person_b_id in (select person_id from chosen)
+    group by person_b_id
+),
+
+loops as (
+    select person_id,
+           list({'loop': loop, 'since': since, 'days_open': days_open, 'next_step': next_step}
+                order by since) as open_loops
+    from marts.open_loops
+    semi join chosen using (person_id)
+    group by person_id
+),
+
+birthdays as (
+    select i.person_id, min(timezone('UTC', b.start_at)::date) as next_birthday
+    from (select start_at, unnest(attendees) as a from raw.events
+          where event_type = 'birthday' and status <> 'cancelled'
+            and start_at >= timezone('UTC', date_trunc('day', timezone('UTC', $as_of::timestamptz)))) b
+    join core.identities i
+        on i.address = normalize_address(b.a.address, keep := $split_addresses)
+    semi join chosen using (person_id)
+    where not b.a.is_self
+    group by i.person_id
+),
+
+peaks as (
+    select person_id, max(tie_strength) as peak_strength, min(dunbar_layer) as peak_layer
+    from history_snapshots
+    semi join chosen using (person_id)
+    group by person_id
+)
+
+select
+    c.person_id,
+    coalesce(p.display_name, c.person_id) as display_name,
+    coalesce(p.addresses, [c.person_id]) as addresses,
+    m.is_tie,
+    m.dunbar_layer,
+    m.strength_rank,
+    m.tie_strength,
+    m.frequency_score,
+    m.recency_score,
+    m.reciprocity_score,
+    m.face_time_score,
+    m.tenure_score,
+    m.first_contact_at,
+    m.last_contact_at,
+    m.last_meeting_at,
+    m.messages_sent,
+    m.messages_received,
+    m.reciprocity_balance,
+    m.initiation_share,
+    m.threads,
+    m.their_reply_rate,
+    m.your_reply_rate,
+    m.their_median_reply_hours,
+    m.your_median_reply_hours,
+    m.unanswered_outbound_streak,
+    m.unanswered_inbound_streak,
+    m.meetings,
+    m.meetings_one_on_one,
+    m.meetings_in_person,
+    m.meetings_video,
+    m.meeting_hours,
+    s.status,
+    s.reason,
+    s.next_step,
+    s.days_silent,
+    s.usual_gap_days,
+    s.p90_gap_days,
+    s.touchpoints,
+    s.cadence_days,
+    s.attention_rank,
+    contact.last_contact,
+    contact.last_in_person_at,
+    referrals.introduced_by,
+    coalesce(loops.open_loops, []) as open_loops,
+    birthdays.next_birthday,
+    peaks.peak_strength,
+    peaks.peak_layer
+from chosen c
+left join core.people p using (person_id)
+left join marts.contact_metrics m using (person_id)
+left join marts.relationship_status s using (person_id)
+left join contact using (person_id)
+left join referrals using (person_id)
+left join loops using (person_id)
+left join birthdays using (person_id)
+left join peaks using (person_id)
+order by c.person_id;

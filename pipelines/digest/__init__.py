@@ -1,0 +1,42 @@
+"""The morning digest and the one-person view: what the marts say, for a person to read.
+
+`queries` gathers a `Digest` (or one `PersonProfile`) from the warehouse with the SQL files
+in assets/sql/outputs/; `render` turns that one structure into HTML (the page the refresh
+writes), markdown (the asset's metadata) and terminal text (`keepwarm digest`, `keepwarm
+person`); `charts` draws the network's charts as inline SVG with matplotlib.
+
+It sits beside the other storage-level readers of the warehouse (pipelines/serving.py):
+it imports only DuckDB, matplotlib and pipelines.warehouse, never Dagster, so that the
+`outputs/digest` asset (assets/digest.py) and the CLI (pipelines/digest/commands.py) both
+call it without either importing the other.
+"""
+
+from pipelines.digest.queries import (
+    Digest,
+    Match,
+    PersonProfile,
+    build_digest,
+    find_people,
+    person_profiles,
+)
+from pipelines.digest.render import (
+    render_html,
+    render_markdown,
+    render_person_text,
+    render_text,
+    write_page,
+)
+
+__all__ = [
+    "Digest",
+    "Match",
+    "PersonProfile",
+    "build_digest",
+    "find_people",
+    "person_profiles",
+    "render_html",
+    "render_markdown",
+    "render_person_text",
+    "render_text",
+    "write_page",
+]
