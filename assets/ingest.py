@@ -154,7 +154,8 @@ def _read_files(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
         yield from read_mail_paths(files.mail, files.account, state.streams("mbox", "maildir"),
                                    include_subject=config.store_subjects, stats=stats)
     if files.calendars:
-        window_start, window_end = calendar_window(files.past_days, files.future_days)
+        window_start, window_end = calendar_window(files.past_days, files.future_days,
+                                                   config.as_of())
         cursors = state.streams("ics")
         seen: set[str] = set()
         for path in expand_paths(files.calendars):
@@ -164,16 +165,20 @@ def _read_files(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
                 stats=stats, seen=seen,
             )
     notes["files_unchanged"] = stats.skipped_unchanged
+    notes["outside_window"] = stats.outside_window
     notes["duplicates_skipped"] = stats.duplicates
     notes["duplicates_relabelled"] = stats.relabelled
 
 
-def calendar_window(past_days: int, future_days: int) -> tuple[date, date]:
-    """Whole months around today: the window (and with it an .ics expansion or a Calendar
-    resync) changes monthly, not daily, so an unchanged source stays a cheap check."""
-    today = datetime.now(UTC).date()
-    return ((today - timedelta(days=past_days)).replace(day=1),
-            (today + timedelta(days=future_days + 31)).replace(day=1))
+def calendar_window(past_days: int, future_days: int, as_of: datetime) -> tuple[date, date]:
+    """Whole months around `as_of` (the config's `status.as_of`, else now), the moment the
+    metrics are judged at: the window an .ics file's recurring series are expanded in, and
+    a Calendar full sync's timeMin/timeMax. Whole months, so that it (and with it an .ics
+    expansion or a Calendar resync) changes monthly, not daily, and an unchanged source
+    stays a cheap check."""
+    day = as_of.astimezone(UTC).date()
+    return ((day - timedelta(days=past_days)).replace(day=1),
+            (day + timedelta(days=future_days + 31)).replace(day=1))
 
 
 # -- Google: Gmail and Calendar -------------------------------------------------------
@@ -229,7 +234,8 @@ def _read_gcal(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
     service = build_calendar_service(_google_credentials(config, account), gcal.api_endpoint)
     # The quota is per user: the account's calendars share one bucket.
     limiter = QuotaLimiter.for_ceiling(gcal.requests_per_minute)
-    window_start, window_end = calendar_window(gcal.past_days, gcal.future_days)
+    window_start, window_end = calendar_window(gcal.past_days, gcal.future_days,
+                                               config.as_of())
     for calendar_id in account.calendars:
         report = CalendarSyncReport(account.address, calendar_id)
         yield from sync_calendar(
