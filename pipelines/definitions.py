@@ -27,6 +27,7 @@ from assets import history, ingest, model
 from assets.serving import SERVING, serving_asset
 from pipelines.checks import CHECKS
 from pipelines.config import KeepwarmConfig, config_path, load_config
+from pipelines.progress import LOGGERS
 from pipelines.resources import Landing, Settings, Warehouse
 from pipelines.warehouse import WRITER_TAGS
 
@@ -130,6 +131,7 @@ def build_definitions(path: Path | None = None) -> Definitions:
                                    memory_limit=config.warehouse.memory_limit),
         },
         executor=EXECUTOR,
+        loggers=LOGGERS,
     )
 
 
