@@ -240,8 +240,10 @@ class RunSummary:
         mailboxes = f"{len(self.mailboxes)} {_plural(len(self.mailboxes), 'mailbox', 'es')}"
         files = f" ({self._files()})" if self._files() else ""
         if not read:
-            return textwrap.wrap(f"Nothing new from {mailboxes}{files}.", width,
-                                 subsequent_indent="    ")
+            # Unchanged sources, or sources read and found empty.
+            text = (f"Read 0 records from {mailboxes}{files}." if self.total("files")
+                    else f"Nothing new from {mailboxes}{files}.")
+            return textwrap.wrap(text, width, subsequent_indent="    ")
         head = f"Read {read:,} {_plural(read, 'record')} from {mailboxes} in {seconds:.0f} s{files}"
         rows = [head + ":",
                 f"{landed:,} landed ({messages:,} {_plural(messages, 'message')}, "
