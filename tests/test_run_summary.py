@@ -308,3 +308,28 @@ def test_plain_lines_name_the_mailbox_whole():
                   quarantined=2, done=1_500_000, total=3_000_000)
     assert tally.line() == ("landing files:someone.with.a.long.address@example.com: "
                             "12,347 read, 12,345 landed, 2 quarantined (50% of 3.0 MB)")
+
+
+def test_progress_reaches_the_terminal_from_step_processes(tmp_path, capsys):
+    # Two mailboxes land side by side, each in a step process of its own.
+    path, config = make_config(
+        tmp_path, me={"addresses": ["alex@northwind.example"]},
+        sources={"demo": {"mailboxes": 2, "months": 2, "scale": 0.2, "end": "2026-06-01"}},
+        status={"as_of": "2026-06-01T00:00:00Z"},
+    )
+    assert keepwarm(["--config", str(path), "run", "--limit", "1"]) == 0
+    out, err = capsys.readouterr()
+    with duckdb.connect(config.warehouse.path, read_only=True) as con:
+        landed = dict(con.execute("""
+            select account, sum(n) from (
+                select account, count(*) as n from raw.messages group by 1
+                union all select account, count(*) from raw.events group by 1)
+            group by 1""").fetchall())
+    assert set(landed) == {"alex@northwind.example", "member01@northwind.example"}
+    for account, count in landed.items():
+        assert re.search(rf"^landed demo:{re.escape(account)}: {count:,} read, {count:,} "
+                         r"landed in \d+ s$", err, re.M), err
+    assert f"Read {sum(landed.values()):,} records from 2 mailboxes in " in out
+    member = landed["member01@northwind.example"]
+    assert re.search(rf"^    demo:member01@northwind.example\s+{member:,} read\s+{member:,} "
+                     r"landed$", out, re.M)
