@@ -164,12 +164,14 @@ def _read_files(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
     for batch in chain(batches, _read_calendars(config, state, stats)):
         if batch.cursor and batch.cursor.source == "mbox":
             offsets[batch.cursor.stream] = batch.cursor.value["offset"]
-        # Updated before each batch goes out, so that progress reports read them live.
-        notes.update(files_read=stats.files, files_unchanged=stats.skipped_unchanged,
-                     outside_window=stats.outside_window, duplicates_skipped=stats.duplicates,
-                     duplicates_relabelled=stats.relabelled,
-                     progress={"done": sum(offsets.values()), "total": sum(sizes.values())})
+        # Before each batch goes out, so that the progress reports read them live.
+        _note_stats(notes, stats)
+        notes["progress"] = {"done": sum(offsets.values()), "total": sum(sizes.values())}
         yield batch
+    _note_stats(notes, stats)
+
+
+def _note_stats(notes: dict[str, Any], stats: ReadStats) -> None:
     notes.update(files_read=stats.files, files_unchanged=stats.skipped_unchanged,
                  outside_window=stats.outside_window, duplicates_skipped=stats.duplicates,
                  duplicates_relabelled=stats.relabelled)

@@ -278,10 +278,11 @@ class RunSummary:
         if not self.mailboxes:
             return "no mailbox is configured: add a source under `sources:` in the config", True
         if landed or stored.records:
-            return (f"{stored.records:,} messages and events, but none is with another "
-                    "person: each is yours alone or marked as noise; see "
-                    '.venv/bin/keepwarm sql "select noise_reason, count(*) from '
-                    'core.interactions group by all"', False)
+            return (f"the warehouse holds {stored.records:,} messages and events, but a "
+                    "relationship needs contact both ways (a message each way, or a meeting) "
+                    "with someone who is not noise: check that me.addresses lists your own "
+                    'addresses, and see .venv/bin/keepwarm sql "select noise_reason, '
+                    'count(*) from core.interactions group by all"', False)
         files = self._files() or f"{len(self.mailboxes)} " + _plural(
             len(self.mailboxes), "mailbox", "es")
         if self.total("quarantined"):
@@ -444,13 +445,14 @@ class RunProgress:
         """Print the summary (stdout) and, when the warehouse `con` holds no relationship
         after the run, why (stderr); "mistake" when that is the input's fault
         (`why_no_relationships`), else "empty" or None."""
-        if self.summary is None:
-            return None
-        print("\n".join(self.summary.lines()))
+        # No summary: no mailbox was landed, for none is configured.
+        summary = self.summary or RunSummary([])
+        if summary.mailboxes:
+            print("\n".join(summary.lines()))
         stored = Stored.read(con)
         if stored.relationships:
             return None
-        why, mistake = self.summary.why_no_relationships(stored)
+        why, mistake = summary.why_no_relationships(stored)
         print("\n" + textwrap.fill(f"No relationships: {why}", WIDTH, subsequent_indent="  ",
                                    break_on_hyphens=False, break_long_words=False),
               file=sys.stderr)
