@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import chain
 from typing import Any
 
 import polars as pl
@@ -62,6 +63,7 @@ from connectors.takeout import ReadStats, read_ics, read_mail_paths
 from connectors.takeout.files import expand_paths
 from pipelines.config import GcalAccountConfig, GoogleAccountConfig, KeepwarmConfig
 from pipelines.landing import MailboxState, Snapshot
+from pipelines.progress import RunSummary, Tally, log_summary, log_tally, watch
 from pipelines.resources import Landing, Settings, Warehouse
 from pipelines.warehouse import WRITER_TAGS, load_landing, row_count
 
@@ -150,30 +152,57 @@ def _read_files(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
                 notes: dict[str, Any]) -> Iterator[Batch]:
     files = config.sources.files
     stats = ReadStats()
+    # How far through the mbox files the reading is, in bytes: a file the cursor says is
+    # read up to some offset counts as read that far.
+    sizes = {str(p): p.stat().st_size for p in expand_paths(files.mail) if p.is_file()}
+    offsets = {stream: min(cursor.get("offset", 0), sizes[stream])
+               for stream, cursor in state.streams("mbox").items() if stream in sizes}
+    batches: Iterator[Batch] = iter(())
     if files.mail:
-        yield from read_mail_paths(files.mail, files.account, state.streams("mbox", "maildir"),
-                                   include_subject=config.store_subjects, stats=stats)
-    if files.calendars:
-        window_start, window_end = calendar_window(files.past_days, files.future_days)
-        cursors = state.streams("ics")
-        seen: set[str] = set()
-        for path in expand_paths(files.calendars):
-            yield from read_ics(
-                path, files.account, window_start=window_start, window_end=window_end,
-                cursor=cursors.get(str(path.resolve())), include_summary=config.store_subjects,
-                stats=stats, seen=seen,
-            )
-    notes["files_unchanged"] = stats.skipped_unchanged
-    notes["duplicates_skipped"] = stats.duplicates
-    notes["duplicates_relabelled"] = stats.relabelled
+        batches = read_mail_paths(files.mail, files.account, state.streams("mbox", "maildir"),
+                                  include_subject=config.store_subjects, stats=stats)
+    for batch in chain(batches, _read_calendars(config, state, stats)):
+        if batch.cursor and batch.cursor.source == "mbox":
+            offsets[batch.cursor.stream] = batch.cursor.value["offset"]
+        # Before each batch goes out, so that the progress reports read them live.
+        _note_stats(notes, stats)
+        notes["progress"] = {"done": sum(offsets.values()), "total": sum(sizes.values())}
+        yield batch
+    _note_stats(notes, stats)
 
 
-def calendar_window(past_days: int, future_days: int) -> tuple[date, date]:
-    """Whole months around today: the window (and with it an .ics expansion or a Calendar
-    resync) changes monthly, not daily, so an unchanged source stays a cheap check."""
-    today = datetime.now(UTC).date()
-    return ((today - timedelta(days=past_days)).replace(day=1),
-            (today + timedelta(days=future_days + 31)).replace(day=1))
+def _note_stats(notes: dict[str, Any], stats: ReadStats) -> None:
+    notes.update(files_read=stats.files, files_unchanged=stats.skipped_unchanged,
+                 outside_window=stats.outside_window, duplicates_skipped=stats.duplicates,
+                 duplicates_relabelled=stats.relabelled)
+
+
+def _read_calendars(config: KeepwarmConfig, state: MailboxState,
+                    stats: ReadStats) -> Iterator[Batch]:
+    files = config.sources.files
+    if not files.calendars:
+        return
+    window_start, window_end = calendar_window(files.past_days, files.future_days,
+                                               config.as_of())
+    cursors = state.streams("ics")
+    seen: set[str] = set()
+    for path in expand_paths(files.calendars):
+        yield from read_ics(
+            path, files.account, window_start=window_start, window_end=window_end,
+            cursor=cursors.get(str(path.resolve())), include_summary=config.store_subjects,
+            stats=stats, seen=seen,
+        )
+
+
+def calendar_window(past_days: int, future_days: int, as_of: datetime) -> tuple[date, date]:
+    """Whole months around `as_of` (the config's `status.as_of`, else now), the moment the
+    metrics are judged at: the window an .ics file's recurring series are expanded in, and
+    a Calendar full sync's timeMin/timeMax. Whole months, so that it (and with it an .ics
+    expansion or a Calendar resync) changes monthly, not daily, and an unchanged source
+    stays a cheap check."""
+    day = as_of.astimezone(UTC).date()
+    return ((day - timedelta(days=past_days)).replace(day=1),
+            (day + timedelta(days=future_days + 31)).replace(day=1))
 
 
 # -- Google: Gmail and Calendar -------------------------------------------------------
@@ -229,7 +258,8 @@ def _read_gcal(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
     service = build_calendar_service(_google_credentials(config, account), gcal.api_endpoint)
     # The quota is per user: the account's calendars share one bucket.
     limiter = QuotaLimiter.for_ceiling(gcal.requests_per_minute)
-    window_start, window_end = calendar_window(gcal.past_days, gcal.future_days)
+    window_start, window_end = calendar_window(gcal.past_days, gcal.future_days,
+                                               config.as_of())
     for calendar_id in account.calendars:
         report = CalendarSyncReport(account.address, calendar_id)
         yield from sync_calendar(
@@ -310,10 +340,14 @@ def land_mailbox(context: OpExecutionContext, settings: Settings, landing: Landi
     mailbox = mailboxes[partition_key]
     zone_mailbox = landing.zone().mailbox(mailbox.kind, mailbox.account)
     notes: dict[str, Any] = {}
+    tally = Tally(partition_key)
     started_at, started = time.time(), time.perf_counter()
     with zone_mailbox.lock():
         state = zone_mailbox.state()
-        report = zone_mailbox.land(SOURCES[mailbox.kind].read(config, mailbox, state, notes))
+        items = SOURCES[mailbox.kind].read(config, mailbox, state, notes)
+        report = zone_mailbox.land(
+            watch(items, tally, notes, lambda t: log_tally(context.log, t)))
+    notes.pop("progress", None)  # a live position, not a result
     landed = {"mailbox": partition_key, **asdict(report),
               "seconds": round(time.perf_counter() - started, 3),
               "started_at": started_at, "finished_at": time.time(), **notes}
@@ -323,27 +357,36 @@ def land_mailbox(context: OpExecutionContext, settings: Settings, landing: Landi
         metadata={k: MetadataValue.json(v) if isinstance(v, dict) else v
                   for k, v in landed.items() if k != "mailbox"},
     ))
-    return landed
+    return {**landed, "tally": tally.as_json()}
 
 
 _SUMMED = ("batches", "messages", "events", "quarantined", "deletions", "files_unchanged",
-           "duplicates_skipped", "duplicates_relabelled")
+           "duplicates_skipped", "duplicates_relabelled", "outside_window")
 
 
 @op(out=Out(Nothing),
     description="Summarise what every mailbox landed, for the UI.")
-def landed_mailboxes(landed: list[dict[str, Any]]):
+def landed_mailboxes(context: OpExecutionContext, landed: list[dict[str, Any]]):
+    landed = sorted(landed, key=lambda r: r["mailbox"])
+    summary = RunSummary([Tally.from_json(row.pop("tally")) for row in landed])
     metadata: dict[str, Any] = {"mailboxes": len(landed)}
+    # What `keepwarm run` prints at the end, word for word.
+    metadata["summary"] = MetadataValue.md("```\n" + "\n".join(summary.lines()) + "\n```")
+    metadata["read"] = summary.total("read")
     for name in _SUMMED:
         values = [row[name] for row in landed if name in row]
         if values:
             metadata[name if name != "batches" else "batches_landed"] = sum(values)
+    metadata["quarantine_reasons"] = MetadataValue.json(dict(summary.reasons()))
     for row in landed:
         metadata.update({k: MetadataValue.json(v) for k, v in row.items() if isinstance(v, dict)})
-    table = pl.DataFrame([{k: row.get(k) for k in ("mailbox", "batches", "messages", "events",
-                                                    "quarantined", "seconds")}
-                          for row in sorted(landed, key=lambda r: r["mailbox"])])
+    table = pl.DataFrame([
+        {"mailbox": row["mailbox"], "read": tally.read,
+         **{k: row.get(k) for k in ("batches", "messages", "events", "quarantined", "seconds")}}
+        for row, tally in zip(landed, summary.mailboxes, strict=True)
+    ])
     metadata["per_mailbox"] = MetadataValue.md(markdown_table(table))
+    log_summary(context.log, summary)
     yield Output(None, metadata=metadata)
 
 

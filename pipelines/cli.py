@@ -16,6 +16,7 @@ import yaml
 
 from connectors.google import AuthError
 from pipelines.config import ConfigError, KeepwarmConfig, config_path, load_config
+from pipelines.progress import RunProgress
 from pipelines.serving import ServingCopyMissingError, open_serving_copy
 from pipelines.warehouse import WarehouseLockedError, fetch_one
 
@@ -30,11 +31,12 @@ Query it with SQL: `.venv/bin/keepwarm sql "<query>"`, or any DuckDB client on t
 """
 
 
-def run_pipeline(config_file: Path, *, quiet: bool = True) -> bool:
+def run_pipeline(config_file: Path, *, quiet: bool = True,
+                 progress: RunProgress | None = None) -> bool:
     """Materialise every asset for `config_file`; True when all succeeded.
 
     One mailbox runs in this process. Several land side by side, one step process each,
-    as the Dagster UI and the schedule run them.
+    as the Dagster UI and the schedule run them. `progress` shows how the landing goes.
     """
     from dagster import DagsterInstance
 
@@ -51,8 +53,9 @@ def run_pipeline(config_file: Path, *, quiet: bool = True) -> bool:
         {"loggers": {"console": {"config": {"log_level": "WARNING"}}}} if quiet else None
     )
     with instance:
-        result = materialize_everything(config_file, instance=instance, parallel=parallel,
-                                        run_config=run_config)
+        result = materialize_everything(
+            config_file, instance=instance, parallel=parallel,
+            run_config=progress.run_config(run_config) if progress else run_config)
         if result.success:
             # What the nightly sensor does after the refresh: snapshot the last full day.
             result = snapshot_last_day(config_file, instance=instance, run_config=run_config)
@@ -183,13 +186,17 @@ def _open(config_file: Path) -> duckdb.DuckDBPyConnection:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config_file = Path(args.config)
-    if not run_pipeline(config_file, quiet=not args.verbose):
+    with RunProgress(sys.stderr, bars=not args.verbose) as progress:
+        succeeded = run_pipeline(config_file, quiet=not args.verbose, progress=progress)
+    if not succeeded:
         print("the run failed; re-run with --verbose for the log", file=sys.stderr)
         return 1
     from pipelines.digest.commands import print_digest  # matplotlib loads slowly
 
     config = load_config(config_file)
     with _open(config_file) as con:
+        if progress.report(con) == "mistake":
+            return 2
         print_digest(con, config, limit=args.limit)
         print(f"\nThe page: {config.outputs.digest_path} (written by every refresh)")
         if config.sources.demo is not None:

@@ -81,7 +81,8 @@ class FilesSourceConfig(_Section):
     account: str
     mail: list[str] = Field(default_factory=list)
     calendars: list[str] = Field(default_factory=list)
-    # Recurring events are expanded from this many days back to this many ahead.
+    # Recurring series are expanded from this many days before status.as_of (else today)
+    # to this many after; one-off events are read whatever their date.
     past_days: int = 730
     future_days: int = 30
 

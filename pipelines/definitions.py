@@ -28,6 +28,7 @@ from assets.digest import DIGEST, digest_asset
 from assets.serving import SERVING, serving_asset
 from pipelines.checks import CHECKS
 from pipelines.config import KeepwarmConfig, config_path, load_config
+from pipelines.progress import LOGGERS
 from pipelines.resources import Landing, Settings, Warehouse
 from pipelines.warehouse import WRITER_TAGS
 
@@ -134,6 +135,7 @@ def build_definitions(path: Path | None = None) -> Definitions:
                                    memory_limit=config.warehouse.memory_limit),
         },
         executor=EXECUTOR,
+        loggers=LOGGERS,
     )
 
 

@@ -52,7 +52,7 @@ def test_calendar_syncs_fully_then_incrementally_and_feeds_the_model(calendar_em
                           "past_days": PAST_DAYS, "api_endpoint": calendar_emulator.endpoint}},
     )
     start, end = (datetime.combine(d, time(), tzinfo=UTC)
-                  for d in calendar_window(PAST_DAYS, 30))
+                  for d in calendar_window(PAST_DAYS, 30, config.as_of()))
 
     first = run(path)
     assert first[f"gcal/{CAL_ACCOUNT}/primary"].value["mode"] == "full"

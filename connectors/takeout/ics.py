@@ -1,9 +1,16 @@
-"""iCalendar (.ics) reader: events expanded into instances within a window, in Google's terms.
+"""iCalendar (.ics) reader: every event, recurring ones expanded within a window, in Google's terms.
 
 Parsing is `icalendar`; recurrence (RRULE, RDATE, EXDATE, RECURRENCE-ID overrides,
 X-WR-TIMEZONE) is `recurring-ical-events`. Each series (all components sharing a UID) is
 expanded on its own when the calendar as a whole fails, so one broken event quarantines
 itself, not the file.
+
+The window bounds the expansion of recurring series only: a one-off event lands whatever
+its date (a calendar's history is what the metrics read), while a series, which may
+never end, is expanded into the instances that overlap the window. Instances of a series
+that end before the window are not emitted; they are counted (`ReadStats.outside_window`
+and the cursor's `outside_window`), so that a window too short for the history shows.
+Instances after the window come in as the window moves forward.
 
 Mapping to `EventRecord`:
 
@@ -50,11 +57,13 @@ calendar. VTODO, VJOURNAL and VFREEBUSY are not events and are skipped.
 Cursor (`Cursor.value`), one per file (`stream` = absolute path):
 
     {"size": n, "mtime_ns": n, "sha256": hex, "window_start": iso, "window_end": iso,
-     "complete": true}
+     "window_bounds": "recurring", "outside_window": n, "complete": true}
 
 Unchanged size, mtime and window -> nothing is yielded. A changed window re-expands the
-file (instances enter the window as time passes). Intermediate batches of a large file
-carry `"complete": false`, so a run interrupted between them reads the file again.
+file (instances enter the window as time passes). A cursor without `"window_bounds":
+"recurring"` was taken when the window dropped one-off events too, so its file is read
+again. Intermediate batches of a large file carry `"complete": false`, so a run
+interrupted between them reads the file again.
 """
 
 from __future__ import annotations
@@ -384,8 +393,17 @@ def _event_record(
     )
 
 
+# What the window bounds, recorded in the cursor: a file read under another rule is read
+# again (until this marker, the window dropped one-off events too).
+WINDOW_BOUNDS = "recurring"
+
+
 def _file_cursor(
-    st: os.stat_result, digest: str, window: tuple[datetime, datetime], complete: bool
+    st: os.stat_result,
+    digest: str,
+    window: tuple[datetime, datetime],
+    complete: bool,
+    outside_window: int,
 ) -> dict[str, Any]:
     return {
         "size": st.st_size,
@@ -393,6 +411,8 @@ def _file_cursor(
         "sha256": digest,
         "window_start": window[0].isoformat(),
         "window_end": window[1].isoformat(),
+        "window_bounds": WINDOW_BOUNDS,
+        "outside_window": outside_window,
         "complete": complete,
     }
 
@@ -409,14 +429,16 @@ def read_ics(
     stats: ReadStats | None = None,
     seen: set[str] | None = None,
 ) -> Iterator[Batch]:
-    """Read the events of an .ics file, recurring ones expanded within a window.
+    """Read the events of an .ics file: every one-off event, recurring ones expanded
+    within a window.
 
     Args:
         path: the .ics file; its stem becomes the `calendar_id`.
         account: the calendar owner's address (marks `is_self` attendees).
-        window_start: instances ending after this are included (a date means midnight
-            UTC; a naive datetime is read as UTC).
-        window_end: instances starting before this are included.
+        window_start: instances of recurring series ending after this are included (a
+            date means midnight UTC; a naive datetime is read as UTC); the earlier ones
+            are counted in `stats.outside_window`. One-off events are all included.
+        window_end: instances of recurring series starting before this are included.
         cursor: the `Cursor` (or its `value`) from the last batch of a previous run.
         include_summary: keep event titles (only when the user opted in).
         batch_size: records (events + quarantined) per batch.
@@ -443,6 +465,7 @@ def read_ics(
     same_window = (
         previous.get("window_start") == window[0].isoformat()
         and previous.get("window_end") == window[1].isoformat()
+        and previous.get("window_bounds") == WINDOW_BOUNDS
     )
     if (
         previous.get("complete")
@@ -460,13 +483,15 @@ def read_ics(
     stream = str(file_path)
     if previous.get("complete") and same_window and previous.get("sha256") == digest:
         stats.skipped_unchanged += 1
-        yield Batch(cursor=Cursor(account, SOURCE, stream, _file_cursor(st, digest, window, True)))
+        value = _file_cursor(st, digest, window, True, previous.get("outside_window", 0))
+        yield Batch(cursor=Cursor(account, SOURCE, stream, value))
         return
     stats.files += 1
     stats.bytes += len(data)
     calendar_id = file_path.stem
     events: list[EventRecord] = []
     quarantine: list[QuarantineRecord] = []
+    outside = [0]  # instances of series before the window, counted by `_records`
 
     def reject(label: str, reason: str, text: str) -> None:
         quarantine.append(
@@ -480,7 +505,9 @@ def read_ics(
             )
         )
 
-    for item in _records(data, file_path, account, calendar_id, window, include_summary, reject):
+    records = _records(data, file_path, account, calendar_id, window, include_summary, reject,
+                       outside)
+    for item in records:
         key = f"{calendar_id}/{item.event_key}"
         if key in seen:
             stats.duplicates += 1
@@ -493,16 +520,90 @@ def read_ics(
             yield Batch(
                 events=events,
                 quarantine=quarantine,
-                cursor=Cursor(account, SOURCE, stream, _file_cursor(st, digest, window, False)),
+                cursor=Cursor(account, SOURCE, stream,
+                              _file_cursor(st, digest, window, False, outside[0])),
             )
             events, quarantine = [], []
     stats.events += len(events)
     stats.quarantined += len(quarantine)
+    stats.outside_window += outside[0]
     yield Batch(
         events=events,
         quarantine=quarantine,
-        cursor=Cursor(account, SOURCE, stream, _file_cursor(st, digest, window, True)),
+        cursor=Cursor(account, SOURCE, stream, _file_cursor(st, digest, window, True, outside[0])),
     )
+
+
+def _expand(
+    root: Any,
+    timezones: list[Any],
+    series_list: list[_Series],
+    occurrences_of: Any,
+    reject: Any,
+) -> list[tuple[Any, _Series]]:
+    """The occurrences `occurrences_of(query)` picks from these series, each with its series.
+
+    All series at once first: fast, and right for nearly every file. If that fails, one
+    series at a time, so a broken one is rejected (and dropped from `series_list`) alone.
+    """
+    if not series_list:
+        return []
+    by_uid = {s.uid: s for s in series_list if s.uid is not None}
+    if len(by_uid) == len(series_list):  # a UID-less event cannot be matched back
+        try:
+            calendar = _mini_calendar(root, timezones,
+                                      [c for s in series_list for c in s.components])
+            found = []
+            for occurrence in occurrences_of(recurring_ical_events.of(calendar)):
+                series = by_uid.get(_uid(occurrence))
+                if series is None:
+                    raise LookupError("occurrence without a known UID")
+                found.append((occurrence, series))
+            return found
+        except Exception:  # some series is broken: expand them one by one below
+            pass
+    found = []
+    for series in list(series_list):
+        try:
+            mini = _mini_calendar(root, timezones, series.components)
+            occurrences = list(occurrences_of(recurring_ical_events.of(mini)))
+        except Exception as error:  # isolate the broken series, keep the rest
+            text = "".join(_component_text(c) for c in series.components)
+            reject(series.label, _reason(error), text)
+            series_list.remove(series)
+            continue
+        found.extend((occurrence, series) for occurrence in occurrences)
+    return found
+
+
+def _count_before_window(
+    root: Any,
+    timezones: list[Any],
+    series_list: list[_Series],
+    window: tuple[datetime, datetime],
+    expanded: list[tuple[Any, _Series]],
+) -> int:
+    """Instances of these series that end before the window: left out, only counted."""
+    starts = []
+    for series in series_list:
+        for component in series.components:
+            try:
+                starts.append(_as_utc(component.get("DTSTART").dt)[0])
+            except (AttributeError, TypeError, ValueError):
+                continue
+    earliest = min(starts, default=window[0]) - timedelta(days=1)
+    if earliest >= window[0]:
+        return 0
+    in_window = {(id(series), _instance_key(occurrence)) for occurrence, series in expanded}
+    before = _expand(root, timezones, list(series_list),
+                     lambda query: query.between(earliest, window[0]), lambda *_: None)
+    return sum(1 for occurrence, series in before
+               if (id(series), _instance_key(occurrence)) not in in_window)
+
+
+def _instance_key(occurrence: Any) -> str:
+    recurrence = occurrence.get("RECURRENCE-ID") or occurrence.get("DTSTART")
+    return _instance_stamp(recurrence.dt)
 
 
 def _records(
@@ -513,6 +614,7 @@ def _records(
     window: tuple[datetime, datetime],
     include_summary: bool,
     reject: Any,
+    outside: list[int],
 ) -> Iterator[EventRecord]:
     head = data[:2000].decode("utf-8", "replace")
     try:
@@ -534,39 +636,20 @@ def _records(
         for series in all_series:
             series.index += event_index
         event_index += len(vevents)
-        valid: list[_Series] = []
+        one_off: list[_Series] = []
+        recurring: list[_Series] = []
         for series in all_series:
             problem = series.problem()
-            if problem is None:
-                valid.append(series)
-            else:
+            if problem is not None:
                 text = "".join(_component_text(c) for c in series.components)
                 reject(series.label, problem, text)
-        occurrences: list[tuple[Any, _Series]] | None = None
-        if root.name == "VCALENDAR" and len(valid) == len(all_series):
-            try:  # the whole calendar at once: fast, and right for nearly every file
-                by_uid = {s.uid: s for s in valid if s.uid is not None}
-                found = recurring_ical_events.of(root).between(*window)
-                occurrences = []
-                for occurrence in found:
-                    series = by_uid.get(_uid(occurrence))
-                    if series is None:
-                        raise LookupError("occurrence without a known UID")
-                    occurrences.append((occurrence, series))
-            except Exception:  # some series is broken: expand them one by one below
-                occurrences = None
-        if occurrences is None:
-            occurrences = []
-            for series in valid:
-                try:
-                    mini = _mini_calendar(root, timezones, series.components)
-                    found = recurring_ical_events.of(mini).between(*window)
-                except Exception as error:  # isolate the broken series, keep the rest
-                    text = "".join(_component_text(c) for c in series.components)
-                    reject(series.label, _reason(error), text)
-                    continue
-                occurrences.extend((occurrence, series) for occurrence in found)
-        for occurrence, series in occurrences:
+            else:
+                (recurring if series.recurring else one_off).append(series)
+        occurrences = _expand(root, timezones, one_off, lambda query: query.all(), reject)
+        in_window = _expand(root, timezones, recurring,
+                            lambda query: query.between(*window), reject)
+        outside[0] += _count_before_window(root, timezones, recurring, window, in_window)
+        for occurrence, series in [*occurrences, *in_window]:
             try:
                 yield _event_record(
                     occurrence,

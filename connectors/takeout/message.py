@@ -64,6 +64,8 @@ class ReadStats:
             it had not been emitted with: emitted again with the union (see
             `SeenMessages`; also counted in `messages`).
         skipped_unchanged: files or folders skipped by the cursor's cheap check.
+        outside_window: instances of recurring calendar series that end before the
+            expansion window, left out (.ics only).
     """
 
     files: int = 0
@@ -74,6 +76,7 @@ class ReadStats:
     duplicates: int = 0
     relabelled: int = 0
     skipped_unchanged: int = 0
+    outside_window: int = 0
 
 
 class SeenMessages(dict[str, tuple[str, ...]]):

@@ -129,14 +129,20 @@ def test_summary_only_when_opted_in() -> None:
     assert {e.summary for e in events} >= {"1:1 Ana / Bo", "1:1 Ana / Bo (moved)", "Lunch"}
 
 
-def test_window_limits_the_instances() -> None:
-    events, _ = read_all(
-        ANA, window={"window_start": date(2024, 2, 1), "window_end": date(2024, 2, 10)}
-    )
+def test_window_limits_the_instances_of_series_and_counts_the_earlier_ones() -> None:
+    stats = ReadStats()
+    window = {"window_start": date(2024, 2, 1), "window_end": date(2024, 2, 10)}
+    events, _ = read_all(ANA, window=window, stats=stats)
+    # The weekly 1:1 (Mondays from Jan 8, six times, Jan 22 excluded) has only Feb 5 in
+    # the window; the two one-off events land whatever their date (the lunch is in March).
     assert sorted(e.event_key for e in events) == [
+        "cancelled-lunch@keepwarm.test",
         "offsite-2024@keepwarm.test",
         "weekly-1on1@keepwarm.test_20240205T090000Z",
     ]
+    # Left out before the window: Jan 8, Jan 15 (moved to 14:00), Jan 29 (cancelled).
+    # Feb 12, after it, is not counted: it comes in as the window moves forward.
+    assert stats.outside_window == 3
 
 
 def test_events_fit_the_frame_schema() -> None:
@@ -299,6 +305,17 @@ def test_cursor_rereads_for_a_new_window_or_new_content(tmp_path: Path) -> None:
         e for b in read_ics(path, "ana@example.com", cursor=cursor, **YEAR_2024) for e in b.events
     ]
     assert len(again) == 7
+
+
+def test_a_cursor_from_before_one_off_events_were_kept_rereads_the_file(tmp_path: Path) -> None:
+    # Until the window bounded series only, it dropped one-off events too: a file read
+    # then is read again, although its size, mtime and window are unchanged.
+    path = Path(shutil.copyfile(ANA, tmp_path / "ana.ics"))
+    cursor = list(read_ics(path, "ana@example.com", **YEAR_2024))[-1].cursor.value
+    old = {k: v for k, v in cursor.items() if k not in ("window_bounds", "outside_window")}
+    events = [e for b in read_ics(path, "ana@example.com", cursor=old, **YEAR_2024)
+              for e in b.events]
+    assert len(events) == 7
 
 
 def test_large_file_batches_mark_incomplete_cursors() -> None:
