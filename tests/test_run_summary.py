@@ -195,7 +195,7 @@ def test_an_empty_calendar_says_it_holds_nothing_and_exits_0(tmp_path, capsys):
     assert out.startswith("Read 0 records from 1 mailbox (1 file).\n")
     assert " ".join(err.split("No relationships:", 1)[1].split()) == (
         "0 messages or events in 1 file: the mailboxes and calendars read hold none")
-    assert "Going cold: 0 cold and 0 cooling of 0 relationships." in out
+    assert "2. Going cold (0)" in out
 
 
 def test_progress_and_summary_as_plain_lines_agree_with_the_warehouse(tmp_path, capsys,
@@ -244,7 +244,7 @@ def test_progress_and_summary_as_plain_lines_agree_with_the_warehouse(tmp_path, 
         rf"{quarantined} quarantined, {duplicates} duplicates in \d+ s", progress[-1])
     assert "\x1b[" not in err
 
-    summary = out.split("\n\nGoing cold")[0].splitlines()
+    summary = out.split("\nkeepwarm digest")[0].splitlines()
     assert summary[0].startswith(f"Read {read} records from 1 mailbox in ")
     assert summary[0].endswith(" s (7 files):")
     assert summary[1:] == [
