@@ -385,7 +385,7 @@ def _judge(
                 "cooling" if silent > cadence else "active")
         elif known <= params["new_days"] and few:
             status = "new"
-        elif silent > params["dormant_after_days"] or (silent > cold_after and few):
+        elif silent > cold_after and (few or silent > params["dormant_after_days"]):
             status = "dormant"
         elif silent > cold_after:
             status = "cold"
