@@ -146,8 +146,11 @@ statused as (
                     else 'active'
                 end
             when days_known <= $new_days and touchpoints < $min_touchpoints then 'new'
-            -- A contact that never became a relationship, now silent past its cold line.
-            when days_silent > cold_after_days and touchpoints < $min_touchpoints then 'dormant'
+            -- A contact that never became a relationship, silent past its cold line or a
+            -- year: with so few touchpoints there is no rhythm for a long silence to keep.
+            when touchpoints < $min_touchpoints
+                 and (days_silent > cold_after_days or days_silent > $dormant_after_days)
+                then 'dormant'
             -- Lapsed: cold by their own rhythm, and for long. A long silence alone is not
             -- a lapse (someone seen once every eight months is on rhythm at 370 days), and
             -- a silence past the cold line is not yet dormant while it is under
@@ -261,7 +264,7 @@ comment on table marts.relationship_status is 'One row per tie: whether it is ne
 comment on column marts.relationship_status.person_id is 'core.people.person_id.';
 comment on column marts.relationship_status.display_name is 'Their name.';
 comment on column marts.relationship_status.address is 'Their main address.';
-comment on column marts.relationship_status.status is 'new (known under new_days, few touchpoints), active, cooling (silent past cooling_after_days), cold (past cold_after_days), dormant (past cold_after_days and silent over status.dormant_after_days: lapsed; or past cold_after_days with under min_touchpoints touchpoints: never became regular). A long silence on a slow rhythm is not dormant.';
+comment on column marts.relationship_status.status is 'new (known under new_days, few touchpoints), active, cooling (silent past cooling_after_days), cold (past cold_after_days), dormant (past cold_after_days and silent over status.dormant_after_days: lapsed; or, with under min_touchpoints touchpoints, past cold_after_days or dormant_after_days: never became regular). A long silence on a slow rhythm is not dormant.';
 comment on column marts.relationship_status.reason is 'The status in words: their usual gap and silence in whole days (usual_gap_days and days_silent rounded half away from zero), the silence as a multiple of the gap, and how rare a gap that long is for them (fewer than 1 in 1/cold_probability when cold or dormant, 1/cooling_probability when cooling).';
 comment on column marts.relationship_status.next_step is 'A suggested action: reply (they opened something you never answered), follow up on a meeting, write again (they answered you last), check in (you wrote last); for a dormant tie, reconnect.';
 comment on column marts.relationship_status.last_contact_at is 'Latest message either way or meeting.';
