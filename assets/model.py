@@ -62,7 +62,9 @@ def _describe_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         """
         select display_name as name, address, status,
                strftime(last_contact_at, '%Y-%m-%d') as last_contact,
-               usual_gap_days as usual_gap, days_silent, reason, next_step
+               -- whole days, rounded as the reason rounds them
+               round(usual_gap_days)::int as usual_gap, round(days_silent)::int as days_silent,
+               reason, next_step
         from marts.relationship_status
         where status in ('cold', 'cooling')
         order by attention_rank

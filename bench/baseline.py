@@ -385,8 +385,9 @@ def _judge(
                 "cooling" if silent > cadence else "active")
         elif known <= params["new_days"] and few:
             status = "new"
-        elif silent > params["dormant_after_days"] or (silent > cold_after and few):
-            status = "dormant"
+        elif (few and (silent > cold_after or silent > params["dormant_after_days"])) or (
+                silent > cold_after and silent > params["dormant_after_days"]):
+            status = "dormant"  # never became regular, or lapsed: cold, and for long
         elif silent > cold_after:
             status = "cold"
         elif silent > cooling_after:

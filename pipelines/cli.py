@@ -83,7 +83,7 @@ def print_cold_list(con: duckdb.DuckDBPyConnection, *, limit: int) -> int:
     rows = con.execute(
         """
         select display_name, address, status, strftime(last_contact_at, '%Y-%m-%d'),
-               usual_gap_days, days_silent, reason, next_step
+               round(usual_gap_days)::int, round(days_silent)::int, reason, next_step
         from marts.relationship_status
         where status in ('cold', 'cooling')
         order by attention_rank
@@ -99,7 +99,7 @@ def print_cold_list(con: duckdb.DuckDBPyConnection, *, limit: int) -> int:
     print(f"\nGoing cold: {total[0]} cold and {total[1]} cooling of {total[2]} relationships.\n")
     header = ("name", "address", "status", "last contact", "usual gap", "silent")
     table = [
-        (name, address, status, last, f"{gap:.0f} d", f"{silent:.0f} d")
+        (name, address, status, last, f"{gap} d", f"{silent} d")  # the reason's rounding
         for name, address, status, last, gap, silent, _, _ in rows
     ]
     widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
@@ -128,8 +128,14 @@ class Score:
         return self.correct / self.planted if self.planted else 0.0
 
 
-def score_cold_flags(con: duckdb.DuckDBPyConnection) -> Score:
-    """Compare status 'cold' with the relationships the simulator planted to stop."""
+def score_cold_flags(con: duckdb.DuckDBPyConnection, *, lapsed: bool = False,
+                     min_touchpoints: int = 3) -> Score:
+    """Compare status 'cold' with the relationships the simulator planted to stop.
+
+    lapsed: score 'cold or dormant' instead, every status that says a relationship lapsed.
+    Dormant contacts with under `min_touchpoints` touchpoints never became relationships,
+    so they claim no lapse and are left out, as the backtest leaves them out.
+    """
     flagged, planted, correct = fetch_one(
         con,
         """
@@ -137,13 +143,16 @@ def score_cold_flags(con: duckdb.DuckDBPyConnection) -> Score:
             select normalize_address(address) as person_id, planted_cold from raw.demo_truth
         ),
         flags as (
-            select person_id from marts.relationship_status where status = 'cold'
+            select person_id from marts.relationship_status
+            where status = 'cold'
+               or ($lapsed and status = 'dormant' and touchpoints >= $min_touchpoints)
         )
         select
             (select count(*) from flags),
             (select count(*) from truth where planted_cold),
             (select count(*) from flags join truth using (person_id) where planted_cold)
         """,
+        {"lapsed": lapsed, "min_touchpoints": min_touchpoints},
     )
     return Score(flagged=flagged, planted=planted, correct=correct)
 
@@ -206,6 +215,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"(precision {score.precision:.2f}); {score.correct} of {score.planted} "
                 f"planted lapses found (recall {score.recall:.2f})."
             )
+            lapsed = score_cold_flags(con, lapsed=True,
+                                      min_touchpoints=config.status.min_touchpoints)
+            print(f"Cold or dormant: {lapsed.correct} of {lapsed.flagged} right (precision "
+                  f"{lapsed.precision:.2f}), {lapsed.correct} of {lapsed.planted} lapses found "
+                  f"(recall {lapsed.recall:.2f}).")
     print(f"\nWarehouse: {config.warehouse.serving_path} (the serving copy, replaced after "
           "each run; query it while runs write)\n")
     print(EXAMPLE_QUERIES)
@@ -270,8 +284,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     base = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
     print(f"profile {args.profile}, end {args.end}")
     print(f"{'seed':>6} {'flagged':>8} {'planted':>8} {'correct':>8} {'precision':>10} "
-          f"{'recall':>7}   backtest on its own history: precision recall")
-    scores, backtests = [], []
+          f"{'recall':>7}   backtest on its own history: precision recall"
+          "   cold or dormant: flagged correct precision recall")
+    scores, backtests, lapses = [], [], []
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
             config = {
@@ -290,17 +305,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             with duckdb.connect(config["warehouse"]["path"]) as con:
                 s = score_cold_flags(con)
                 b = backtest_cold_flags(con, load_config(config_file))
+                lapse = score_cold_flags(
+                    con, lapsed=True,
+                    min_touchpoints=load_config(config_file).status.min_touchpoints)
         scores.append(s)
         backtests.append(b)
+        lapses.append(lapse)
         print(f"{seed:>6} {s.flagged:>8} {s.planted:>8} {s.correct:>8} {s.precision:>10.2f} "
-              f"{s.recall:>7.2f}   {b.precision:>42.2f} {b.recall:>6.2f}")
-    pooled = Score(*(sum(getattr(s, f) for s in scores) for f in ("flagged", "planted",
-                                                                   "correct")))
-    pooled_backtest = Score(*(sum(getattr(b, f) for b in backtests)
-                              for f in ("flagged", "planted", "correct")))
+              f"{s.recall:>7.2f}   {b.precision:>42.2f} {b.recall:>6.2f}"
+              f"   {lapse.flagged:>24} {lapse.correct:>7} {lapse.precision:>9.2f} "
+              f"{lapse.recall:>6.2f}")
+    pooled, pooled_backtest, pooled_lapse = (
+        Score(*(sum(getattr(s, f) for s in group) for f in ("flagged", "planted", "correct")))
+        for group in (scores, backtests, lapses))
     print(f"{'all':>6} {pooled.flagged:>8} {pooled.planted:>8} {pooled.correct:>8} "
           f"{pooled.precision:>10.2f} {pooled.recall:>7.2f}   "
-          f"{pooled_backtest.precision:>42.2f} {pooled_backtest.recall:>6.2f}")
+          f"{pooled_backtest.precision:>42.2f} {pooled_backtest.recall:>6.2f}"
+          f"   {pooled_lapse.flagged:>24} {pooled_lapse.correct:>7} "
+          f"{pooled_lapse.precision:>9.2f} {pooled_lapse.recall:>6.2f}")
     return 0
 
 

@@ -493,3 +493,38 @@ def test_the_warehouse_connection_takes_the_configured_memory_cap(tmp_path):
     with warehouse.connect() as con:
         assert con.execute("select current_setting('memory_limit')").fetchall() == [
             ("1.3 GiB",)]  # DuckDB shows 1500 MB in GiB, rounded
+
+
+def test_dormant_means_cold_for_long_not_silent_a_year_on_a_slow_rhythm(model):
+    # Slow: seen every 240 days (eight months), 1330 to 370 days ago: 4 gaps of 240,
+    # silent 370. Fast: every 10 days, 490 to 400 days ago: 9 gaps of 10, silent 400.
+    # Both silent over status.dormant_after_days (365), which alone made both dormant.
+    slow = steady("slow@x.example", AS_OF - timedelta(days=1330), 240, 5)
+    fast = steady("fast@x.example", AS_OF - timedelta(days=490), 10, 10)
+    con = model([*slow, *fast])
+    got = dict(con.execute(
+        "select person_id, (status, usual_gap_days, cooling_after_days, cold_after_days, "
+        "reason) from marts.relationship_status").fetchall())
+    # Prior: median(240, 10) = 125. The slow contact's first message opens the history
+    # (H = 1330, lead-in 0): a = 5 + 4 = 9, b = 5 x 125 + 960 = 1585, odds = 1330 x 9 /
+    # 1585 = 7.552, w = 0.8831: a = 9.8831, usual gap 1585 / 9.8831 = 160.4, cooling after
+    # 1585 x (0.1^(-1/9.8831) - 1) = 415.8, cold after 1585 x (0.04^(-1/9.8831) - 1) =
+    # 610.2: at 370 days a gap like any other (chance 0.126), so active.
+    # Fast: a = 5 + 9 = 14, b = 625 + 90 = 715; its 840-day lead-in is absurd for that
+    # rhythm (odds 2e-4): a = 14.0002, b = 715.19, usual gap 51.1, cold after 184.9. At 400
+    # days it is past its cold line and silent over a year: dormant.
+    slow_ab = posterior([240.0] * 4, 125, lead_in=0, history=1330)
+    fast_ab = posterior([10.0] * 9, 125, lead_in=840, history=1330)
+    assert [round(x, 1) for x in (slow_ab[1] / slow_ab[0], silence_with_chance(0.1, *slow_ab),
+                                  silence_with_chance(0.04, *slow_ab))] == [160.4, 415.8, 610.2]
+    assert [round(x, 1) for x in (fast_ab[1] / fast_ab[0],
+                                  silence_with_chance(0.04, *fast_ab))] == [51.1, 184.9]
+    assert got == {
+        "slow@x.example": ("active", 160.4, 415.8, 610.2,
+                           "usually every 160 days; silent 370 days (2.3x that)"),
+        "fast@x.example": ("dormant", 51.1, round(silence_with_chance(0.1, *fast_ab), 1), 184.9,
+                           "usually every 51 days; silent 400 days (7.8x that), over 365 days: "
+                           "fewer than 1 in 25 of their gaps last this long"),
+    }
+    assert row(con, "select next_step from marts.relationship_status where status = 'dormant'"
+               ) == ("reconnect if they matter: old ties revive well",)

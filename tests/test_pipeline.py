@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import math
+import re
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import duckdb
@@ -10,6 +13,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from pipelines.cli import main as keepwarm
+from pipelines.cli import print_cold_list
 from pipelines.definitions import JOB_NAME, build_definitions, materialize_everything
 from tests.conftest import make_config
 
@@ -83,6 +87,58 @@ def test_metadata_carries_counts_and_the_cold_list(demo_run):
         ).fetchall()
     preview = events["relationship_status"]["going_cold"].value
     assert cold and all(name in preview for (name,) in cold[:25])
+
+
+
+def whole_days(value: float) -> int:
+    """A column's value in whole days, halves away from zero (worked out here, not in SQL)."""
+    return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+RHYTHM_REASON = re.compile(
+    r"usually every (\d+) days; silent (\d+) days \((\d+\.\d)x that\)"
+    r"(?:, over 365 days)?(?:: fewer than 1 in (\d+) of their gaps last this long)?$")
+
+
+def test_every_number_in_a_reason_is_the_one_the_table_shows(demo_run, capsys):
+    # For every tie: the whole days the reason states are the columns rounded half away
+    # from zero, the multiple is their ratio, "fewer than 1 in N" is the status's own
+    # chance (1/0.04 when cold or dormant, 1/0.1 when cooling), and the silence is at least
+    # ln N usual gaps (the rhythm model's tail is never thinner than the exponential's), so
+    # no figure contradicts another.
+    _, config, _ = demo_run
+    with duckdb.connect(config.warehouse.path, read_only=True) as con:
+        ties = con.execute(
+            "select status, reason, usual_gap_days, days_silent, touchpoints "
+            "from marts.relationship_status").fetchall()
+        print_cold_list(con, limit=1000)
+    table = capsys.readouterr().out
+    rhythm_reasons = 0
+    for status, reason, usual, silent, touchpoints in ties:
+        if status == "new":
+            assert reason.startswith("first contact "), reason
+            continue
+        if status == "dormant" and touchpoints < 3:
+            assert reason == (f"only {touchpoints} touchpoint(s), the last "
+                              f"{whole_days(silent)} days ago: never became a regular contact")
+            continue
+        match = RHYTHM_REASON.match(reason)
+        assert match, reason
+        rhythm_reasons += 1
+        gap, quiet, multiple, one_in = match.groups()
+        assert (int(gap), int(quiet)) == (whole_days(usual), whole_days(silent)), reason
+        assert float(multiple) == pytest.approx(int(quiet) / int(gap), abs=0.05 + 1e-9)
+        expected_one_in = {"cold": "25", "dormant": "25", "cooling": "10"}.get(status)
+        assert one_in == expected_one_in, reason
+        assert (", over 365 days" in reason) == (status == "dormant"), reason
+        if one_in:
+            assert silent / usual >= math.log(int(one_in)) - 0.01, reason
+    assert rhythm_reasons > 20
+    # The cold list prints the same whole days in its columns as in each "why:" line.
+    rows = re.findall(r"^\S.*?  (\d+) d\s+(\d+) d\s*\n    why: (.*)$", table, re.MULTILINE)
+    assert len(rows) == sum(status in ("cold", "cooling") for status, *_ in ties) > 0
+    for gap, quiet, reason in rows:
+        assert RHYTHM_REASON.match(reason).groups()[:2] == (gap, quiet), reason
 
 
 def test_rerunning_changes_no_table(demo_run):

@@ -146,12 +146,25 @@ statused as (
                     else 'active'
                 end
             when days_known <= $new_days and touchpoints < $min_touchpoints then 'new'
-            when days_silent > $dormant_after_days then 'dormant'
-            when days_silent > cold_after_days and touchpoints < $min_touchpoints then 'dormant'
+            -- A contact that never became a relationship, silent past its cold line or a
+            -- year: with so few touchpoints there is no rhythm for a long silence to keep.
+            when touchpoints < $min_touchpoints
+                 and (days_silent > cold_after_days or days_silent > $dormant_after_days)
+                then 'dormant'
+            -- Lapsed: cold by their own rhythm, and for long. A long silence alone is not
+            -- a lapse (someone seen once every eight months is on rhythm at 370 days), and
+            -- a silence past the cold line is not yet dormant while it is under
+            -- $dormant_after_days: it is still worth acting on now.
+            when days_silent > cold_after_days and days_silent > $dormant_after_days
+                then 'dormant'
             when days_silent > cold_after_days then 'cold'
             when days_silent > cooling_after_days then 'cooling'
             else 'active'
-        end as status
+        end as status,
+        -- The whole days the reason states: the published columns (rounded to a tenth)
+        -- rounded half away from zero, the one rule every number shown follows.
+        round(round(expected_gap_days, 1))::int as gap_shown,
+        round(round(days_silent, 1))::int as silent_shown
     from judged
 ),
 
@@ -161,22 +174,28 @@ explained as (
         case
             when cadence_days is not null then printf(
                 'you want contact every %d days; silent %d days', round(cadence_days)::int,
-                days_silent::int)
+                silent_shown)
             else case status
-            when 'new' then printf('first contact %d days ago', days_known::int)
+            when 'new' then printf('first contact %d days ago', round(days_known)::int)
             when 'dormant' then
                 case when touchpoints < $min_touchpoints
                     then printf('only %d touchpoint(s), the last %d days ago: never became a regular contact',
-                                touchpoints, days_silent::int)
-                    else printf('no contact for %d days', days_silent::int)
+                                touchpoints, silent_shown)
+                    else printf(
+                        'usually every %d days; silent %d days (%.1fx that), over %d days: '
+                        'fewer than 1 in %d of their gaps last this long',
+                        gap_shown, silent_shown, round(silent_shown / gap_shown, 1),
+                        round($dormant_after_days)::int, floor(1 / $cold_probability + 1e-9)::int)
                 end
+            when 'active' then printf(
+                'usually every %d days; silent %d days (%.1fx that)',
+                gap_shown, silent_shown, round(silent_shown / gap_shown, 1))
             else printf(
-                'usually every %d days%s; silent %d days (%.1fx the usual gap)',
-                round(expected_gap_days)::int,
-                case when p90_gap_days is not null
-                    then printf(', 9 in 10 gaps under %d', round(p90_gap_days)::int) else '' end,
-                days_silent::int,
-                days_silent / expected_gap_days
+                'usually every %d days; silent %d days (%.1fx that): '
+                'fewer than 1 in %d of their gaps last this long',
+                gap_shown, silent_shown, round(silent_shown / gap_shown, 1),
+                floor(1 / case status when 'cold' then $cold_probability
+                                      else $cooling_probability end + 1e-9)::int
             )
             end
         end as reason,
@@ -185,13 +204,15 @@ explained as (
             when unanswered_outbound_streak >= 3 then printf(
                 'they left your last %d messages unanswered: try another channel, or a meeting',
                 unanswered_outbound_streak)
+            -- Before reply and follow-up: a message or meeting past the cold line and a
+            -- year old is no longer a loop to close but a tie to revive.
+            when status = 'dormant' then 'reconnect if they matter: old ties revive well'
             when they_wrote_last and not last_inbound_was_reply
                 then printf('reply: they wrote on %s and have not heard back',
                             strftime(last_inbound_at, '%Y-%m-%d'))
             when last_meeting_at is not null and last_meeting_at >= last_contact_at
                 then printf('follow up on your meeting of %s', strftime(last_meeting_at, '%Y-%m-%d'))
             when status = 'new' then 'follow up while the first contact is fresh'
-            when status = 'dormant' then 'reconnect if they matter: old ties revive well'
             when they_wrote_last
                 then printf('write again: they answered you last, on %s',
                             strftime(last_inbound_at, '%Y-%m-%d'))
@@ -243,9 +264,9 @@ comment on table marts.relationship_status is 'One row per tie: whether it is ne
 comment on column marts.relationship_status.person_id is 'core.people.person_id.';
 comment on column marts.relationship_status.display_name is 'Their name.';
 comment on column marts.relationship_status.address is 'Their main address.';
-comment on column marts.relationship_status.status is 'new (known under new_days, few touchpoints), active, cooling (silent past cooling_after_days), cold (past cold_after_days), dormant (past dormant_after_days, or a contact that never became regular).';
-comment on column marts.relationship_status.reason is 'The status in words: their usual rhythm and how long they have been silent.';
-comment on column marts.relationship_status.next_step is 'A suggested action: reply (they opened something you never answered), follow up on a meeting, write again (they answered you last), check in (you wrote last).';
+comment on column marts.relationship_status.status is 'new (known under new_days, few touchpoints), active, cooling (silent past cooling_after_days), cold (past cold_after_days), dormant (past cold_after_days and silent over status.dormant_after_days: lapsed; or, with under min_touchpoints touchpoints, past cold_after_days or dormant_after_days: never became regular). A long silence on a slow rhythm is not dormant.';
+comment on column marts.relationship_status.reason is 'The status in words: their usual gap and silence in whole days (usual_gap_days and days_silent rounded half away from zero), the silence as a multiple of the gap, and how rare a gap that long is for them (fewer than 1 in 1/cold_probability when cold or dormant, 1/cooling_probability when cooling).';
+comment on column marts.relationship_status.next_step is 'A suggested action: reply (they opened something you never answered), follow up on a meeting, write again (they answered you last), check in (you wrote last); for a dormant tie, reconnect.';
 comment on column marts.relationship_status.last_contact_at is 'Latest message either way or meeting.';
 comment on column marts.relationship_status.days_silent is 'Days from last contact of any kind (group mail included) to the as-of time.';
 comment on column marts.relationship_status.usual_gap_days is 'Expected gap: their mean gap shrunk toward the network''s typical rhythm, (prior_weight x prior + sum of gaps + w x lead-in) / (prior_weight + gaps + w), the lead-in (history start to first contact) counted as one more gap with w the probability that the tie predates the history.';
