@@ -64,7 +64,8 @@ def _describe_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
                strftime(last_contact_at, '%Y-%m-%d') as last_contact,
                usual_gap_days as usual_gap, days_silent, reason, next_step
         from marts.relationship_status
-        where status in ('cold', 'cooling')
+        -- Snoozed ties (keepwarm snooze) stay off the list until their day comes.
+        where status in ('cold', 'cooling') and snoozed_until is null
         order by attention_rank
         limit 25
         """
