@@ -84,7 +84,8 @@ def resolve_person(
     con: duckdb.DuckDBPyConnection, query: str, split_addresses: list[str]
 ) -> Person:
     """The one person `query` names: an exact address wins; otherwise a case-insensitive
-    match on names and addresses, where a full name beats a part of one."""
+    match on the words of names and addresses ("ana", "ana eri", "stark"), where a full
+    name beats a part of one. Several matches are listed for the user to choose from."""
     query = query.strip()
     if not query:
         raise ActionError("name someone: a name or an address")
@@ -99,22 +100,35 @@ def resolve_person(
             raise ActionError(f"{query} is one of your own addresses (me.addresses)")
         if found:
             return Person(found[0], found[1], found[2])
+    # Names and addresses as words (" ana eriksen", " ana eriksen stark example"), so
+    # that "ana" finds Ana Eriksen and not Rosa Tanaka.
+    con.execute(r"""
+        create or replace temp macro as_words(text) as
+            ' ' || trim(regexp_replace(lower(text), '[^\pL\pN]+', ' ', 'g'))""")
     matches = con.execute("""
-        with named as (
-            select person_id, lower(display_name) as name from core.identities
-            where display_name is not null and not is_self
+        with
+        wanted as (select as_words($query) as words),
+        spellings as (
+            select person_id, as_words(display_name) as words, true as is_name
+            from core.people
+            union all
+            select person_id, as_words(display_name), true
+            from core.identities where display_name is not null and not is_self
+            union all
+            select person_id, as_words(address), false
+            from core.identities where not is_self
+        ),
+        matched as (
+            select
+                spellings.person_id,
+                bool_or(spellings.is_name and spellings.words = wanted.words) as full_name
+            from spellings, wanted
+            where contains(spellings.words, wanted.words) and wanted.words <> ' '
+            group by spellings.person_id
         )
-        select
-            p.person_id, p.display_name,
-            lower(p.display_name) = lower($query)
-                or exists (select 1 from named n
-                           where n.person_id = p.person_id and n.name = lower($query))
-                as full_name
-        from core.people p
-        where contains(lower(p.display_name), lower($query))
-           or len(list_filter(p.addresses, lambda a: contains(a, lower($query)))) > 0
-           or exists (select 1 from named n
-                      where n.person_id = p.person_id and contains(n.name, lower($query)))
+        select p.person_id, p.display_name, matched.full_name
+        from matched
+        join core.people p using (person_id)
         order by p.display_name, p.person_id""", {"query": query}).fetchall()
     if not matches:
         raise ActionError(f"nobody in your mail or calendar matches {query!r}: try part of "

@@ -304,7 +304,15 @@ def cmd_ignore(args: argparse.Namespace) -> int:
 def cmd_cadence(args: argparse.Namespace) -> int:
     from pipelines.actions import check_cadence
 
-    return _act(args, lambda today: check_cadence(args.days, undo=args.undo))
+    # QUERY may be several words ("Ana Lima 14"): a number at the end is DAYS.
+    days = None
+    if len(args.query) > 1 or not args.undo:
+        try:
+            days = float(args.query[-1])
+            args.query = args.query[:-1]
+        except ValueError:
+            pass
+    return _act(args, lambda today: check_cadence(days, undo=args.undo))
 
 
 def _act(args: argparse.Namespace, action, note: str | None = None) -> int:
@@ -314,7 +322,7 @@ def _act(args: argparse.Namespace, action, note: str | None = None) -> int:
 
     config = load_config(Path(args.config))
     try:
-        recorded = act(config, args.query, action(config.as_of().date()), note=note,
+        recorded = act(config, " ".join(args.query), action(config.as_of().date()), note=note,
                        rebuild=not args.no_rebuild, wait_s=args.wait)
     except ActionError as exc:
         print(f"keepwarm: {exc}", file=sys.stderr)
@@ -336,8 +344,9 @@ def _action_parser(commands, name: str, help: str, undo: str) -> argparse.Argume
     from pipelines.actions import DEFAULT_WAIT_S
 
     parser = commands.add_parser(name, help=help, description=help)
-    parser.add_argument("query", metavar="QUERY",
-                        help="the person: an address (exact match wins) or part of a name")
+    parser.add_argument("query", metavar="QUERY", nargs="+",
+                        help="the person: an address (exact match wins), or a name or part "
+                             "of one (quotes optional)")
     parser.add_argument("--undo", action="store_true", help=f"{undo} (default: off)")
     parser.add_argument("--no-rebuild", action="store_true",
                         help="only record it; it takes effect at the next run (default: "
@@ -385,8 +394,10 @@ def _add_action_commands(commands) -> None:
                              "the rhythm you want with someone: cooling past DAYS of silence, "
                              "cold past 1.5 x DAYS; wins over status.cadence",
                              "clear it (status.cadence in keepwarm.yaml applies again)")
-    cadence.add_argument("days", metavar="DAYS", type=float, nargs="?",
-                         help="days between contacts (default: none; required without --undo)")
+    # DAYS is read off the end of QUERY (cmd_cadence), so that names need no quotes.
+    cadence.usage = "keepwarm cadence [-h] [--undo] [--no-rebuild] [--wait SECONDS] QUERY DAYS"
+    cadence.epilog = ("DAYS: days between contacts, after QUERY (required without --undo; "
+                      "no default)")
     cadence.set_defaults(handler=cmd_cadence)
 
 

@@ -23,8 +23,8 @@ comment on table raw.actions is 'Every action the user recorded on a person (kee
 comment on column raw.actions.action_id is 'Order of recording, from 1: for snooze, ignore and cadence the latest row about a person decides.';
 comment on column raw.actions.recorded_at is 'When the command ran.';
 comment on column raw.actions.kind is 'log (contact no mail or calendar shows), snooze (keep off the going-cold lists until a date), ignore (not a relationship), or cadence (the rhythm wanted with this person).';
-comment on column raw.actions.undo is 'True for --undo: a snooze, ignore or cadence undo clears that kind for the person; a log undo withdraws the logged contact named in undoes.';
-comment on column raw.actions.undoes is 'For a log undo: the action_id of the log row it withdraws; null otherwise.';
+comment on column raw.actions.undo is 'True for --undo: a snooze, ignore or cadence undo supersedes the latest of that kind for the person and leaves none in force; a log undo withdraws the logged contact named in undoes.';
+comment on column raw.actions.undoes is 'For an undo: the action_id it withdraws (the logged contact; or the snooze, ignore or cadence in force then); null otherwise.';
 comment on column raw.actions.query is 'The person as the user typed them (a name or an address).';
 comment on column raw.actions.address is 'The normalised address the query resolved to (the address typed, else the person''s main address); core.actions follows it to whoever owns it now, so a later merge carries the action along.';
 comment on column raw.actions.person_id is 'core.people.person_id the query resolved to when recorded (kept for the record; core.actions re-resolves through address).';
