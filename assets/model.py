@@ -66,7 +66,8 @@ def _describe_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
                round(usual_gap_days)::int as usual_gap, round(days_silent)::int as days_silent,
                reason, next_step
         from marts.relationship_status
-        where status in ('cold', 'cooling')
+        -- Snoozed ties (keepwarm snooze) stay off the list until their day comes.
+        where status in ('cold', 'cooling') and snoozed_until is null
         order by attention_rank
         limit 25
         """
@@ -104,9 +105,15 @@ people = sql_asset(
     deps=[identities.key], group=MODEL_GROUP,
     description="One row per person, merged addresses together.",
 )  # fmt: skip
+actions = sql_asset(
+    "core", "actions",
+    deps=[identities.key], group=MODEL_GROUP,
+    description="What you told keepwarm about people (keepwarm log, snooze, ignore, cadence: "
+                "raw.actions) that is in force, resolved to each person.",
+)  # fmt: skip
 interactions = sql_asset(
     "core", "interactions",
-    deps=[identities.key, RAW_MESSAGES, RAW_EVENTS], group=MODEL_GROUP,
+    deps=[identities.key, actions.key, RAW_MESSAGES, RAW_EVENTS], group=MODEL_GROUP,
     description="One row per person per message or meeting, noise marked. Incremental: "
                 "only what changed in raw.* is rebuilt (core.interaction_builds says why not).",
     describe=lambda con: _describe_last_build(con, "core.interaction_builds", "messages_rebuilt",
@@ -128,7 +135,7 @@ contact_metrics = sql_asset(
 )  # fmt: skip
 relationship_status = sql_asset(
     "marts", "relationship_status",
-    deps=[contact_metrics.key, contact_summaries.key], group=METRICS_GROUP,
+    deps=[contact_metrics.key, contact_summaries.key, actions.key], group=METRICS_GROUP,
     description="New / active / cooling / cold / dormant per tie, with reason and next step.",
     describe=_describe_status,
 )  # fmt: skip

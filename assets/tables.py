@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 MODEL_TABLES = [
     ("core", "identities"),
     ("core", "people"),
+    ("core", "actions"),
     ("core", "interactions"),
     ("marts", "contact_summaries"),
     ("marts", "contact_metrics"),
@@ -34,6 +35,7 @@ BOOKKEEPING_TABLES = [
     ("core", "interaction_identities"),
     ("core", "interaction_builds"),
     ("core", "interaction_changes"),
+    ("core", "interaction_ignores"),
     ("marts", "contact_summary_builds"),
 ]
 

@@ -24,7 +24,7 @@ EXAMPLE_QUERIES = """\
 Query it with SQL: `.venv/bin/keepwarm sql "<query>"`, or any DuckDB client on that file.
 
   select display_name, status, reason, next_step from marts.relationship_status
-    where status in ('cold', 'cooling') order by attention_rank
+    where status in ('cold', 'cooling') and snoozed_until is null order by attention_rank
   select * from marts.contact_metrics order by interactions_365d desc limit 20
   select noise_reason, count(*) from core.interactions group by all   -- what was left out
   select table_name, column_name, comment from duckdb_columns() where schema_name = 'marts'
@@ -79,13 +79,14 @@ def snapshot_last_day(config_file: Path, *, instance, run_config=None):
 
 
 def print_cold_list(con: duckdb.DuckDBPyConnection, *, limit: int) -> int:
-    """Print the ties that are cold or cooling, most worth acting on first."""
+    """Print the ties that are cold or cooling, most worth acting on first; ties the user
+    snoozed (`keepwarm snooze`) are left out until their snooze ends."""
     rows = con.execute(
         """
         select display_name, address, status, strftime(last_contact_at, '%Y-%m-%d'),
                round(usual_gap_days)::int, round(days_silent)::int, reason, next_step
         from marts.relationship_status
-        where status in ('cold', 'cooling')
+        where status in ('cold', 'cooling') and snoozed_until is null
         order by attention_rank
         limit $limit
         """,
@@ -93,10 +94,14 @@ def print_cold_list(con: duckdb.DuckDBPyConnection, *, limit: int) -> int:
     ).fetchall()
     total = fetch_one(
         con,
-        "select count(*) filter (where status = 'cold'), count(*) filter (where status = "
-        "'cooling'), count(*) from marts.relationship_status",
+        "select count(*) filter (where status = 'cold' and snoozed_until is null), "
+        "count(*) filter (where status = 'cooling' and snoozed_until is null), count(*), "
+        "count(*) filter (where status in ('cold', 'cooling') and snoozed_until is not null) "
+        "from marts.relationship_status",
     )
-    print(f"\nGoing cold: {total[0]} cold and {total[1]} cooling of {total[2]} relationships.\n")
+    snoozed = f" ({total[3]} more snoozed)" if total[3] else ""
+    print(f"\nGoing cold: {total[0]} cold and {total[1]} cooling of {total[2]} relationships"
+          f"{snoozed}.\n")
     header = ("name", "address", "status", "last contact", "usual gap", "silent")
     table = [
         (name, address, status, last, f"{gap} d", f"{silent} d")  # the reason's rounding
@@ -326,6 +331,125 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_log(args: argparse.Namespace) -> int:
+    from pipelines.actions import check_log
+
+    return _act(args, lambda today: check_log(args.date, args.how, args.minutes, today,
+                                              undo=args.undo), note=args.note)
+
+
+def cmd_snooze(args: argparse.Namespace) -> int:
+    from pipelines.actions import check_snooze
+
+    return _act(args, lambda today: check_snooze(args.until, args.days, today, undo=args.undo))
+
+
+def cmd_ignore(args: argparse.Namespace) -> int:
+    from pipelines.actions import Action
+
+    return _act(args, lambda today: Action("ignore", undo=args.undo))
+
+
+def cmd_cadence(args: argparse.Namespace) -> int:
+    from pipelines.actions import check_cadence
+
+    # QUERY may be several words ("Ana Lima 14"): a number at the end is DAYS.
+    days = None
+    if len(args.query) > 1 or not args.undo:
+        try:
+            days = float(args.query[-1])
+            args.query = args.query[:-1]
+        except ValueError:
+            pass
+    return _act(args, lambda today: check_cadence(days, undo=args.undo))
+
+
+def _act(args: argparse.Namespace, action, note: str | None = None) -> int:
+    """Record one action (pipelines/actions.py) and say what it did; a mistake is one line
+    and exit status 2."""
+    from pipelines.actions import ActionError, act, describe
+
+    config = load_config(Path(args.config))
+    try:
+        recorded = act(config, " ".join(args.query), action(config.as_of().date()), note=note,
+                       rebuild=not args.no_rebuild, wait_s=args.wait)
+    except ActionError as exc:
+        print(f"keepwarm: {exc}", file=sys.stderr)
+        return 2
+    print(describe(recorded))
+    return 0
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, not {text!r}") \
+            from None
+
+
+def _action_parser(commands, name: str, help: str, undo: str) -> argparse.ArgumentParser:
+    """A subcommand that records an action on one person, with the options all share."""
+    from pipelines.actions import DEFAULT_WAIT_S
+
+    parser = commands.add_parser(name, help=help, description=help)
+    parser.add_argument("query", metavar="QUERY", nargs="+",
+                        help="the person: an address (exact match wins), or a name or part "
+                             "of one (quotes optional)")
+    parser.add_argument("--undo", action="store_true", help=f"{undo} (default: off)")
+    parser.add_argument("--no-rebuild", action="store_true",
+                        help="only record it; it takes effect at the next run (default: "
+                             "rebuild the model and republish the serving copy now)")
+    parser.add_argument("--wait", type=float, default=DEFAULT_WAIT_S, metavar="SECONDS",
+                        help="how long to wait for a run that is writing the warehouse "
+                             "(default: %(default)g)")
+    return parser
+
+
+def _add_action_commands(commands) -> None:
+    from pipelines.actions import DEFAULT_IN_PERSON_MINUTES, HOWS
+
+    log = _action_parser(commands, "log",
+                         "record contact no mail or calendar shows (a call, a chat in person)",
+                         "withdraw the latest contact logged with them (the one on --date, "
+                         "if given)")
+    log.add_argument("--date", type=_iso_date, metavar="YYYY-MM-DD",
+                     help="the day it happened (default: today)")
+    log.add_argument("--how", choices=HOWS, default="call",
+                     help="call, in-person (counts as face time) or other "
+                          "(default: %(default)s)")
+    log.add_argument("--minutes", type=float,
+                     help="how long you met, for --how in-person "
+                          f"(default: {DEFAULT_IN_PERSON_MINUTES:g})")
+    log.add_argument("--note", help="your own note, kept in raw.actions only (default: none)")
+    log.set_defaults(handler=cmd_log)
+
+    snooze = _action_parser(commands, "snooze",
+                            "keep someone off the going-cold lists until a date",
+                            "end their snooze now")
+    until = snooze.add_mutually_exclusive_group()
+    until.add_argument("--until", type=_iso_date, metavar="YYYY-MM-DD",
+                       help="the day they return to the lists (default: none; this or --days)")
+    until.add_argument("--days", type=float, metavar="N",
+                       help="snooze for N days from today (default: none; this or --until)")
+    snooze.set_defaults(handler=cmd_snooze)
+
+    ignore = _action_parser(commands, "ignore",
+                            "not a relationship (a vendor, a former landlord): never a tie",
+                            "count them again")
+    ignore.set_defaults(handler=cmd_ignore)
+
+    cadence = _action_parser(commands, "cadence",
+                             "the rhythm you want with someone: cooling past DAYS of silence, "
+                             "cold past 1.5 x DAYS; wins over status.cadence",
+                             "clear it (status.cadence in keepwarm.yaml applies again)")
+    # DAYS is read off the end of QUERY (cmd_cadence), so that names need no quotes.
+    cadence.usage = "keepwarm cadence [-h] [--undo] [--no-rebuild] [--wait SECONDS] QUERY DAYS"
+    cadence.epilog = ("DAYS: days between contacts, after QUERY (required without --undo; "
+                      "no default)")
+    cadence.set_defaults(handler=cmd_cadence)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="keepwarm", description="Keep a professional network warm."
@@ -386,6 +510,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate.add_argument("--profile", default="default",
                           choices=["default", "sparse", "meetings"])
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    _add_action_commands(commands)
 
     args = parser.parse_args(argv)
     try:

@@ -39,6 +39,7 @@ ALL_ASSETS = [
     ingest.raw_tables,
     model.identities,
     model.people,
+    model.actions,
     model.interactions,
     model.contact_summaries,
     model.contact_metrics,

@@ -31,7 +31,8 @@ from pipelines.locks import exclusive_lock
 log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "assets" / "sql"
-RAW_TABLES = ("messages", "events", "quarantine", "sync_state", "demo_truth")
+# actions is the user's own (keepwarm log, snooze, ignore, cadence): no load touches it.
+RAW_TABLES = ("messages", "events", "quarantine", "sync_state", "demo_truth", "actions")
 
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 # String literals and line comments may contain "$word" that is not a parameter.

@@ -1,9 +1,14 @@
 -- One row per person per message or meeting. Noise stays in the table, marked with the
 -- reason, so that "why does this not count?" can be answered with a query.
 --
--- Built incrementally. A row depends only on its own message or meeting, the message it
--- answers, core.identities and a few settings, so a nightly run rebuilds the rows of what
--- changed in raw.* since the last build and leaves the rest. Everything is rebuilt when
+-- Contact the user logged with `keepwarm log` (core.actions) enters as a one-to-one
+-- meeting from the account 'logged', keyed 'log-<action_id>'; the rows of a person the
+-- user ignores (`keepwarm ignore`) stay, marked 'ignored by you'.
+--
+-- Built incrementally. A row depends only on its own message, meeting or logged contact,
+-- the message it answers, core.identities, whether its person is ignored and a few
+-- settings, so a nightly run rebuilds the rows of what changed in raw.* (and in the
+-- actions in force) since the last build and leaves the rest. Everything is rebuilt when
 -- that is not enough: on the first build, when this file or a setting it reads changed
 -- ($sql_fingerprint), when an address already seen changed person or kind in
 -- core.identities, or when asked ($full_rebuild). docs/architecture.md has the design.
@@ -58,6 +63,9 @@ create table if not exists core.interaction_builds (
     fingerprint varchar not null
 );
 
+-- The people ignored when the rows were built: when the set changes, their rows are redone.
+create table if not exists core.interaction_ignores (person_id varchar);
+
 create or replace temp view current_identities as
 select
     address, person_id, is_self, is_automated,
@@ -66,6 +74,24 @@ select
         when is_role then 'not a person: role address'
     end as not_a_person
 from core.identities;
+
+-- What the user told keepwarm: contact no mail or calendar shows, and who is not a
+-- relationship. Logged contacts are sources like raw rows, with the time they were
+-- recorded as their loaded_at.
+create or replace temp view logged_contacts as
+select
+    'logged' as account,
+    'log-' || action_id as source_key,
+    recorded_at as loaded_at,
+    address,
+    occurred_at,
+    how,
+    minutes
+from core.actions
+where kind = 'log' and person_id is not null;
+
+create or replace temp view ignored_people as
+select distinct person_id from core.actions where kind = 'ignore' and person_id is not null;
 
 -- Why everything must be rebuilt; null when the changes alone will do.
 create or replace temp table interaction_rebuild as
@@ -123,6 +149,10 @@ changed as (
         select 'meeting', account, calendar_id, event_key, loaded_at
         from raw.events
         where not (select yes from everything)
+        union all
+        select 'meeting', account, null, source_key, loaded_at
+        from logged_contacts
+        where not (select yes from everything)
     ) r
     full join (
         select * from core.interaction_sources where not (select yes from everything)
@@ -130,6 +160,13 @@ changed as (
         on s.kind = r.kind and s.account = r.account and s.source_key = r.source_key
         and s.calendar_id is not distinct from r.calendar_id
     where r.loaded_at is distinct from s.loaded_at
+),
+
+-- People ignored since the last build, or no longer ignored: all their rows change.
+ignores_changed as (
+    (select person_id from ignored_people except select person_id from core.interaction_ignores)
+    union
+    (select person_id from core.interaction_ignores except select person_id from ignored_people)
 ),
 
 changed_parents as (
@@ -154,6 +191,11 @@ incremental as (
     from raw.messages m
     semi join changed_parents p
         on p.account = m.account and p.rfc_message_id = m.in_reply_to
+    union
+    select i.channel, i.account, i.interaction_key
+    from core.interactions i
+    semi join ignores_changed using (person_id)
+    where not (select yes from everything)
 )
 
 select 'email' as kind, account, message_key as source_key
@@ -162,6 +204,10 @@ where (select yes from everything)
 union all
 select distinct 'meeting', account, event_key
 from raw.events
+where (select yes from everything)
+union all
+select 'meeting', account, source_key
+from logged_contacts
 where (select yes from everything)
 union all
 select kind, account, source_key
@@ -483,10 +529,42 @@ meeting_interactions as (
     where not i.is_self
 ),
 
+-- A logged contact is a one-to-one meeting: it ends the silence, is a touchpoint and makes
+-- a tie; in person it is face time for the minutes given, a call or other contact is not.
+logged_interactions as (
+    select
+        l.account,
+        l.source_key as interaction_key,
+        i.person_id,
+        l.address,
+        l.occurred_at,
+        'meeting' as channel,
+        'meeting' as direction,
+        null as thread_key,
+        2 as n_participants,
+        1.0 as weight,
+        false as is_reply,
+        null::bigint as reply_latency_s,
+        null as in_reply_to_key,
+        l.minutes as duration_minutes,
+        l.how = 'in-person' as in_person,
+        false as on_video,
+        true as is_one_on_one,
+        i.not_a_person as noise_reason,
+        false as may_repeat
+    from logged_contacts l
+    semi join interaction_scope s
+        on s.kind = 'meeting' and s.account = l.account and s.source_key = l.source_key
+    join identities i on i.address = l.address
+    where not i.is_self
+),
+
 combined as (
     select * from message_interactions
     union all
     select * from meeting_interactions
+    union all
+    select * from logged_interactions
 ),
 
 -- A person written to at two of their addresses on one message is one interaction. Only
@@ -498,10 +576,20 @@ once as (
     qualify row_number() over (
         partition by account, interaction_key, person_id, direction order by address
     ) = 1
+),
+
+-- Someone the user ignores is not a relationship: their rows stay, and do not count.
+marked as (
+    select
+        * replace (coalesce(
+            noise_reason,
+            case when person_id in (select person_id from ignored_people) then 'ignored by you' end
+        ) as noise_reason)
+    from once
 )
 
 select *, noise_reason is not null as is_noise
-from once;
+from marked;
 
 insert into core.interaction_changes from people_in_scope();
 
@@ -523,10 +611,18 @@ union all
 select 'meeting', e.account, e.calendar_id, e.event_key, e.loaded_at
 from raw.events e
 semi join interaction_scope s
-    on s.kind = 'meeting' and s.account = e.account and s.source_key = e.event_key;
+    on s.kind = 'meeting' and s.account = e.account and s.source_key = e.event_key
+union all
+select 'meeting', l.account, null, l.source_key, l.loaded_at
+from logged_contacts l
+semi join interaction_scope s
+    on s.kind = 'meeting' and s.account = l.account and s.source_key = l.source_key;
 
 create or replace table core.interaction_identities as
 select * from current_identities;
+
+create or replace table core.interaction_ignores as
+select person_id from ignored_people;
 
 insert into core.interaction_builds
 select
@@ -543,12 +639,12 @@ select
 from interaction_rebuild;
 
 comment on table core.interactions is 'One row per person per message or meeting, noise included and marked; marts use the rows where is_noise is false. Rebuilt incrementally: see core.interaction_builds.';
-comment on column core.interactions.account is 'Mailbox or calendar the interaction was read from.';
-comment on column core.interactions.interaction_key is 'raw.messages.message_key or raw.events.event_key.';
+comment on column core.interactions.account is 'Mailbox or calendar the interaction was read from; ''logged'' for contact the user logged with keepwarm log (core.actions).';
+comment on column core.interactions.interaction_key is 'raw.messages.message_key or raw.events.event_key; log-<action_id> for a logged contact (raw.actions).';
 comment on column core.interactions.person_id is 'Who the user interacted with (core.people.person_id).';
 comment on column core.interactions.address is 'The address of theirs that was used.';
 comment on column core.interactions.occurred_at is 'When the message was sent or the meeting started (UTC).';
-comment on column core.interactions.channel is 'email or meeting.';
+comment on column core.interactions.channel is 'email or meeting (a logged contact is a one-to-one meeting).';
 comment on column core.interactions.direction is 'outbound (the user wrote to them), inbound (they wrote to the user), copied (both on someone else''s message) or meeting.';
 comment on column core.interactions.thread_key is 'Thread the message belongs to.';
 comment on column core.interactions.n_participants is 'Recipients of the message, or human attendees of the meeting.';
@@ -560,14 +656,14 @@ comment on column core.interactions.duration_minutes is 'Meeting length in minut
 comment on column core.interactions.in_person is 'The meeting had a physical location and no video link.';
 comment on column core.interactions.on_video is 'The meeting had a video link (conference data, Meet link or a URL).';
 comment on column core.interactions.is_one_on_one is 'The meeting had exactly two people: the user and this person.';
-comment on column core.interactions.noise_reason is 'Why this does not count as personal contact (bulk headers, declined, cancelled, too large, ...); null when it counts.';
+comment on column core.interactions.noise_reason is 'Why this does not count as personal contact (bulk headers, declined, cancelled, too large, ..., ignored by you: keepwarm ignore); null when it counts.';
 comment on column core.interactions.is_noise is 'noise_reason is set: marts leave this row out.';
 
-comment on table core.interaction_sources is 'Bookkeeping for incremental builds: every raw message and event core.interactions was built from, with the time the raw row was written. A raw row not here, written since, or here but gone from raw.* is rebuilt next time.';
+comment on table core.interaction_sources is 'Bookkeeping for incremental builds: every raw message and event, and every logged contact in force (core.actions), core.interactions was built from, with the time the raw row was written. A row not here, written since, or here but gone (deleted, or a log withdrawn) is rebuilt next time.';
 comment on column core.interaction_sources.kind is 'email (raw.messages) or meeting (raw.events): the channel of the rows it gave core.interactions.';
 comment on column core.interaction_sources.account is 'Mailbox or calendar account of the raw row.';
 comment on column core.interaction_sources.calendar_id is 'Calendar of a raw.events row; null for messages.';
-comment on column core.interaction_sources.source_key is 'raw.messages.message_key or raw.events.event_key.';
+comment on column core.interaction_sources.source_key is 'raw.messages.message_key, raw.events.event_key, or log-<action_id> for a logged contact (account ''logged'').';
 comment on column core.interaction_sources.loaded_at is 'The raw row''s loaded_at when it was read.';
 
 comment on table core.interaction_identities is 'Bookkeeping for incremental builds: core.identities as core.interactions last read it. When a known address changes person or kind, every row is rebuilt.';
@@ -577,6 +673,9 @@ comment on column core.interaction_identities.is_self is 'Whether it was the use
 comment on column core.interaction_identities.is_automated is 'Whether it looked like a machine sender then.';
 comment on column core.interaction_identities.not_a_person is 'Why it was not a person then (mailing list, role address), else null.';
 
+comment on table core.interaction_ignores is 'Bookkeeping for incremental builds: the people ignored (keepwarm ignore) when core.interactions was last built. Someone who joins or leaves the set has all their rows rebuilt.';
+comment on column core.interaction_ignores.person_id is 'core.people.person_id.';
+
 comment on table core.interaction_changes is 'Bookkeeping for incremental builds: the people whose rows in core.interactions were rewritten since marts.contact_summaries last read this (it then empties it); a null person means every row was rebuilt.';
 comment on column core.interaction_changes.person_id is 'core.people.person_id, or null for a full build of core.interactions.';
 
@@ -585,6 +684,6 @@ comment on column core.interaction_builds.built_at is 'When the build ran.';
 comment on column core.interaction_builds.mode is 'full (every row rebuilt) or incremental (only the rows of raw rows that changed).';
 comment on column core.interaction_builds.reason is 'Why a full build was needed (first build, changed SQL or settings, identities that changed, asked for), or "only what changed in raw.*".';
 comment on column core.interaction_builds.messages_rebuilt is 'Raw messages whose rows were rebuilt (new, rewritten, deleted, or replies to those).';
-comment on column core.interaction_builds.events_rebuilt is 'Raw events whose rows were rebuilt.';
+comment on column core.interaction_builds.events_rebuilt is 'Raw events and logged contacts whose rows were rebuilt.';
 comment on column core.interaction_builds.rows_written is 'Rows of core.interactions written by the build.';
 comment on column core.interaction_builds.fingerprint is 'Hash of this SQL file, the macros and the settings it reads; a different one forces a full build.';

@@ -21,12 +21,34 @@ cadences as (
     group by identities.person_id
 ),
 
+-- What the user said with `keepwarm cadence` and `keepwarm snooze` (core.actions, at most
+-- one of each per person). A cadence set from the command line wins over status.cadence:
+-- it is the later, more specific word about one person, and undoing it gives the file's
+-- back. A snooze counts until its day begins (UTC) at the as-of time.
+commanded as (
+    select
+        actions.person_id,
+        any_value(actions.cadence_days) filter (where actions.kind = 'cadence') as cadence_days,
+        any_value(actions.snoozed_until) filter (
+            where actions.kind = 'snooze'
+              and make_timestamptz(year(actions.snoozed_until), month(actions.snoozed_until),
+                                   day(actions.snoozed_until), 0, 0, 0, 'UTC') > summarised.as_of
+        ) as snoozed_until
+    from core.actions actions, summarised
+    where actions.kind in ('cadence', 'snooze') and actions.person_id is not null
+    group by actions.person_id
+),
+
 -- Two-way ties, and anyone the user named a cadence for: naming them says they matter.
 ties as (
-    select contact_metrics.*, cadences.cadence_days
+    select
+        contact_metrics.*,
+        coalesce(commanded.cadence_days, cadences.cadence_days) as cadence_days,
+        commanded.snoozed_until
     from marts.contact_metrics
     left join cadences using (person_id)
-    where is_tie or cadences.cadence_days is not null
+    left join commanded using (person_id)
+    where is_tie or coalesce(commanded.cadence_days, cadences.cadence_days) is not null
 ),
 
 -- Touchpoints and the gaps between them (marts.contact_summaries): one-to-one mail and
@@ -253,6 +275,7 @@ select
     tie_strength,
     dunbar_layer,
     cadence_days,
+    snoozed_until,
     round(attention_score, 1) as attention_score,
     row_number() over (
         order by attention_score desc, tie_strength desc, days_silent desc, person_id
@@ -279,6 +302,7 @@ comment on column marts.relationship_status.silence_probability is 'Chance that 
 comment on column marts.relationship_status.weighted_365d is 'Audience-weighted interactions over the last year: how much this tie mattered lately.';
 comment on column marts.relationship_status.tie_strength is 'marts.contact_metrics.tie_strength (0-100).';
 comment on column marts.relationship_status.dunbar_layer is 'marts.contact_metrics.dunbar_layer: 5, 15, 50, 150, 500, 1500, or null when not active.';
-comment on column marts.relationship_status.cadence_days is 'The rhythm the user set for this person in status.cadence; when set, status follows it: cooling past it, cold past 1.5 times it.';
+comment on column marts.relationship_status.cadence_days is 'The rhythm the user set for this person, with keepwarm cadence (which wins) or in status.cadence; when set, status follows it: cooling past it, cold past 1.5 times it.';
+comment on column marts.relationship_status.snoozed_until is 'The day a snooze (keepwarm snooze) ends, while it lasts at the as-of time; null when not snoozed. The status is still computed; lists of who is going cold leave snoozed people out.';
 comment on column marts.relationship_status.attention_score is 'tie_strength x urgency (cold 1, cooling 0.6, new 0.4, dormant 0.3, active 0): what attention_rank sorts by.';
 comment on column marts.relationship_status.attention_rank is '1 = most worth acting on: by attention_score, so a strong tie cooling comes before a weak tie gone cold.';
