@@ -46,6 +46,7 @@ from connectors.google import (
     STREAM as GMAIL_STREAM,
 )
 from connectors.google import (
+    AuthError,
     CalendarSyncReport,
     QuotaLimiter,
     SyncReport,
@@ -58,8 +59,13 @@ from connectors.google import (
     sync_gmail,
 )
 from connectors.records import Batch, Cursor
-from connectors.takeout import ReadStats, read_ics, read_mail_paths
-from connectors.takeout.files import expand_paths
+from connectors.takeout import (
+    ReadStats,
+    SourceFileError,
+    check_calendar_paths,
+    read_ics,
+    read_mail_paths,
+)
 from pipelines.config import GcalAccountConfig, GoogleAccountConfig, KeepwarmConfig
 from pipelines.landing import MailboxState, Snapshot
 from pipelines.resources import Landing, Settings, Warehouse
@@ -149,15 +155,17 @@ def _files_mailboxes(config: KeepwarmConfig) -> list[Mailbox]:
 def _read_files(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
                 notes: dict[str, Any]) -> Iterator[Batch]:
     files = config.sources.files
+    # Every path is checked before anything is read: a typo fails fast, not half-way.
+    calendars = check_calendar_paths(files.calendars) if files.calendars else []
     stats = ReadStats()
     if files.mail:
         yield from read_mail_paths(files.mail, files.account, state.streams("mbox", "maildir"),
                                    include_subject=config.store_subjects, stats=stats)
-    if files.calendars:
+    if calendars:
         window_start, window_end = calendar_window(files.past_days, files.future_days)
         cursors = state.streams("ics")
         seen: set[str] = set()
-        for path in expand_paths(files.calendars):
+        for path in calendars:
             yield from read_ics(
                 path, files.account, window_start=window_start, window_end=window_end,
                 cursor=cursors.get(str(path.resolve())), include_summary=config.store_subjects,
@@ -313,7 +321,13 @@ def land_mailbox(context: OpExecutionContext, settings: Settings, landing: Landi
     started_at, started = time.time(), time.perf_counter()
     with zone_mailbox.lock():
         state = zone_mailbox.state()
-        report = zone_mailbox.land(SOURCES[mailbox.kind].read(config, mailbox, state, notes))
+        try:
+            report = zone_mailbox.land(SOURCES[mailbox.kind].read(config, mailbox, state, notes))
+        except SourceFileError as exc:
+            # The user's to fix, so the UI shows one line, not a traceback.
+            raise Failure(f"{exc}; fix sources.files in {settings.config_path}") from None
+        except AuthError as exc:
+            raise Failure(str(exc)) from None
     landed = {"mailbox": partition_key, **asdict(report),
               "seconds": round(time.perf_counter() - started, 3),
               "started_at": started_at, "finished_at": time.time(), **notes}
