@@ -422,7 +422,8 @@ def positive_int(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: every option says what it does and its default."""
     parser = argparse.ArgumentParser(
         prog="keepwarm", description="Keep a professional network warm.",
         epilog="Every command reads the config file named by --config.",
@@ -476,7 +477,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                           "($COLUMNS sets another).")
     sql.add_argument("query", help='the SQL, in quotes: "select * from marts.contact_metrics"')
     sql.add_argument("--max-rows", type=positive_int, default=100, metavar="N",
-                     help="rows to print, the first and last half (default: %(default)s)")
+                     help="rows to print; a longer result shows its first and last rows "
+                          "(default: %(default)s)")
     sql.set_defaults(handler=cmd_sql)
 
     evaluate = commands.add_parser("evaluate", help="score cold flags on several demo seeds",
@@ -492,8 +494,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                           choices=["default", "sparse", "meetings"],
                           help="the simulated network (default: %(default)s)")
     evaluate.set_defaults(handler=cmd_evaluate)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except USER_ERRORS as exc:
@@ -502,6 +507,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("keepwarm: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader stopped early (`keepwarm cold | head`): nothing to say, and Python
+        # must not fail again flushing stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

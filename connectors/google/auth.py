@@ -282,8 +282,15 @@ def load_credentials(
     """
     path = require_token_file(token_path, account)
     ensure_owner_only(path)
-    info = json.loads(path.read_text(encoding="utf-8"))
-    creds = Credentials.from_authorized_user_info(info, list(scopes))
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        creds = Credentials.from_authorized_user_info(info, list(scopes))
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        # No detail: the file holds secrets, and its text must not reach a log.
+        raise AuthError(
+            f"The Google token file {path} for {account or 'this account'} cannot be read "
+            f"as a token. Delete it and run `{reauth_command(account)}`."
+        ) from None
     minted_for = set(info.get("scopes") or [])
     if creds.valid and (not minted_for or set(scopes) <= minted_for):
         return creds
