@@ -52,6 +52,9 @@ def check_sources(config: KeepwarmConfig, config_file: Path) -> None:
     Raises:
         UsageError, AuthError: naming the path or account and the key to fix.
     """
+    if not any(dict(config.sources).values()):
+        raise UsageError(f"{config_file} names no source to read: add one under `sources:` "
+                         "(demo, files, gmail or gcal; README, Your own mail and calendar)")
     files = config.sources.files
     if files is not None:
         for key, paths, check in (("mail", files.mail, check_mail_paths),

@@ -327,7 +327,8 @@ def load_config(path: Path | None = None) -> KeepwarmConfig:
                           f"{CONFIG_ENV}=FILE") from None
     except (OSError, UnicodeDecodeError) as exc:
         problem = getattr(exc, "strerror", None) or "not a text file"
-        raise ConfigError(f"cannot read config file {path}: {problem}") from None
+        raise ConfigError(f"cannot read config file {path}: {problem}; name a keepwarm.yaml "
+                          "with --config FILE") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1} column {mark.column + 1}" if mark else ""

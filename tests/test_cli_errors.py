@@ -51,6 +51,9 @@ MESSAGES = {
     "config_misspelt_key": "keepwarm: <config>: sourcs: unknown key (did you mean sources?)",
     "config_bad_value": "keepwarm: <config>: status.cold_probability: Input should be less "
                         "than 1",
+    "config_without_sources": "keepwarm: <config> names no source to read: add one under "
+                              "`sources:` (demo, files, gmail or gcal; README, Your own mail "
+                              "and calendar)",
     "unknown_command": "keepwarm: error: argument COMMAND: invalid choice: 'frob' (choose from "
                        "<commands>)",
     "mail_missing": "keepwarm: <path>: no such file or folder\n"
@@ -143,6 +146,12 @@ def test_a_value_out_of_range(tmp_path, capsys):
     config.write_text("status:\n  cold_probability: 7\n")
     assert keepwarm(capsys, "--config", config, "run") == (
         2, "", expect("config_bad_value", config=config))
+
+
+def test_a_config_without_sources(tmp_path, capsys):
+    config, _ = make_config(tmp_path)
+    assert keepwarm(capsys, "--config", config, "run") == (
+        2, "", expect("config_without_sources", config=config))
 
 
 def test_an_unknown_command_through_the_installed_entry_point(tmp_path):
@@ -409,6 +418,19 @@ def test_sql_fits_80_columns_and_says_when_rows_are_cut(warehouse, capsys, monke
     status, out, _ = keepwarm(capsys, "--config", config, "sql", query,
                               "--max-rows", str(rows))
     assert status == 0 and "cut the list" not in out
+
+
+def test_evaluate_fits_80_columns(tmp_path, capsys):
+    config, _ = make_config(tmp_path, sources=TINY_DEMO)
+    status, out, _ = keepwarm(capsys, "--config", config, "evaluate", "--seeds", "7",
+                              "--end", "2026-06-01")
+    lines = out.splitlines()
+    assert status == 0 and max(len(line) for line in lines) <= 80
+    seed, pooled = lines[-2].split(), lines[-1].split()
+    assert seed[0] == "7" and pooled[0] == "all"
+    assert seed[1:] == pooled[1:]  # one seed: the pooled scores are its own
+    assert lines[2].split() == ["seed", "flagged", "planted", "correct", "precision", "recall",
+                                "precision", "recall"]
 
 
 # -- help ----------------------------------------------------------------------------------
