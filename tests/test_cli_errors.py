@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.parse
 import urllib.request
@@ -193,16 +194,40 @@ def test_a_mail_pattern_that_matches_nothing(tmp_path, capsys):
         2, "", expect("mail_glob_matches_nothing", path=pattern, config=config))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file whatever its mode, so "
-                    "this case cannot be made as root; the folder-for-a-file case below covers "
-                    "unreadable paths")
-def test_an_unreadable_mail_file(tmp_path, capsys):
-    mail = tmp_path / "All mail.mbox"
-    shutil.copy(TAKEOUT, mail)
-    mail.chmod(0)
-    config = files_config(tmp_path, mail=[str(mail)])
-    assert keepwarm(capsys, "--config", config, "run") == (
-        2, "", expect("mail_unreadable", path=mail, config=config))
+NOBODY = 65534
+
+
+def _others_can_run(path: Path) -> bool:
+    """Whether a user other than the owner reaches `path` (every folder above it o+x)."""
+    return all(p.stat().st_mode & 0o001 for p in path.resolve().parents) and bool(
+        path.resolve().stat().st_mode & 0o004)
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and not (
+    shutil.which("setpriv") and _others_can_run(Path(sys.executable))
+    and _others_can_run(ROOT / "pipelines" / "cli.py")),
+    reason="root reads every file whatever its mode, and keepwarm cannot be run here as "
+           "another user (no setpriv, or the checkout is private to root)")
+def test_an_unreadable_mail_file(capsys):
+    """As root, permission bits do not apply: the real `keepwarm` runs as nobody instead."""
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        folder.chmod(0o755)
+        mail = folder / "All mail.mbox"
+        shutil.copy(TAKEOUT, mail)
+        mail.chmod(0o600 if os.geteuid() == 0 else 0)  # root's own, or nobody's
+        config = files_config(folder, mail=[str(mail)])
+        if os.geteuid() == 0:
+            script = Path(sys.executable).with_name("keepwarm")
+            done = subprocess.run(
+                ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                 str(script), "--config", str(config), "run"],
+                capture_output=True, text=True, timeout=120)
+            result = (done.returncode, done.stdout, done.stderr)
+            assert "Traceback" not in done.stderr
+        else:
+            result = keepwarm(capsys, "--config", config, "run")
+        assert result == (2, "", expect("mail_unreadable", path=mail, config=config))
 
 
 def test_a_folder_that_is_not_a_maildir(tmp_path, capsys):
