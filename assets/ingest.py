@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -47,6 +48,7 @@ from connectors.google import (
     STREAM as GMAIL_STREAM,
 )
 from connectors.google import (
+    AuthError,
     CalendarSyncReport,
     QuotaLimiter,
     SyncReport,
@@ -59,8 +61,14 @@ from connectors.google import (
     sync_gmail,
 )
 from connectors.records import Batch, Cursor
-from connectors.takeout import ReadStats, read_ics, read_mail_paths
-from connectors.takeout.files import expand_paths
+from connectors.takeout import (
+    ReadStats,
+    SourceFileError,
+    check_calendar_paths,
+    check_mail_paths,
+    read_ics,
+    read_mail_paths,
+)
 from pipelines.config import GcalAccountConfig, GoogleAccountConfig, KeepwarmConfig
 from pipelines.landing import MailboxState, Snapshot
 from pipelines.progress import RunSummary, Tally, log_summary, log_tally, watch
@@ -151,17 +159,20 @@ def _files_mailboxes(config: KeepwarmConfig) -> list[Mailbox]:
 def _read_files(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
                 notes: dict[str, Any]) -> Iterator[Batch]:
     files = config.sources.files
+    # Every path is checked before anything is read: a typo fails fast, not half-way.
+    mail = check_mail_paths(files.mail) if files.mail else []
+    calendars = check_calendar_paths(files.calendars) if files.calendars else []
     stats = ReadStats()
     # How far through the mbox files the reading is, in bytes: a file the cursor says is
     # read up to some offset counts as read that far.
-    sizes = {str(p): p.stat().st_size for p in expand_paths(files.mail) if p.is_file()}
+    sizes = {str(p): p.stat().st_size for p in mail if p.is_file()}
     offsets = {stream: min(cursor.get("offset", 0), sizes[stream])
                for stream, cursor in state.streams("mbox").items() if stream in sizes}
     batches: Iterator[Batch] = iter(())
     if files.mail:
         batches = read_mail_paths(files.mail, files.account, state.streams("mbox", "maildir"),
                                   include_subject=config.store_subjects, stats=stats)
-    for batch in chain(batches, _read_calendars(config, state, stats)):
+    for batch in chain(batches, _read_calendars(config, calendars, state, stats)):
         if batch.cursor and batch.cursor.source == "mbox":
             offsets[batch.cursor.stream] = batch.cursor.value["offset"]
         # Before each batch goes out, so that the progress reports read them live.
@@ -177,16 +188,14 @@ def _note_stats(notes: dict[str, Any], stats: ReadStats) -> None:
                  duplicates_relabelled=stats.relabelled)
 
 
-def _read_calendars(config: KeepwarmConfig, state: MailboxState,
+def _read_calendars(config: KeepwarmConfig, calendars: list[Path], state: MailboxState,
                     stats: ReadStats) -> Iterator[Batch]:
     files = config.sources.files
-    if not files.calendars:
-        return
     window_start, window_end = calendar_window(files.past_days, files.future_days,
                                                config.as_of())
     cursors = state.streams("ics")
     seen: set[str] = set()
-    for path in expand_paths(files.calendars):
+    for path in calendars:
         yield from read_ics(
             path, files.account, window_start=window_start, window_end=window_end,
             cursor=cursors.get(str(path.resolve())), include_summary=config.store_subjects,
@@ -345,8 +354,14 @@ def land_mailbox(context: OpExecutionContext, settings: Settings, landing: Landi
     with zone_mailbox.lock():
         state = zone_mailbox.state()
         items = SOURCES[mailbox.kind].read(config, mailbox, state, notes)
-        report = zone_mailbox.land(
-            watch(items, tally, notes, lambda t: log_tally(context.log, t)))
+        try:
+            report = zone_mailbox.land(
+                watch(items, tally, notes, lambda t: log_tally(context.log, t)))
+        except SourceFileError as exc:
+            # The user's to fix, so the UI shows one line, not a traceback.
+            raise Failure(f"{exc}; fix sources.files in {settings.config_path}") from None
+        except AuthError as exc:
+            raise Failure(str(exc)) from None
     notes.pop("progress", None)  # a live position, not a result
     landed = {"mailbox": partition_key, **asdict(report),
               "seconds": round(time.perf_counter() - started, 3),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -14,8 +16,9 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from connectors.google import AuthError
-from pipelines.config import ConfigError, KeepwarmConfig, config_path, load_config
+from connectors.google import AuthError, require_token_file
+from connectors.takeout import SourceFileError, check_calendar_paths, check_mail_paths
+from pipelines.config import CONFIG_ENV, ConfigError, KeepwarmConfig, config_path, load_config
 from pipelines.progress import RunProgress
 from pipelines.serving import ServingCopyMissingError, open_serving_copy
 from pipelines.warehouse import WarehouseLockedError, fetch_one
@@ -29,6 +32,63 @@ Query it with SQL: `.venv/bin/keepwarm sql "<query>"`, or any DuckDB client on t
   select noise_reason, count(*) from core.interactions group by all   -- what was left out
   select table_name, column_name, comment from duckdb_columns() where schema_name = 'marts'
 """
+
+
+class UsageError(Exception):
+    """A mistake the user can fix; the message says what is wrong and how to fix it."""
+
+
+# Printed as one message with exit status 2, never as a traceback.
+USER_ERRORS = (UsageError, ConfigError, WarehouseLockedError, AuthError, SourceFileError)
+
+
+def terminal_width() -> int:
+    """Columns to fit output to: the terminal's, $COLUMNS, else 80."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def check_sources(config: KeepwarmConfig, config_file: Path) -> None:
+    """Say before a run starts what its first steps would fail on: paths and tokens.
+
+    Raises:
+        UsageError, AuthError: naming the path or account and the key to fix.
+    """
+    if not any(dict(config.sources).values()):
+        raise UsageError(f"{config_file} names no source to read: add one under `sources:` "
+                         "(demo, files, gmail or gcal; README, Your own mail and calendar)")
+    files = config.sources.files
+    if files is not None:
+        for key, paths, check in (("mail", files.mail, check_mail_paths),
+                                  ("calendars", files.calendars, check_calendar_paths)):
+            try:
+                check(paths)
+            except SourceFileError as exc:
+                raise UsageError(f"{exc}\n  fix sources.files.{key} in {config_file}") from None
+    for source in ("gmail", "gcal"):
+        section = getattr(config.sources, source)
+        for account in section.accounts if section else []:
+            if not account.service_account_key:
+                require_token_file(account.token_path(), account.address)
+            elif not Path(account.service_account_key).expanduser().is_file():
+                raise UsageError(f"no service account key at {account.service_account_key}: "
+                                 f"fix sources.{source}.accounts ({account.address}) in "
+                                 f"{config_file}")
+
+
+def failed_steps(result) -> list[str]:
+    """Each failed step with its error, one line each."""
+    lines = []
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data and data.user_failure_data.description:
+            message = data.user_failure_data.description  # a dagster.Failure: said for users
+        else:
+            error = data.error.cause or data.error
+            message = error.message.strip()  # with the exception's name: likely a bug
+        lines.append(f"{event.step_key} failed: {message}")
+    return lines
 
 
 def run_pipeline(config_file: Path, *, quiet: bool = True,
@@ -49,8 +109,9 @@ def run_pipeline(config_file: Path, *, quiet: bool = True,
     else:
         # Step processes report to the run through the instance, so it must be on disk.
         instance = DagsterInstance.local_temp() if parallel else DagsterInstance.ephemeral()
+    # Quiet: the failed steps are summed up below instead of Dagster's log with tracebacks.
     run_config = (
-        {"loggers": {"console": {"config": {"log_level": "WARNING"}}}} if quiet else None
+        {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}} if quiet else None
     )
     with instance:
         result = materialize_everything(
@@ -59,11 +120,8 @@ def run_pipeline(config_file: Path, *, quiet: bool = True,
         if result.success:
             # What the nightly sensor does after the refresh: snapshot the last full day.
             result = snapshot_last_day(config_file, instance=instance, run_config=run_config)
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.step_failure_data.error
-            cause = error.cause or error
-            print(f"{event.step_key} failed: {cause.message.strip()}", file=sys.stderr)
+    for line in failed_steps(result):
+        print(f"keepwarm: {line}", file=sys.stderr)
     return result.success
 
 
@@ -78,9 +136,11 @@ def snapshot_last_day(config_file: Path, *, instance, run_config=None):
                                   raise_on_error=False)
 
 
-def print_cold_list(con: duckdb.DuckDBPyConnection, *, limit: int) -> int:
-    """Print the ties that are cold or cooling, most worth acting on first; ties the user
-    snoozed (`keepwarm snooze`) are left out until their snooze ends."""
+def print_cold_list(con: duckdb.DuckDBPyConnection, *, limit: int,
+                    width: int | None = None) -> int:
+    """Print the ties that are cold or cooling, most worth acting on first, `width` wide;
+    ties the user snoozed (`keepwarm snooze`) are left out until their snooze ends."""
+    width = width or terminal_width()
     rows = con.execute(
         """
         select display_name, address, status, strftime(last_contact_at, '%Y-%m-%d'),
@@ -102,18 +162,57 @@ def print_cold_list(con: duckdb.DuckDBPyConnection, *, limit: int) -> int:
     snoozed = f" ({total[3]} more snoozed)" if total[3] else ""
     print(f"\nGoing cold: {total[0]} cold and {total[1]} cooling of {total[2]} relationships"
           f"{snoozed}.\n")
+    if not rows:
+        return 0
     header = ("name", "address", "status", "last contact", "usual gap", "silent")
     table = [
         (name, address, status, last, f"{gap} d", f"{silent} d")  # the reason's rounding
         for name, address, status, last, gap, silent, _, _ in rows
     ]
-    widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    widths = fit_columns([max(len(str(r[i])) for r in [header, *table])
+                          for i in range(len(header))], shrinkable=(0, 1), width=width)
+    clips = (clip_end, clip_address, *[clip_end] * (len(header) - 2))
+
+    def print_row(row: Sequence[str]) -> None:
+        print("  ".join(clip(str(value), w).ljust(w)
+                        for value, w, clip in zip(row, widths, clips, strict=True)).rstrip())
+
+    print_row(header)
     print("  ".join("-" * w for w in widths))
     for row, (*_, reason, next_step) in zip(table, rows, strict=True):
-        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
-        print(f"    why: {reason}\n    next: {next_step}")
+        print_row(row)
+        for label, text in (("why", reason), ("next", next_step)):
+            print(textwrap.fill(text, width=max(width, 40), initial_indent=f"    {label}: ",
+                                subsequent_indent=" " * (6 + len(label)),
+                                break_on_hyphens=False))
+    listed = total[0] + total[1]
+    if len(rows) < listed:
+        print(f"\n{len(rows)} of {listed} shown; --limit {listed} to see them all")
     return len(rows)
+
+
+def fit_columns(widths: list[int], *, shrinkable: Sequence[int], width: int,
+                gap: int = 2, narrowest: int = 10) -> list[int]:
+    """Column widths that fit `width`, narrowing the widest shrinkable column first."""
+    widths = list(widths)
+    while sum(widths) + gap * (len(widths) - 1) > width:
+        widest = max(shrinkable, key=lambda i: widths[i])
+        if widths[widest] <= narrowest:
+            break  # a very narrow terminal: let the lines wrap rather than lose the text
+        widths[widest] -= 1
+    return widths
+
+
+def clip_end(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def clip_address(text: str, width: int) -> str:
+    """Cut the local part first: an address keeps its domain while it can."""
+    local, at, domain = text.rpartition("@")
+    if len(text) <= width or not at or len(domain) + 4 > width:
+        return clip_end(text, width)
+    return clip_end(local, width - len(domain) - 1) + "@" + domain
 
 
 @dataclass(frozen=True)
@@ -186,24 +285,26 @@ def _open(config_file: Path) -> duckdb.DuckDBPyConnection:
         return open_serving_copy(Path(warehouse.serving_path))
     except ServingCopyMissingError as missing:
         if not Path(warehouse.path).exists():
-            raise SystemExit(f"no warehouse at {warehouse.path}: run `keepwarm run` first") \
-                from missing
+            raise UsageError(f"no warehouse at {warehouse.path} yet: run `keepwarm --config "
+                             f"{config_file} run` first") from None
         # A warehouse built before serving copies existed: read it, if no run holds it.
         print(f"keepwarm: {missing}; reading the warehouse {warehouse.path} instead, which "
               "fails while a run writes it", file=sys.stderr)
         try:
             return duckdb.connect(warehouse.path, read_only=True)
-        except duckdb.IOException as exc:
-            raise SystemExit(f"keepwarm: {warehouse.path} is being written and has no "
-                             f"serving copy yet; try again after the run ({exc})") from exc
+        except duckdb.IOException:
+            raise UsageError(f"{warehouse.path} is being written and has no serving copy "
+                             "yet; try again after the run") from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     config_file = Path(args.config)
+    check_sources(load_config(config_file), config_file)
     with RunProgress(sys.stderr, bars=not args.verbose) as progress:
         succeeded = run_pipeline(config_file, quiet=not args.verbose, progress=progress)
     if not succeeded:
-        print("the run failed; re-run with --verbose for the log", file=sys.stderr)
+        print("keepwarm: the run failed; `keepwarm run --verbose` shows Dagster's full log",
+              file=sys.stderr)
         return 1
     from pipelines.digest.commands import print_digest  # matplotlib loads slowly
 
@@ -278,19 +379,59 @@ def cmd_auth_google(args: argparse.Namespace) -> int:
     return 0
 
 
+SQL_EXAMPLE = 'keepwarm sql "select * from marts.relationship_status limit 5"'
+WRITES = {"INSERT", "UPDATE", "DELETE", "MERGE_INTO", "CREATE", "CREATE_FUNC", "ALTER", "DROP",
+          "VACUUM", "COPY_DATABASE"}
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     with _open(Path(args.config)) as con:
-        con.sql(args.query).show(max_width=200, max_rows=args.max_rows)
+        try:
+            statements = {s.type.name for s in con.extract_statements(args.query)}
+            if not statements:  # nothing but blanks, semicolons or comments
+                raise UsageError(f"the query is empty; for example: {SQL_EXAMPLE}")
+            if statements & WRITES:
+                raise UsageError(read_only_message(min(statements & WRITES)))
+            relation = con.sql(args.query)
+            relation.show(max_width=terminal_width(), max_rows=args.max_rows)
+            # A statement's result is kept, a query runs again: at most max_rows + 1 rows.
+            cut = relation.limit(args.max_rows + 1).aggregate("count(*)").fetchall()[0][0]
+        except duckdb.Error as exc:
+            raise UsageError(explain_sql_error(exc)) from None
+    if cut > args.max_rows:
+        print(f"--max-rows {args.max_rows} cut the list: raise it to see more rows")
     return 0
+
+
+def read_only_message(statement: str) -> str:
+    return (f"keepwarm sql is read-only: {statement} cannot run on the serving copy; change "
+            "what keepwarm computes through keepwarm.yaml and `keepwarm run`")
+
+
+def explain_sql_error(error: duckdb.Error) -> str:
+    """DuckDB's message without the echo of the query, and what to try next."""
+    text = str(error)
+    if "read-only mode" in text:  # a write the statement type did not give away (COPY FROM)
+        return read_only_message(text.split('"')[1] if text.count('"') >= 2 else "a write")
+    first = " ".join(text.split("\n\n")[0].split("\n"))  # "Did you mean" stays
+    if isinstance(error, duckdb.CatalogException):
+        return f'{first}\n  list the tables with: keepwarm sql "show all tables"'
+    if isinstance(error, duckdb.BinderException):
+        return f'{first}\n  list a table\'s columns with: keepwarm sql "describe SCHEMA.TABLE"'
+    if isinstance(error, duckdb.ParserException):
+        return f"{first}\n  check the query near that word; for example: {SQL_EXAMPLE}"
+    return first
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score the rule on several demo seeds, each in a throwaway warehouse."""
-    base = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
+    load_config(Path(args.config))  # a mistake in it is said here, once
+    base = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}
     print(f"profile {args.profile}, end {args.end}")
-    print(f"{'seed':>6} {'flagged':>8} {'planted':>8} {'correct':>8} {'precision':>10} "
-          f"{'recall':>7}   backtest on its own history: precision recall"
-          "   cold or dormant: flagged correct precision recall")
+    print(f"{'':5} {'cold, against the planted truth':^40}  {'cold or dormant':^18}  "
+          f"{'backtest':^11}")
+    print(_evaluate_row("seed", "flagged", "planted", "correct", "prec.", "recall",
+                        "flagged", "prec.", "recall", "prec.", "recall"))
     scores, backtests, lapses = [], [], []
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
@@ -308,27 +449,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 print(f"seed {seed}: the run failed", file=sys.stderr)
                 return 1
             with duckdb.connect(config["warehouse"]["path"]) as con:
-                s = score_cold_flags(con)
-                b = backtest_cold_flags(con, load_config(config_file))
-                lapse = score_cold_flags(
+                scores.append(score_cold_flags(con))
+                backtests.append(backtest_cold_flags(con, load_config(config_file)))
+                lapses.append(score_cold_flags(
                     con, lapsed=True,
-                    min_touchpoints=load_config(config_file).status.min_touchpoints)
-        scores.append(s)
-        backtests.append(b)
-        lapses.append(lapse)
-        print(f"{seed:>6} {s.flagged:>8} {s.planted:>8} {s.correct:>8} {s.precision:>10.2f} "
-              f"{s.recall:>7.2f}   {b.precision:>42.2f} {b.recall:>6.2f}"
-              f"   {lapse.flagged:>24} {lapse.correct:>7} {lapse.precision:>9.2f} "
-              f"{lapse.recall:>6.2f}")
-    pooled, pooled_backtest, pooled_lapse = (
+                    min_touchpoints=load_config(config_file).status.min_touchpoints))
+        print(_evaluate_scores(str(seed), scores[-1], lapses[-1], backtests[-1]))
+    pooled, pooled_lapse, pooled_backtest = (
         Score(*(sum(getattr(s, f) for s in group) for f in ("flagged", "planted", "correct")))
-        for group in (scores, backtests, lapses))
-    print(f"{'all':>6} {pooled.flagged:>8} {pooled.planted:>8} {pooled.correct:>8} "
-          f"{pooled.precision:>10.2f} {pooled.recall:>7.2f}   "
-          f"{pooled_backtest.precision:>42.2f} {pooled_backtest.recall:>6.2f}"
-          f"   {pooled_lapse.flagged:>24} {pooled_lapse.correct:>7} "
-          f"{pooled_lapse.precision:>9.2f} {pooled_lapse.recall:>6.2f}")
+        for group in (scores, lapses, backtests))
+    print(_evaluate_scores("all", pooled, pooled_lapse, pooled_backtest))
     return 0
+
+
+def _evaluate_row(*cells: str) -> str:
+    """One line of `keepwarm evaluate`'s table: 77 columns, three groups."""
+    seed, flagged, planted, correct, precision, recall, *rest = cells
+    lapse_flagged, lapse_precision, lapse_recall, back_precision, back_recall = rest
+    return (f"{seed:>5} {flagged:>7} {planted:>7} {correct:>7} {precision:>5} {recall:>6}  "
+            f"{lapse_flagged:>7} {lapse_precision:>5} {lapse_recall:>6}  "
+            f"{back_precision:>5} {back_recall:>6}")
+
+
+def _evaluate_scores(label: str, cold: Score, lapse: Score, backtest: Score) -> str:
+    return _evaluate_row(label, str(cold.flagged), str(cold.planted), str(cold.correct),
+                         f"{cold.precision:.2f}", f"{cold.recall:.2f}", str(lapse.flagged),
+                         f"{lapse.precision:.2f}", f"{lapse.recall:.2f}",
+                         f"{backtest.precision:.2f}", f"{backtest.recall:.2f}")
 
 
 def cmd_log(args: argparse.Namespace) -> int:
@@ -450,22 +597,39 @@ def _add_action_commands(commands) -> None:
     cadence.set_defaults(handler=cmd_cadence)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="keepwarm", description="Keep a professional network warm."
-    )
-    parser.add_argument("--config", default=str(config_path()),
-                        help="config file (default: $KEEPWARM_CONFIG or ./keepwarm.yaml)")
-    commands = parser.add_subparsers(dest="command", required=True)
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return value
 
-    run = commands.add_parser("run", help="sync every source, rebuild, print the digest")
-    run.add_argument("--limit", type=int, default=None,
-                     help="entries per digest list (default: outputs.digest_limit)")
-    run.add_argument("--verbose", action="store_true", help="show Dagster's log")
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: every option says what it does and its default."""
+    parser = argparse.ArgumentParser(
+        prog="keepwarm", description="Keep a professional network warm.",
+        epilog="Every command reads the config file named by --config.",
+    )
+    parser.add_argument("--config", default=str(config_path()), metavar="FILE",
+                        help=f"the config file (default: %(default)s; ${CONFIG_ENV} sets "
+                             "another default)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="sync every source, rebuild, print the digest",
+                              description="Sync every source in the config, rebuild the "
+                                          "warehouse and print the morning digest.")
+    run.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                     help="entries per digest list (default: outputs.digest_limit in the "
+                          "config)")
+    run.add_argument("--verbose", action="store_true",
+                     help="show Dagster's full log (default: only failures, in one line each)")
     run.set_defaults(handler=cmd_run)
 
-    cold = commands.add_parser("cold", help="print the cold list from the last run")
-    cold.add_argument("--limit", type=int, default=50)
+    cold = commands.add_parser("cold", help="print the cold list from the last run",
+                               description="Print the relationships going cold, from the "
+                                           "last run, fitted to the terminal's width.")
+    cold.add_argument("--limit", type=positive_int, default=50, metavar="N",
+                      help="rows to print (default: %(default)s)")
     cold.set_defaults(handler=cmd_cold)
 
     digest = commands.add_parser(
@@ -485,40 +649,70 @@ def main(argv: Sequence[str] | None = None) -> int:
     person.set_defaults(handler=cmd_person)
 
     auth = commands.add_parser("auth", help="authorise access to a Google account")
-    auth_source = auth.add_subparsers(dest="service", required=True)
-    google = auth_source.add_parser("google", help="Gmail metadata, read-only")
-    google.add_argument("--account", required=True, help="the Google address to authorise")
+    auth_source = auth.add_subparsers(dest="service", required=True, metavar="SERVICE")
+    google = auth_source.add_parser(
+        "google", help="Gmail metadata and Calendar events, read-only",
+        description="Sign in to Google in the browser and keep the token, readable by you only.")
+    google.add_argument("--account", required=True, metavar="ADDRESS",
+                        help="the Google address to authorise (required)")
     google.add_argument("--calendar", action="store_true",
-                        help="also ask for Calendar (read-only) for an address not yet in "
-                             "keepwarm.yaml")
-    google.add_argument("--client-secrets", required=True,
-                        help="the OAuth client JSON downloaded from Google Cloud")
-    google.add_argument("--token-file", help="where to keep the token (default "
-                        "~/.config/keepwarm/tokens/ACCOUNT.json)")
+                        help="also ask for Calendar (read-only) for an address not yet in the "
+                             "config (default: what the config reads from the address, else "
+                             "Gmail only)")
+    google.add_argument("--client-secrets", required=True, metavar="CLIENT.json",
+                        help="the 'Desktop app' OAuth client JSON downloaded from Google Cloud "
+                             "console (required)")
+    google.add_argument("--token-file", metavar="FILE",
+                        help="where to keep the token (default: "
+                             "~/.config/keepwarm/tokens/ADDRESS.json)")
     google.add_argument("--no-browser", action="store_true",
-                        help="print the consent URL instead of opening a browser")
+                        help="print the consent URL instead of opening a browser (default: "
+                             "open one)")
     google.set_defaults(handler=cmd_auth_google)
 
-    sql = commands.add_parser("sql", help="run a read-only SQL query on the serving copy")
-    sql.add_argument("query")
-    sql.add_argument("--max-rows", type=int, default=100)
+    sql = commands.add_parser("sql", help="run a read-only SQL query on the serving copy",
+                              description="Run a read-only DuckDB SQL query on the serving "
+                                          "copy and print the result to the terminal's width "
+                                          "($COLUMNS sets another).")
+    sql.add_argument("query", help='the SQL, in quotes: "select * from marts.contact_metrics"')
+    sql.add_argument("--max-rows", type=positive_int, default=100, metavar="N",
+                     help="rows to print; a longer result shows its first and last rows "
+                          "(default: %(default)s)")
     sql.set_defaults(handler=cmd_sql)
 
-    evaluate = commands.add_parser("evaluate", help="score cold flags on several demo seeds")
-    evaluate.add_argument("--seeds", type=int, nargs="+", default=[7, 11, 23, 42, 101])
-    evaluate.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 1))
+    evaluate = commands.add_parser("evaluate", help="score cold flags on several demo seeds",
+                                   description="Score the cold flags against the demo "
+                                               "simulator's planted truth, one throwaway "
+                                               "warehouse per seed.")
+    evaluate.add_argument("--seeds", type=int, nargs="+", default=[7, 11, 23, 42, 101],
+                          metavar="SEED", help="simulator seeds (default: %(default)s)")
+    evaluate.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 1),
+                          metavar="YYYY-MM-DD",
+                          help="the last simulated day (default: %(default)s)")
     evaluate.add_argument("--profile", default="default",
-                          choices=["default", "sparse", "meetings"])
+                          choices=["default", "sparse", "meetings"],
+                          help="the simulated network (default: %(default)s)")
     evaluate.set_defaults(handler=cmd_evaluate)
 
     _add_action_commands(commands)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, WarehouseLockedError, AuthError) as exc:
+    except USER_ERRORS as exc:
         print(f"keepwarm: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("keepwarm: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader stopped early (`keepwarm cold | head`): nothing to say, and Python
+        # must not fail again flushing stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -5,10 +5,11 @@ Secrets never live here: OAuth tokens go in their own owner-only files.
 
 from __future__ import annotations
 
+import difflib
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -336,17 +337,57 @@ def load_config(path: Path | None = None) -> KeepwarmConfig:
     path = path or config_path()
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except FileNotFoundError:
+        raise ConfigError(f"no config file at {path}: name one with --config FILE or "
+                          f"{CONFIG_ENV}=FILE") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = getattr(exc, "strerror", None) or "not a text file"
+        raise ConfigError(f"cannot read config file {path}: {problem}; name a keepwarm.yaml "
+                          "with --config FILE") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{where}: not valid YAML ({problem}); check the indentation "
+                          "and quoting there") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected sections such as `sources:` and `status:`, "
+                          f"found a {type(data).__name__}")
     try:
         config = KeepwarmConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from exc
+        raise ConfigError(f"{path}: {'; '.join(map(_describe, exc.errors()))}") from None
     config.warehouse.resolve(path.resolve().parent)
     config.outputs.resolve(path.resolve().parent, config.warehouse.path)
     return config
+
+
+def _describe(error: Any) -> str:
+    """One validation error as `key.path: problem`; a misspelt key gets the nearest real one."""
+    loc = error["loc"]
+    where = ".".join(str(part) for part in loc)
+    if error["type"] != "extra_forbidden":
+        return f"{where}: {error['msg']}"
+    known = _keys_at(KeepwarmConfig, loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(known)}"
+    return f"{where}: unknown key ({hint})"
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys of the section `loc` points into (list indices skipped)."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        inner = [t for t in _types_in(field.annotation if field else None)
+                 if isinstance(t, type) and issubclass(t, BaseModel)]
+        if not inner:
+            return []
+        model = inner[0]
+    return list(model.model_fields)
+
+
+def _types_in(annotation: Any) -> list[Any]:
+    args = get_args(annotation)
+    return [t for arg in args for t in _types_in(arg)] if args else [annotation]

@@ -116,5 +116,6 @@ def test_a_missing_file_fails_the_run_naming_the_path(tmp_path, capsys):
     missing = tmp_path / "nowhere" / "All mail.mbox"
     path, _ = make_config(tmp_path, sources={"files": {"account": ACCOUNT,
                                                         "mail": [str(missing)]}})
-    assert keepwarm(["--config", str(path), "run"]) == 1
-    assert str(missing) in capsys.readouterr().err
+    assert keepwarm(["--config", str(path), "run"]) == 2
+    assert capsys.readouterr().err == (f"keepwarm: {missing}: no such file or folder\n"
+                                       f"  fix sources.files.mail in {path}\n")

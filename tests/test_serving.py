@@ -113,8 +113,8 @@ def test_readers_never_see_a_lock_error_or_a_half_built_warehouse(tmp_path):
 
 def test_the_serving_copy_documents_itself_and_answers_the_cli(tmp_path, capsys):
     path, config = demo_config(tmp_path, SEEDS[0])
-    with pytest.raises(SystemExit, match="run `keepwarm run` first"):
-        keepwarm(["--config", str(path), "sql", "select 1"])
+    assert keepwarm(["--config", str(path), "sql", "select 1"]) == 2
+    assert f"run `keepwarm --config {path} run` first" in capsys.readouterr().err
     assert materialize_everything(path, instance=DagsterInstance.ephemeral(),
                                   parallel=False).success
     with duckdb.connect(config.warehouse.serving_path, read_only=True) as con:

@@ -20,6 +20,7 @@ from connectors.google.auth import (
     delegated_credentials,
     google_scopes,
     load_credentials,
+    require_token_file,
     save_credentials,
 )
 from connectors.google.calendar import (
@@ -74,6 +75,7 @@ __all__ = [
     "google_scopes",
     "list_calendars",
     "load_credentials",
+    "require_token_file",
     "save_credentials",
     "sync_calendar",
     "sync_gmail",

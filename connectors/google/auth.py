@@ -12,7 +12,8 @@ import logging
 import os
 import secrets
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from google.auth.exceptions import RefreshError
@@ -53,7 +54,7 @@ class AuthError(RuntimeError):
 
 
 def reauth_command(account: str | None) -> str:
-    return f"keepwarm auth google --account {account or 'ADDR'}"
+    return f"keepwarm auth google --account {account or 'ADDR'} --client-secrets CLIENT.json"
 
 
 def explain_refresh_error(account: str | None, exc: BaseException) -> str:
@@ -78,6 +79,73 @@ def explain_refresh_error(account: str | None, exc: BaseException) -> str:
     )
 
 
+CLIENT_HELP = ("create an OAuth client ID of type 'Desktop app' in Google Cloud console "
+               "(APIs & Services > Credentials) and pass its downloaded JSON")
+
+
+def read_client_secrets(path: str | os.PathLike[str]) -> dict:
+    """The OAuth client of a Desktop app, from the JSON file Google Cloud console gives.
+
+    Raises:
+        AuthError: the file is missing, unreadable, not JSON, or for another kind of
+            client; the message says which and what to download instead.
+    """
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AuthError(f"no OAuth client file at {path}: {CLIENT_HELP}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = getattr(exc, "strerror", None) or "not a text file"
+        raise AuthError(f"cannot read the OAuth client file {path} ({problem}): "
+                        f"{CLIENT_HELP}") from None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AuthError(f"{path} is not JSON ({exc.msg}, line {exc.lineno}): {CLIENT_HELP}") \
+            from None
+    if not isinstance(config, dict):
+        config = {}
+    if isinstance(config.get("installed"), dict):
+        missing = {"client_id", "auth_uri", "token_uri"} - set(config["installed"])
+        if missing:
+            raise AuthError(f"{path} has no {', '.join(sorted(missing))} in its \"installed\" "
+                            f"section: download the client's JSON again, or {CLIENT_HELP}")
+        return config
+    if "web" in config:
+        raise AuthError(f"{path} is the OAuth client of a 'Web application', which cannot "
+                        f"sign in from this machine: {CLIENT_HELP}")
+    if config.get("type") == "service_account":
+        raise AuthError(f"{path} is a service account key, not an OAuth client: name it as "
+                        "service_account_key in keepwarm.yaml (Workspace), or "
+                        f"{CLIENT_HELP}")
+    raise AuthError(f"{path} is not an OAuth client file (no \"installed\" section): "
+                    f"{CLIENT_HELP}")
+
+
+RELAX_TOKEN_SCOPE = "OAUTHLIB_RELAX_TOKEN_SCOPE"
+
+
+@contextmanager
+def _scope_changes_allowed() -> Iterator[None]:
+    """Let oauthlib accept a token granted for other scopes than asked, so that keepwarm
+    checks the granted scopes itself and says which are missing; oauthlib would raise a
+    bare "Scope has changed" Warning instead. Read by oauthlib from the environment."""
+    previous = os.environ.get(RELAX_TOKEN_SCOPE)
+    os.environ[RELAX_TOKEN_SCOPE] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[RELAX_TOKEN_SCOPE]
+        else:
+            os.environ[RELAX_TOKEN_SCOPE] = previous
+
+
+def _short(scope: str) -> str:
+    return scope.rsplit("/", 1)[-1]
+
+
 def authorize(
     client_secrets_path: str | os.PathLike[str],
     token_path: str | os.PathLike[str],
@@ -99,20 +167,32 @@ def authorize(
         open_browser: open the consent page automatically.
 
     Raises:
-        AuthError: Google granted fewer scopes than were asked for.
+        AuthError: the client file cannot be used, the sign-in was refused, or Google
+            granted fewer scopes than were asked for.
     """
     from google_auth_oauthlib.flow import InstalledAppFlow
+    from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
-    flow = InstalledAppFlow.from_client_secrets_file(str(client_secrets_path), scopes=list(scopes))
+    flow = InstalledAppFlow.from_client_config(read_client_secrets(client_secrets_path),
+                                               scopes=list(scopes))
     extra = {"login_hint": account} if account else {}
-    creds = flow.run_local_server(
-        port=port, open_browser=open_browser, access_type="offline", prompt="consent", **extra
-    )
+    try:
+        with _scope_changes_allowed():
+            creds = flow.run_local_server(
+                port=port, open_browser=open_browser, access_type="offline",
+                prompt="consent", **extra
+            )
+    except OAuth2Error as exc:
+        raise AuthError(f"Google did not complete the sign-in ({exc.error}"
+                        f"{': ' + exc.description if exc.description else ''}); run "
+                        f"`{reauth_command(account)}` again") from None
     granted = set(creds.granted_scopes or creds.scopes or [])
-    if granted and not set(scopes) <= granted:
+    missing = [scope for scope in scopes if scope not in granted]
+    if granted and missing:
         raise AuthError(
-            f"Google granted {sorted(granted)} but keepwarm needs {sorted(scopes)}; "
-            f"tick every permission on the consent screen and run `{reauth_command(account)}`."
+            f"Google granted fewer scopes than keepwarm needs: {', '.join(map(_short, missing))} "
+            f"not granted. Tick every permission on the consent screen when you run "
+            f"`{reauth_command(account)}` again."
         )
     save_credentials(creds, token_path)
     return creds
@@ -173,6 +253,17 @@ def ensure_owner_only(token_path: str | os.PathLike[str]) -> bool:
     return False
 
 
+def require_token_file(token_path: str | os.PathLike[str], account: str | None) -> Path:
+    """The token file's path, or `AuthError` saying how to create it."""
+    path = Path(token_path)
+    if not path.exists():
+        raise AuthError(
+            f"No Google token for {account or 'this account'} at {path}. "
+            f"Run `{reauth_command(account)}`."
+        )
+    return path
+
+
 def load_credentials(
     token_path: str | os.PathLike[str],
     scopes: Sequence[str] = tuple(GMAIL_SCOPES),
@@ -189,15 +280,17 @@ def load_credentials(
     Raises:
         AuthError: no token file, or the refresh token was revoked/expired.
     """
-    path = Path(token_path)
-    if not path.exists():
-        raise AuthError(
-            f"No Google token for {account or 'this account'} at {path}. "
-            f"Run `{reauth_command(account)}`."
-        )
+    path = require_token_file(token_path, account)
     ensure_owner_only(path)
-    info = json.loads(path.read_text(encoding="utf-8"))
-    creds = Credentials.from_authorized_user_info(info, list(scopes))
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        creds = Credentials.from_authorized_user_info(info, list(scopes))
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        # No detail: the file holds secrets, and its text must not reach a log.
+        raise AuthError(
+            f"The Google token file {path} for {account or 'this account'} cannot be read "
+            f"as a token. Delete it and run `{reauth_command(account)}`."
+        ) from None
     minted_for = set(info.get("scopes") or [])
     if creds.valid and (not minted_for or set(scopes) <= minted_for):
         return creds

@@ -13,6 +13,7 @@ Entry points:
 * `read_maildir`: a Maildir root and its sub-folders.
 * `read_mail_paths`: several files/folders/globs, de-duplicated across them.
 * `read_ics`: one .ics file, recurring events expanded within a window.
+* `check_mail_paths`, `check_calendar_paths`: check configured paths before a run reads them.
 
 Rules for dates, keys, labels and what gets quarantined are in the docstrings of
 `dates`, `message`, `headers`, `maildir` and `ics`.
@@ -23,11 +24,13 @@ from connectors.takeout.ics import read_ics
 from connectors.takeout.maildir import read_maildir
 from connectors.takeout.mbox import read_mbox
 from connectors.takeout.message import ReadStats
-from connectors.takeout.paths import read_mail_paths
+from connectors.takeout.paths import check_calendar_paths, check_mail_paths, read_mail_paths
 
 __all__ = [
     "ReadStats",
     "SourceFileError",
+    "check_calendar_paths",
+    "check_mail_paths",
     "read_ics",
     "read_mail_paths",
     "read_maildir",

@@ -43,6 +43,8 @@ def stat_file(path: Path) -> os.stat_result:
         st = path.stat()
     except OSError as error:
         raise SourceFileError(path, describe_os_error(error)) from error
+    if path.is_dir():
+        raise SourceFileError(path, describe_os_error(IsADirectoryError()))
     if not path.is_file():
         raise SourceFileError(path, "not a regular file")
     if not os.access(path, os.R_OK):

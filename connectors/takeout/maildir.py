@@ -140,6 +140,23 @@ def find_folders(root: Path) -> list[_Folder]:
     return folders
 
 
+def check_maildir(root: Path) -> list[_Folder]:
+    """The message folders of the Maildir at `root`, or `SourceFileError` saying why not."""
+    if not root.is_dir():
+        problem = "no such folder" if not root.exists() else "not a folder (expected a Maildir)"
+        raise SourceFileError(root, problem)
+    try:
+        os.scandir(root).close()
+    except OSError as error:
+        raise SourceFileError(root, describe_os_error(error)) from error
+    folders = find_folders(root)
+    if not folders:
+        raise SourceFileError(
+            root, "not a Maildir (no cur/ or new/ folder inside): name the Maildir itself, "
+            "or the mbox files in this folder (folder/*.mbox)")
+    return folders
+
+
 def read_header_block(path: Path) -> tuple[bytes, bytes | None]:
     """The header block of a message file, and its mbox From_ line if it starts with one.
 
@@ -200,16 +217,7 @@ def read_maildir(
             cur/ or new/ directory anywhere.
     """
     root = Path(path).expanduser().resolve()
-    if not root.is_dir():
-        problem = "no such folder" if not root.exists() else "not a folder (expected a Maildir)"
-        raise SourceFileError(root, problem)
-    try:
-        os.scandir(root).close()
-    except OSError as error:
-        raise SourceFileError(root, describe_os_error(error)) from error
-    folders = find_folders(root)
-    if not folders:
-        raise SourceFileError(root, "no cur/ or new/ folder inside: not a Maildir")
+    folders = check_maildir(root)
     stats = stats if stats is not None else ReadStats()
     seen = seen if seen is not None else SeenMessages()
     now = now or datetime.now(UTC)

@@ -5,13 +5,47 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from connectors.records import Batch, Cursor
-from connectors.takeout.files import SourceFileError, expand_paths
-from connectors.takeout.maildir import read_maildir
+from connectors.takeout.files import expand_paths, stat_file
+from connectors.takeout.maildir import check_maildir, read_maildir
 from connectors.takeout.mbox import read_mbox
 from connectors.takeout.message import ReadStats, SeenMessages
+
+
+def check_mail_paths(
+    paths_or_globs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+) -> list[Path]:
+    """The mail sources named, expanded, each a readable file or a Maildir; nothing is read.
+
+    Raises:
+        SourceFileError: the first path that is missing, matches nothing, cannot be read,
+            or is a folder but not a Maildir; the message names it.
+    """
+    paths = expand_paths(paths_or_globs)
+    for path in paths:
+        if path.is_dir():
+            check_maildir(path)
+        else:
+            stat_file(path)
+    return paths
+
+
+def check_calendar_paths(
+    paths_or_globs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+) -> list[Path]:
+    """The .ics files named, expanded, each a readable file; nothing is read.
+
+    Raises:
+        SourceFileError: the first path that is missing, matches nothing, is a folder or
+            cannot be read; the message names it.
+    """
+    paths = expand_paths(paths_or_globs)
+    for path in paths:
+        stat_file(path)
+    return paths
 
 
 def read_mail_paths(
@@ -48,17 +82,12 @@ def read_mail_paths(
         SourceFileError: a path does not exist, a pattern matches nothing, or a file or
             folder cannot be read; the message names it.
     """
-    paths = expand_paths(paths_or_globs)
+    paths = check_mail_paths(paths_or_globs)
     by_stream: dict[str, Any] = {}
     if isinstance(cursors, Mapping):
         by_stream = dict(cursors)
     elif cursors is not None:
         by_stream = {c.stream: c for c in cursors}
-    for path in paths:
-        if not (path.is_dir() or path.is_file()):
-            raise SourceFileError(path, "neither a file nor a folder")
-        if not os.access(path, os.R_OK):
-            raise SourceFileError(path, "permission denied (check the file's owner and mode)")
     seen = SeenMessages()
     now = datetime.now(UTC)
     stats = stats if stats is not None else ReadStats()

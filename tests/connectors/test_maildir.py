@@ -212,7 +212,7 @@ def test_errors_name_the_path(tmp_path: Path) -> None:
     with pytest.raises(SourceFileError, match="no such folder"):
         list(read_maildir(tmp_path / "missing", ACCOUNT))
     (tmp_path / "plain").mkdir()
-    with pytest.raises(SourceFileError, match=r"plain: no cur/ or new/ folder"):
+    with pytest.raises(SourceFileError, match=r"plain: not a Maildir \(no cur/ or new/ folder"):
         list(read_maildir(tmp_path / "plain", ACCOUNT))
     with pytest.raises(SourceFileError, match="not a folder"):
         list(read_maildir(TAKEOUT, ACCOUNT))
