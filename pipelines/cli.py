@@ -15,7 +15,7 @@ import duckdb
 import yaml
 
 from connectors.google import AuthError
-from pipelines.config import ConfigError, KeepwarmConfig, config_path, load_config
+from pipelines.config import CONFIG_ENV, ConfigError, KeepwarmConfig, config_path, load_config
 from pipelines.serving import ServingCopyMissingError, open_serving_copy
 from pipelines.warehouse import WarehouseLockedError, fetch_one
 
@@ -36,43 +36,25 @@ def run_pipeline(config_file: Path, *, quiet: bool = True) -> bool:
     One mailbox runs in this process. Several land side by side, one step process each,
     as the Dagster UI and the schedule run them.
     """
-    from dagster import DagsterInstance
-
     from assets.ingest import configured_mailboxes
     from pipelines.definitions import materialize_everything
+    from pipelines.instance import project_instance
 
-    parallel = len(configured_mailboxes(load_config(config_file))) > 1
-    if os.environ.get("DAGSTER_HOME"):
-        instance = DagsterInstance.get()
-    else:
-        # Step processes report to the run through the instance, so it must be on disk.
-        instance = DagsterInstance.local_temp() if parallel else DagsterInstance.ephemeral()
+    config = load_config(config_file)
+    parallel = len(configured_mailboxes(config)) > 1
     run_config = (
         {"loggers": {"console": {"config": {"log_level": "WARNING"}}}} if quiet else None
     )
-    with instance:
+    # The project's instance, which the UI reads too: this run shows in its run list.
+    with project_instance(config) as instance:
         result = materialize_everything(config_file, instance=instance, parallel=parallel,
                                         run_config=run_config)
-        if result.success:
-            # What the nightly sensor does after the refresh: snapshot the last full day.
-            result = snapshot_last_day(config_file, instance=instance, run_config=run_config)
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
             cause = error.cause or error
             print(f"{event.step_key} failed: {cause.message.strip()}", file=sys.stderr)
     return result.success
-
-
-def snapshot_last_day(config_file: Path, *, instance, run_config=None):
-    """Fill marts.status_history for the last full day, in this process."""
-    from assets.history import HISTORY_JOB_NAME, last_full_day
-    from pipelines.definitions import build_definitions
-
-    job = build_definitions(config_file).resolve_job_def(HISTORY_JOB_NAME)
-    return job.execute_in_process(instance=instance, run_config=run_config,
-                                  partition_key=last_full_day().isoformat(),
-                                  raise_on_error=False)
 
 
 def print_cold_list(con: duckdb.DuckDBPyConnection, *, limit: int) -> int:
@@ -199,8 +181,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nWarehouse: {config.warehouse.serving_path} (the serving copy, replaced after "
           "each run; query it while runs write)\n")
     print(EXAMPLE_QUERIES)
-    print("Explore the asset graph: .venv/bin/dagster dev -w workspace.yaml")
+    print("Explore the asset graph and its runs (this one included): .venv/bin/keepwarm ui")
     return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Serve the Dagster UI and run the daemon (schedules) on the project's instance.
+
+    `dg dev`, Dagster's current command for this, started on workspace.yaml with the
+    config file and the instance that `keepwarm run` uses, so both share one run history.
+    """
+    import signal
+    import socket
+    import subprocess
+
+    from pipelines.instance import DAGSTER_HOME_ENV, prepare_dagster_home
+
+    config_file = Path(args.config).resolve()
+    home = prepare_dagster_home(load_config(config_file))
+    with socket.socket() as probe:
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as exc:
+            print(f"keepwarm: cannot serve on {args.host}:{args.port} ({exc.strerror}); pick "
+                  "another port with --port", file=sys.stderr)
+            return 2
+    root = Path(__file__).resolve().parent.parent
+    command = [str(Path(sys.executable).parent / "dg"), "dev", "--workspace",
+               str(root / "workspace.yaml"), "--host", args.host, "--port", str(args.port)]
+    env = {**os.environ, DAGSTER_HOME_ENV: str(home), CONFIG_ENV: str(config_file)}
+    print(f"Dagster UI on http://{args.host}:{args.port} for {config_file}; runs, schedules "
+          f"and asset history are kept in {home}. Ctrl-C stops it.", flush=True)
+    server = subprocess.Popen(command, cwd=root, env=env)
+    # Stopped by a signal, dg shuts its webserver and daemon down as on Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: server.send_signal(signal.SIGINT))
+    while True:
+        try:
+            return server.wait()
+        except KeyboardInterrupt:
+            continue  # the terminal sent Ctrl-C to dg too: wait while it shuts down
 
 
 def cmd_cold(args: argparse.Namespace) -> int:
@@ -308,6 +327,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     google.add_argument("--no-browser", action="store_true",
                         help="print the consent URL instead of opening a browser")
     google.set_defaults(handler=cmd_auth_google)
+
+    ui = commands.add_parser(
+        "ui", help="serve the Dagster UI (assets, runs, the nightly schedule) and run "
+        "its schedules", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ui.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    ui.add_argument("--port", type=int, default=3000, help="port to serve on")
+    ui.set_defaults(handler=cmd_ui)
 
     sql = commands.add_parser("sql", help="run a read-only SQL query on the serving copy")
     sql.add_argument("query")
