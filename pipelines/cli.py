@@ -273,6 +273,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                      "seed": seed, "end": args.end.isoformat(),
                                      "profile": args.profile}},
                 "status": {**(base.get("status") or {}), "as_of": f"{args.end}T00:00:00Z"},
+                # Scored on today's flags: a year of daily history would only cost time.
+                "history": {**(base.get("history") or {}), "look_back_days": 1},
             }
             config_file = Path(tmp) / "keepwarm.yaml"
             config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
