@@ -4,6 +4,10 @@ Both need statuses as of a past moment. The marts are built by their SQL files w
 `$as_of` bound, so a past status is the same SQL run with an earlier as-of inside a
 transaction that is rolled back: one rule, no second implementation, and the current
 marts are untouched.
+
+Both are unpartitioned and part of every refresh: `marts/status_history` fills whichever
+days it lacks (a year on the first run, the day just ended on later ones), so the nightly
+run and the UI's *Materialize all* keep it whole without a backfill.
 """
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -12,27 +16,17 @@ from typing import Any
 import duckdb
 import polars as pl
 import pyarrow as pa
-from dagster import (
-    AssetExecutionContext,
-    DagsterRunStatus,
-    DailyPartitionsDefinition,
-    MaterializeResult,
-    MetadataValue,
-    RunRequest,
-    RunStatusSensorContext,
-    asset,
-    define_asset_job,
-    run_status_sensor,
-)
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from assets.model import interactions, relationship_status
 from assets.tables import markdown_table
+from pipelines.config import KeepwarmConfig
 from pipelines.resources import Settings, Warehouse
-from pipelines.serving import publish_serving_copy
 from pipelines.warehouse import SQL_DIR, WRITER_TAGS, fetch_one, run_sql_file, sql_fingerprint
 
 HISTORY_GROUP = "history"
-HISTORY_JOB_NAME = "snapshot_history"
+STATUS_HISTORY = AssetKey(["marts", "status_history"])
+BACKTEST = AssetKey(["marts", "backtest"])
 # The marts a status depends on, in build order.
 _STATUS_TABLES = ("contact_summaries", "contact_metrics", "relationship_status")
 _SNAPSHOT_COLUMNS = (
@@ -116,43 +110,31 @@ def run_backtest(
         con.unregister("status_snapshots")
 
 
-def history_assets(start_date: date):
-    """The daily-partitioned status_history asset, its job, and the sensor that runs it
-    for the day just ended whenever the nightly refresh succeeds."""
-    daily = DailyPartitionsDefinition(start_date=start_date.isoformat(), timezone="UTC")
+def missing_days(con: duckdb.DuckDBPyConnection, config: KeepwarmConfig) -> list[date]:
+    """The days marts.status_history should hold and does not, oldest first.
 
-    @asset(
-        key=["marts", "status_history"],
-        deps=[relationship_status.key],
-        partitions_def=daily,
-        group_name=HISTORY_GROUP,
-        kinds={"duckdb", "sql"},
-        op_tags=WRITER_TAGS,
-        description="Each tie's status and strength at the end of every day: trends over time.",
-    )
-    def status_history(
-        context: AssetExecutionContext, settings: Settings, warehouse: Warehouse
-    ) -> MaterializeResult:
-        day = date.fromisoformat(context.partition_key)
-        with warehouse.connect() as con:
-            ties = snapshot_day(con, settings.load().model_params(), day)
-            counts = dict(con.execute(
-                "select status, count(*) from marts.status_history "
-                "where snapshot_date = $day group by 1", {"day": day}).fetchall())
-            # The refresh published its copy before this ran: publish again so readers
-            # see the new day.
-            publish_serving_copy(con, warehouse.serving_file())
-        return MaterializeResult(metadata={
-            "ties": MetadataValue.int(ties),
-            **{f"status/{s}": MetadataValue.int(n) for s, n in sorted(counts.items())},
-        })
-
-    history_job = define_asset_job(
-        HISTORY_JOB_NAME,
-        selection=[status_history.key],
-        description="Snapshot every tie's status for one day (backfill for past days).",
-    )
-    return status_history, history_job, daily
+    It should hold every day from the first counted contact (before it there is no tie
+    to snapshot), `history.start_date` or `history.look_back_days` back, whichever is
+    latest, to the last full day before the as-of time.
+    """
+    last = last_full_day(config.as_of())
+    first = last - timedelta(days=config.history.look_back_days - 1)
+    if config.history.start_date:
+        first = max(first, config.history.start_date)
+    (first_contact,) = fetch_one(con, """
+        select min(occurred_at at time zone 'UTC')::date from core.interactions
+        where not is_noise and direction <> 'copied'""")
+    if first_contact is None:
+        return []
+    first = max(first, first_contact)
+    held: set[date] = set()
+    if _has_status_history(con):
+        held = {day for (day,) in con.execute(
+            "select distinct snapshot_date from marts.status_history "
+            "where snapshot_date between $first and $last", {"first": first, "last": last},
+        ).fetchall()}
+    return [day for day in (first + timedelta(days=n) for n in range((last - first).days + 1))
+            if day not in held]
 
 
 def last_full_day(now: datetime | None = None) -> date:
@@ -160,24 +142,54 @@ def last_full_day(now: datetime | None = None) -> date:
     return ((now or datetime.now(UTC)) - timedelta(days=1)).date()
 
 
-def nightly_snapshot_sensor(refresh_job, history_job, daily: DailyPartitionsDefinition):
-    """After each successful refresh, snapshot the day that has just ended."""
+@asset(
+    key=STATUS_HISTORY,
+    deps=[relationship_status.key],
+    group_name=HISTORY_GROUP,
+    kinds={"duckdb", "sql"},
+    op_tags=WRITER_TAGS,
+    description="Each tie's status and strength at the end of every day: trends over time. "
+    "Each run snapshots the days missing, up to yesterday (history.look_back_days).",
+)
+def status_history(
+    context: AssetExecutionContext, settings: Settings, warehouse: Warehouse
+) -> MaterializeResult:
+    config = settings.load()
+    params = config.model_params()
+    with warehouse.connect() as con:
+        days = missing_days(con, config)
+        if len(days) > 1:
+            context.log.info(f"snapshotting {len(days)} days, {days[0]} to {days[-1]}")
+        for n, day in enumerate(days, start=1):
+            # Each day commits on its own: a run stopped half-way keeps the days it did.
+            snapshot_day(con, params, day)
+            if n % 50 == 0:
+                context.log.info(f"snapshot {n} of {len(days)} days: {day}")
+        metadata = _describe_status_history(con, days)
+    return MaterializeResult(metadata=metadata)
 
-    @run_status_sensor(
-        name="snapshot_after_refresh",
-        run_status=DagsterRunStatus.SUCCESS,
-        monitored_jobs=[refresh_job],
-        request_job=history_job,
-        description="When the refresh succeeds, fill marts.status_history for the last full day.",
-    )
-    def snapshot_after_refresh(context: RunStatusSensorContext):
-        # The sensor wakes within seconds of the run's end.
-        day = last_full_day().isoformat()
-        if day < daily.start.date().isoformat():
-            return None
-        return RunRequest(run_key=f"{context.dagster_run.run_id}:{day}", partition_key=day)
 
-    return snapshot_after_refresh
+def _describe_status_history(con: duckdb.DuckDBPyConnection, filled: list[date]
+                             ) -> dict[str, Any]:
+    rows, held, first, last = fetch_one(con, """
+        select count(*), count(distinct snapshot_date), min(snapshot_date), max(snapshot_date)
+        from marts.status_history""") if _has_status_history(con) else (0, 0, None, None)
+    counts = dict(con.execute(
+        "select status, count(*) from marts.status_history where snapshot_date = $day "
+        "group by 1", {"day": last}).fetchall()) if last else {}
+    return {
+        "dagster/row_count": MetadataValue.int(rows),
+        "days_filled_this_run": MetadataValue.int(len(filled)),
+        "days_held": MetadataValue.int(held),
+        "first_day": MetadataValue.text(first.isoformat() if first else "none"),
+        "last_day": MetadataValue.text(last.isoformat() if last else "none"),
+        **{f"last_day/{s}": MetadataValue.int(n) for s, n in sorted(counts.items())},
+    }
+
+
+def _has_status_history(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(fetch_one(con, "select count(*) from duckdb_tables() "
+                               "where schema_name = 'marts' and table_name = 'status_history'")[0])
 
 
 def _describe_backtest(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -185,20 +197,23 @@ def _describe_backtest(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         select coalesce(sum(flagged_cold), 0), coalesce(sum(lapsed), 0),
                coalesce(sum(flagged_and_lapsed), 0)
         from marts.backtest""")
-    per_date = con.sql("select strftime(as_of, '%Y-%m-%d') as as_of, ties_judged, "
-                       "flagged_cold, lapsed, flagged_and_lapsed, precision, recall "
-                       "from marts.backtest order by as_of").pl()
+    # The month is formatted in Python: an alias that shadows the column it formats would
+    # be ambiguous in `order by`.
+    per_month = con.sql("select month, silences, flagged_cold, lapsed, flagged_and_lapsed, "
+                        "precision, recall from marts.backtest order by month").pl()
+    per_month = per_month.with_columns(pl.col("month").dt.strftime("%Y-%m"))
     return {
         "precision": MetadataValue.float(round(hits / flagged, 4) if flagged else float("nan")),
         "recall": MetadataValue.float(round(hits / lapsed, 4) if lapsed else float("nan")),
         "flagged_cold": MetadataValue.int(flagged),
         "lapsed": MetadataValue.int(lapsed),
-        "per_date": MetadataValue.md(markdown_table(per_date)),
+        "months": MetadataValue.int(per_month.height),
+        "per_month": MetadataValue.md(markdown_table(per_month)),
     }
 
 
 @asset(
-    key=["marts", "backtest"],
+    key=BACKTEST,
     deps=[relationship_status.key, interactions.key],
     group_name=HISTORY_GROUP,
     kinds={"duckdb", "sql"},
@@ -213,7 +228,6 @@ def backtest(
     with warehouse.connect() as con:
         run_backtest(con, config.model_params(), dates)
         metadata = _describe_backtest(con)
-        publish_serving_copy(con, warehouse.serving_file())
     context.log.info(f"backtest over {len(dates)} dates: precision {metadata['precision'].value}, "
                      f"recall {metadata['recall'].value}")
     return MaterializeResult(metadata=metadata)

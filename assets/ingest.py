@@ -1,18 +1,19 @@
 """The ingest layer: every mailbox lands as Parquet on its own, then one writer loads raw.*.
 
-`landing/mailboxes` is partitioned by mailbox. A run over several mailboxes fans out into
-one `land_mailbox` step per mailbox, which the multiprocess executor runs side by side;
-none of them touches DuckDB. `raw/*` then loads whatever landed since the last load, in
-one process, batch by batch, each batch atomically with its cursor.
+`landing/mailboxes` fans out into one `land_mailbox` step per mailbox the config names,
+which the multiprocess executor runs side by side; none of them touches DuckDB. `raw/*`
+then loads whatever landed since the last load, in one process, batch by batch, each
+batch atomically with its cursor.
 
 A source is two functions in `SOURCES`: which mailboxes the config names, and how to read
 one of them from its stored cursors. Adding one (Google Calendar, say) is a reader, a
 mailbox lister and a line in that mapping.
 """
 
+import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain
@@ -25,7 +26,7 @@ from dagster import (
     AssetKey,
     AssetObservation,
     AssetSpec,
-    BackfillPolicy,
+    Config,
     DynamicOut,
     DynamicOutput,
     Failure,
@@ -35,12 +36,11 @@ from dagster import (
     OpExecutionContext,
     Out,
     Output,
-    PartitionsDefinition,
-    StaticPartitionsDefinition,
     graph_asset,
     multi_asset,
     op,
 )
+from pydantic import Field
 
 from assets.tables import markdown_table
 from connectors.demo import mailbox_addresses, read_demo, simulate_mailbox
@@ -84,7 +84,7 @@ RAW_QUARANTINE = AssetKey(["raw", "quarantine"])
 
 @dataclass(frozen=True)
 class Mailbox:
-    """One independently synced mailbox: a partition of `landing/mailboxes`.
+    """One independently synced mailbox: a landing step of `landing/mailboxes`.
 
     Attributes:
         kind: the source, a key of `SOURCES`.
@@ -98,7 +98,8 @@ class Mailbox:
     settings: Any = None
 
     @property
-    def partition_key(self) -> str:
+    def key(self) -> str:
+        """`<kind>:<account>`: how runs, logs and metadata name the mailbox."""
         return f"{self.kind}:{self.account}"
 
 
@@ -296,18 +297,38 @@ def configured_mailboxes(config: KeepwarmConfig) -> list[Mailbox]:
     return [m for source in SOURCES.values() for m in source.mailboxes(config)]
 
 
-def mailbox_partitions(config: KeepwarmConfig) -> StaticPartitionsDefinition:
-    """One partition per configured mailbox.
+def select_mailboxes(config: KeepwarmConfig, wanted: list[str]) -> list[Mailbox]:
+    """The configured mailboxes a run names: every one when `wanted` is empty, else those
+    whose key (`gmail:you@gmail.com`) or address (every source of `you@gmail.com`) is in it.
 
-    Static, from the config: the set is known whenever the code location loads, needs no
-    sensor or stored state, and a mailbox removed from the file leaves the list with it.
-    After editing the sources, reload the code location (the UI's Reload button, or
-    restart `dagster dev`) to see the new partitions.
+    Raises:
+        Failure: a name matches no configured mailbox (the message lists those there are).
     """
-    return StaticPartitionsDefinition([m.partition_key for m in configured_mailboxes(config)])
+    configured = configured_mailboxes(config)
+    if not wanted:
+        return configured
+    unknown = [w for w in wanted
+               if not any(w.lower() in (m.key.lower(), m.account.lower()) for m in configured)]
+    if unknown:
+        raise Failure(
+            f"no mailbox {', '.join(unknown)} in the config; its mailboxes are "
+            f"{', '.join(m.key for m in configured) or 'none'}"
+        )
+    names = {w.lower() for w in wanted}
+    return [m for m in configured if m.key.lower() in names or m.account.lower() in names]
 
 
 # -- the landing asset ----------------------------------------------------------------
+
+
+class LandingConfig(Config):
+    """Run config of `landing/mailboxes` (the UI's launchpad: shift-click *Materialize*)."""
+
+    mailboxes: list[str] = Field(
+        default_factory=list,
+        description="Land only these mailboxes, by address (`you@gmail.com`: each of its "
+        "sources) or key (`gmail:you@gmail.com`); empty: every mailbox in keepwarm.yaml.",
+    )
 
 
 def _step_name(key: str, taken: set[str]) -> str:
@@ -320,37 +341,31 @@ def _step_name(key: str, taken: set[str]) -> str:
     return name
 
 
-@op(out=DynamicOut(str), description="One landing step per mailbox in the run's partitions.")
-def plan_mailboxes(context: OpExecutionContext, settings: Settings):
-    """Fan out over the run's mailboxes.
+@op(out=DynamicOut(str), description="One landing step per mailbox the run lands.")
+def plan_mailboxes(context: OpExecutionContext, config: LandingConfig, settings: Settings):
+    """Fan out over the mailboxes keepwarm.yaml names (or those the run config picks).
 
-    The schedule, the CLI and the UI's backfill name a range of mailboxes. A run that
-    names none (a script calling `execute_in_process` on the job) lands every mailbox in
-    the config rather than failing.
+    Read from the file when the run starts, not when the code location loaded: a mailbox
+    added to the file is landed by the next run without reloading anything.
     """
-    configured = {m.partition_key for m in configured_mailboxes(settings.load())}
     taken: set[str] = set()
-    for key in context.partition_keys if context.has_partitions else configured:
-        if key not in configured:
-            raise Failure(
-                f"mailbox {key} is no longer in {settings.config_path}; reload the code "
-                "location so that its partitions match the file"
-            )
-        yield DynamicOutput(key, mapping_key=_step_name(key, taken))
+    for mailbox in select_mailboxes(settings.load(), config.mailboxes):
+        yield DynamicOutput(mailbox.key, mapping_key=_step_name(mailbox.key, taken))
 
 
 @op(description="Read one mailbox from its cursors and write its batches as Parquet.")
 def land_mailbox(context: OpExecutionContext, settings: Settings, landing: Landing,
-                 partition_key: str) -> dict[str, Any]:
+                 mailbox_key: str) -> dict[str, Any]:
     config = settings.load()
-    mailboxes = {m.partition_key: m for m in configured_mailboxes(config)}
-    if partition_key not in mailboxes:
-        raise Failure(f"mailbox {partition_key} is no longer in {settings.config_path}")
-    mailbox = mailboxes[partition_key]
+    mailboxes = {m.key: m for m in configured_mailboxes(config)}
+    if mailbox_key not in mailboxes:
+        raise Failure(f"mailbox {mailbox_key} is no longer in {settings.config_path}")
+    mailbox = mailboxes[mailbox_key]
+    _rendezvous(mailbox_key)
     zone_mailbox = landing.zone().mailbox(mailbox.kind, mailbox.account)
     notes: dict[str, Any] = {}
-    tally = Tally(partition_key)
-    started_at, started = time.time(), time.perf_counter()
+    tally = Tally(mailbox_key)
+    started = time.perf_counter()
     with zone_mailbox.lock():
         state = zone_mailbox.state()
         items = SOURCES[mailbox.kind].read(config, mailbox, state, notes)
@@ -363,16 +378,38 @@ def land_mailbox(context: OpExecutionContext, settings: Settings, landing: Landi
         except AuthError as exc:
             raise Failure(str(exc)) from None
     notes.pop("progress", None)  # a live position, not a result
-    landed = {"mailbox": partition_key, **asdict(report),
-              "seconds": round(time.perf_counter() - started, 3),
-              "started_at": started_at, "finished_at": time.time(), **notes}
-    context.log.info(f"landed {partition_key}: {report}")
+    landed = {"mailbox": mailbox_key, **asdict(report),
+              "seconds": round(time.perf_counter() - started, 3), **notes}
+    context.log.info(f"landed {mailbox_key}: {report}")
     context.log_event(AssetObservation(
-        asset_key=LANDING, partition=partition_key,
+        asset_key=LANDING,
         metadata={k: MetadataValue.json(v) if isinstance(v, dict) else v
-                  for k, v in landed.items() if k != "mailbox"},
+                  for k, v in landed.items()},
     ))
     return {**landed, "tally": tally.as_json()}
+
+
+# Test-only: a folder where landing steps meet before they start (see `_rendezvous`).
+RENDEZVOUS_ENV = "KEEPWARM_TEST_LANDING_RENDEZVOUS"
+
+
+def _rendezvous(mailbox_key: str, timeout_s: float = 60) -> None:
+    """With RENDEZVOUS_ENV set to a folder, wait there until two landing steps have come.
+
+    How a test proves that mailboxes land side by side without measuring time: if steps
+    ran one at a time, the first would wait alone and fail after `timeout_s`.
+    """
+    folder = os.environ.get(RENDEZVOUS_ENV)
+    if not folder:
+        return
+    arrived = Path(folder)
+    (arrived / re.sub(r"[^A-Za-z0-9_.@-]", "_", mailbox_key)).touch()
+    deadline = time.monotonic() + timeout_s
+    while sum(1 for _ in arrived.iterdir()) < 2:
+        if time.monotonic() > deadline:
+            raise Failure(f"{mailbox_key} waited {timeout_s:.0f} s for a second landing step "
+                          "to start: the landing steps are not running side by side")
+        time.sleep(0.05)
 
 
 _SUMMED = ("batches", "messages", "events", "quarantined", "deletions", "files_unchanged",
@@ -405,25 +442,23 @@ def landed_mailboxes(context: OpExecutionContext, landed: list[dict[str, Any]]):
     yield Output(None, metadata=metadata)
 
 
-def landing_asset(partitions_def: PartitionsDefinition):
-    """`landing/mailboxes` over the given mailbox partitions.
+@graph_asset(
+    key=LANDING,
+    group_name=INGEST_GROUP,
+    kinds={"parquet", "python"},
+    description="Each mailbox's new mail and calendar metadata, landed as Parquet, one step "
+    "per mailbox, side by side.",
+)
+def landing():
+    return landed_mailboxes(plan_mailboxes().map(land_mailbox).collect())
 
-    A single-run backfill policy keeps a backfill (the UI's "Materialize all") to one run
-    whose mailboxes fan out as parallel steps, rather than one run per mailbox.
-    """
 
-    @graph_asset(
-        key=LANDING,
-        partitions_def=partitions_def,
-        backfill_policy=BackfillPolicy.single_run(),
-        group_name=INGEST_GROUP,
-        kinds={"parquet", "python"},
-        description="Each mailbox's new mail and calendar metadata, landed as Parquet.",
-    )
-    def landing():
-        return landed_mailboxes(plan_mailboxes().map(land_mailbox).collect())
-
-    return landing
+def landing_run_config(mailboxes: Sequence[str]) -> dict[str, Any]:
+    """Run config that lands only `mailboxes` (see `select_mailboxes`); {} lands them all."""
+    if not mailboxes:
+        return {}
+    plan = {"plan_mailboxes": {"config": {"mailboxes": list(mailboxes)}}}
+    return {"ops": {landing.node_def.name: {"ops": plan}}}
 
 
 # -- raw.* from the landing zone ------------------------------------------------------

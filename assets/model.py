@@ -2,9 +2,11 @@
 
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import polars as pl
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from assets.ingest import RAW_EVENTS, RAW_MESSAGES
@@ -139,14 +141,32 @@ relationship_status = sql_asset(
     description="New / active / cooling / cold / dormant per tie, with reason and next step.",
     describe=_describe_status,
 )  # fmt: skip
+def _figure(value: Any) -> str:
+    """One value of the one-row summary as a reader expects it: a count as a count, a
+    moment as a date and time, a fraction to four decimals at most."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, float):
+        return str(round(value, 4))
+    return "" if value is None else str(value)
+
+
+def _describe_network_summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    # Row by row, not transposed as a frame: a column of mixed types would make every
+    # count a float and the as-of time a number of microseconds.
+    cursor = con.execute("from marts.network_summary")
+    names = [column[0] for column in cursor.description]
+    row = cursor.fetchone() or [None] * len(names)
+    figures = pl.DataFrame({"figure": names, "value": [_figure(v) for v in row]})
+    return {"summary": MetadataValue.md(markdown_table(figures))}
+
+
 network_summary = sql_asset(
     "marts", "network_summary",
     deps=[contact_metrics.key, relationship_status.key], group=METRICS_GROUP,
     description="The network's shape in one row: active ties against ~150, Dunbar layers, "
                 "ties gained and lost, overall give-and-take.",
-    describe=lambda con: {"summary": MetadataValue.md(markdown_table(
-        con.sql("from marts.network_summary").pl().transpose(
-            include_header=True, header_name="figure", column_names=["value"])))},
+    describe=_describe_network_summary,
 )  # fmt: skip
 open_loops = sql_asset(
     "marts", "open_loops",

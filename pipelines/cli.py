@@ -98,42 +98,24 @@ def run_pipeline(config_file: Path, *, quiet: bool = True,
     One mailbox runs in this process. Several land side by side, one step process each,
     as the Dagster UI and the schedule run them. `progress` shows how the landing goes.
     """
-    from dagster import DagsterInstance
-
     from assets.ingest import configured_mailboxes
     from pipelines.definitions import materialize_everything
+    from pipelines.instance import project_instance
 
-    parallel = len(configured_mailboxes(load_config(config_file))) > 1
-    if os.environ.get("DAGSTER_HOME"):
-        instance = DagsterInstance.get()
-    else:
-        # Step processes report to the run through the instance, so it must be on disk.
-        instance = DagsterInstance.local_temp() if parallel else DagsterInstance.ephemeral()
+    config = load_config(config_file)
+    parallel = len(configured_mailboxes(config)) > 1
     # Quiet: the failed steps are summed up below instead of Dagster's log with tracebacks.
     run_config = (
         {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}} if quiet else None
     )
-    with instance:
+    # The project's instance, which the UI reads too: this run shows in its run list.
+    with project_instance(config) as instance:
         result = materialize_everything(
             config_file, instance=instance, parallel=parallel,
             run_config=progress.run_config(run_config) if progress else run_config)
-        if result.success:
-            # What the nightly sensor does after the refresh: snapshot the last full day.
-            result = snapshot_last_day(config_file, instance=instance, run_config=run_config)
     for line in failed_steps(result):
         print(f"keepwarm: {line}", file=sys.stderr)
     return result.success
-
-
-def snapshot_last_day(config_file: Path, *, instance, run_config=None):
-    """Fill marts.status_history for the last full day, in this process."""
-    from assets.history import HISTORY_JOB_NAME, last_full_day
-    from pipelines.definitions import build_definitions
-
-    job = build_definitions(config_file).resolve_job_def(HISTORY_JOB_NAME)
-    return job.execute_in_process(instance=instance, run_config=run_config,
-                                  partition_key=last_full_day().isoformat(),
-                                  raise_on_error=False)
 
 
 def print_cold_list(con: duckdb.DuckDBPyConnection, *, limit: int,
@@ -329,7 +311,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nWarehouse: {config.warehouse.serving_path} (the serving copy, replaced after "
           "each run; query it while runs write)\n")
     print(EXAMPLE_QUERIES)
-    print("Explore the asset graph: .venv/bin/dagster dev -w workspace.yaml")
+    print("Explore the asset graph and its runs (this one included): .venv/bin/keepwarm ui")
     return 0
 
 
@@ -348,6 +330,43 @@ def cmd_person(args: argparse.Namespace) -> int:
     config_file = Path(args.config)
     with _open(config_file) as con:
         return print_person(con, load_config(config_file), args.query)
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Serve the Dagster UI and run the daemon (schedules) on the project's instance.
+
+    `dg dev`, Dagster's current command for this, started on workspace.yaml with the
+    config file and the instance that `keepwarm run` uses, so both share one run history.
+    """
+    import signal
+    import socket
+    import subprocess
+
+    from pipelines.instance import DAGSTER_HOME_ENV, prepare_dagster_home
+
+    config_file = Path(args.config).resolve()
+    home = prepare_dagster_home(load_config(config_file))
+    with socket.socket() as probe:
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as exc:
+            print(f"keepwarm: cannot serve on {args.host}:{args.port} ({exc.strerror}); pick "
+                  "another port with --port", file=sys.stderr)
+            return 2
+    root = Path(__file__).resolve().parent.parent
+    command = [str(Path(sys.executable).parent / "dg"), "dev", "--workspace",
+               str(root / "workspace.yaml"), "--host", args.host, "--port", str(args.port)]
+    env = {**os.environ, DAGSTER_HOME_ENV: str(home), CONFIG_ENV: str(config_file)}
+    print(f"Dagster UI on http://{args.host}:{args.port} for {config_file}; runs, schedules "
+          f"and asset history are kept in {home}. Ctrl-C stops it.", flush=True)
+    server = subprocess.Popen(command, cwd=root, env=env)
+    # Stopped by a signal, dg shuts its webserver and daemon down as on Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: server.send_signal(signal.SIGINT))
+    while True:
+        try:
+            return server.wait()
+        except KeyboardInterrupt:
+            continue  # the terminal sent Ctrl-C to dg too: wait while it shuts down
 
 
 def cmd_cold(args: argparse.Namespace) -> int:
@@ -442,6 +461,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                      "seed": seed, "end": args.end.isoformat(),
                                      "profile": args.profile}},
                 "status": {**(base.get("status") or {}), "as_of": f"{args.end}T00:00:00Z"},
+                # Scored on today's flags: a year of daily history would only cost time.
+                "history": {**(base.get("history") or {}), "look_back_days": 1},
             }
             config_file = Path(tmp) / "keepwarm.yaml"
             config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -669,6 +690,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the consent URL instead of opening a browser (default: "
                              "open one)")
     google.set_defaults(handler=cmd_auth_google)
+
+    ui = commands.add_parser(
+        "ui", help="serve the Dagster UI (assets, runs, the nightly schedule) and run its "
+        "schedules", description="Serve the Dagster UI and run its daemon on the project's "
+        "Dagster instance, the one `keepwarm run` records its runs in.")
+    ui.add_argument("--host", default="127.0.0.1",
+                    help="address to serve on (default: %(default)s)")
+    ui.add_argument("--port", type=int, default=3000,
+                    help="port to serve on (default: %(default)s)")
+    ui.set_defaults(handler=cmd_ui)
 
     sql = commands.add_parser("sql", help="run a read-only SQL query on the serving copy",
                               description="Run a read-only DuckDB SQL query on the serving "

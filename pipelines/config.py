@@ -246,8 +246,11 @@ class LoopsConfig(_Section):
 
 
 class HistoryConfig(_Section):
-    # The first day marts.status_history can be filled for (its first daily partition).
-    start_date: date = date(2024, 1, 1)
+    # marts.status_history holds a snapshot for each of this many days up to yesterday;
+    # every run fills the days it lacks (the first run all of them, later runs one).
+    look_back_days: int = Field(365, ge=1)
+    # No snapshot before this day, however far look_back_days reaches (None: no bound).
+    start_date: date | None = None
 
 
 class BacktestConfig(_Section):

@@ -14,28 +14,27 @@ from dagster import (
     DagsterInstance,
     Definitions,
     JobDefinition,
-    RunRequest,
-    ScheduleEvaluationContext,
+    ScheduleDefinition,
     build_reconstructable_job,
     define_asset_job,
     execute_job,
     multiprocess_executor,
-    schedule,
 )
 
 from assets import history, ingest, model
-from assets.digest import DIGEST, digest_asset
+from assets.digest import digest_asset
 from assets.serving import SERVING, serving_asset
 from pipelines.checks import CHECKS
-from pipelines.config import KeepwarmConfig, config_path, load_config
+from pipelines.config import config_path, load_config
 from pipelines.progress import LOGGERS
 from pipelines.resources import Landing, Settings, Warehouse
 from pipelines.warehouse import WRITER_TAGS
 
-# The unpartitioned graph from raw.* on; landing/mailboxes (partitioned by the config's
-# mailboxes), serving/warehouse (after everything here) and outputs/digest (after that)
-# are added by build_definitions.
+# Every asset but the outputs: serving/warehouse is published once they are all built, and
+# outputs/digest reads what it published, last. None is partitioned, so the whole graph is
+# one run: the nightly schedule, the UI's "Materialize all" and `keepwarm run` alike.
 ALL_ASSETS = [
+    ingest.landing,
     ingest.raw_tables,
     model.identities,
     model.people,
@@ -47,16 +46,17 @@ ALL_ASSETS = [
     model.network_summary,
     model.open_loops,
     model.introductions,
+    history.status_history,
+    history.backtest,
 ]
 
 JOB_NAME = "refresh_everything"
 
 refresh_everything = define_asset_job(
     JOB_NAME,
-    # The history group has daily partitions of its own: its job runs after this one.
-    selection=AssetSelection.all() - AssetSelection.groups(history.HISTORY_GROUP),
+    selection=AssetSelection.all(),
     description="Land every mailbox in parallel, load raw.*, rebuild the model and metrics, "
-    "publish the serving copy.",
+    "fill the days of status history missing, backtest, publish the serving copy.",
 )
 
 # Step processes fork from a server that has already imported these, instead of starting
@@ -79,55 +79,31 @@ EXECUTOR = multiprocess_executor.configured({
     "tag_concurrency_limits": [{"key": k, "value": v, "limit": 1} for k, v in WRITER_TAGS.items()],
 })
 
-# Dagster's tags for a run over a range of partitions (what a single-run backfill sets).
-_RANGE_START = "dagster/asset_partition_range_start"
-_RANGE_END = "dagster/asset_partition_range_end"
-
-
 def _end_of_graph(assets: Sequence[AssetsDefinition]) -> list[AssetKey]:
     """Keys nothing else depends on: when they are built, everything is."""
     upstream = {key for a in assets for key in a.dependency_keys}
     return [key for a in assets for key in a.keys if key not in upstream]
 
 
-def refresh_targets(config: KeepwarmConfig) -> tuple[dict[str, str], list[AssetKey] | None]:
-    """Run tags and asset selection that refresh everything: every mailbox, then the rest."""
-    keys = ingest.mailbox_partitions(config).get_partition_keys()
-    if not keys:
-        # No mailbox to land; the model still builds (empty) and is published.
-        return {}, [*(k for a in ALL_ASSETS for k in a.keys), SERVING, DIGEST]
-    return {_RANGE_START: keys[0], _RANGE_END: keys[-1]}, None
-
-
 def build_definitions(path: Path | None = None) -> Definitions:
     """Definitions for the config file at `path` (default: $KEEPWARM_CONFIG or keepwarm.yaml)."""
     path = path or config_path()
     config = load_config(path)
-    landing = ingest.landing_asset(ingest.mailbox_partitions(config))
-    serving = serving_asset(_end_of_graph(ALL_ASSETS))
-    # The digest reads what the refresh built, last: its page and the serving copy agree.
-    digest = digest_asset([SERVING])
-    tags, selection = refresh_targets(config)
-    status_history, history_job, daily = history.history_assets(config.history.start_date)
-    snapshot_after_refresh = history.nightly_snapshot_sensor(refresh_everything, history_job,
-                                                             daily)
-
-    @schedule(
+    nightly = ScheduleDefinition(
         name="nightly_refresh",
         job=refresh_everything,
         cron_schedule=config.schedule.cron,
         execution_timezone=config.schedule.timezone,
-        description="Every night: land every mailbox, rebuild the model, publish.",
+        description="Every night: land every mailbox, rebuild everything, publish.",
     )
-    def nightly(context: ScheduleEvaluationContext) -> RunRequest:
-        return RunRequest(tags=tags, asset_selection=selection)
-
     return Definitions(
-        assets=[landing, *ALL_ASSETS, serving, digest, status_history, history.backtest],
+        assets=[*ALL_ASSETS, serving_asset(_end_of_graph(ALL_ASSETS)),
+                # The digest reads what the refresh built, last: its page and the serving
+                # copy agree.
+                digest_asset([SERVING])],
         asset_checks=CHECKS,
-        jobs=[refresh_everything, history_job],
+        jobs=[refresh_everything],
         schedules=[nightly],
-        sensors=[snapshot_after_refresh],
         resources={
             "settings": Settings(config_path=str(path)),
             "landing": Landing(path=config.warehouse.landing_path),
@@ -147,7 +123,7 @@ def refresh_job(config_file: str) -> JobDefinition:
 
 def materialize_everything(
     config_file: Path, *, instance: DagsterInstance, parallel: bool,
-    run_config: Mapping[str, Any] | None = None,
+    run_config: Mapping[str, Any] | None = None, mailboxes: Sequence[str] = (),
 ):
     """Run the whole refresh for `config_file`: every mailbox, then the model, then publish.
 
@@ -158,20 +134,19 @@ def materialize_everything(
         parallel: land mailboxes side by side in step processes (the executor the UI and
             the schedule use); otherwise run every step in this process, one by one.
         run_config: extra run config (loggers, executor limits).
+        mailboxes: land only these (addresses or `kind:address` keys); empty: all of them.
 
     Returns:
         The Dagster execution result; it does not raise when a step fails.
     """
-    tags, selection = refresh_targets(load_config(config_file))
+    run_config = {**(run_config or {}), **ingest.landing_run_config(mailboxes)}
     if parallel:
         job = build_reconstructable_job(
             "pipelines.definitions", "refresh_job", reconstructable_args=(str(config_file),)
         )
-        return execute_job(job, instance=instance, run_config=run_config, tags=tags,
-                           asset_selection=selection, raise_on_error=False)
+        return execute_job(job, instance=instance, run_config=run_config, raise_on_error=False)
     return refresh_job(str(config_file)).execute_in_process(
-        instance=instance, run_config=run_config, tags=tags, asset_selection=selection,
-        raise_on_error=False,
+        instance=instance, run_config=run_config, raise_on_error=False,
     )
 
 

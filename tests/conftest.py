@@ -27,8 +27,14 @@ def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def make_config(tmp_path: Path, **sections) -> tuple[Path, KeepwarmConfig]:
-    """Write a keepwarm.yaml into tmp_path from keyword sections and load it back."""
-    data = {"warehouse": {"path": str(tmp_path / "keepwarm.duckdb")}, **sections}
+    """Write a keepwarm.yaml into tmp_path from keyword sections and load it back.
+
+    Status history looks back a week unless a test says otherwise: every day snapshot
+    costs a tenth of a second whatever the network's size, and a year of them would add
+    most of a minute to each warehouse a test builds.
+    """
+    data = {"warehouse": {"path": str(tmp_path / "keepwarm.duckdb")},
+            "history": {"look_back_days": 7}, **sections}
     path = tmp_path / "keepwarm.yaml"
     path.write_text(yaml.safe_dump(data, default_flow_style=False), encoding="utf-8")
     return path, load_config(path)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import polars as pl
-from dagster import AssetKey, DagsterInstance, build_run_status_sensor_context, materialize
+from dagster import materialize
 
 from assets.history import (
-    HISTORY_JOB_NAME,
+    BACKTEST,
+    STATUS_HISTORY,
+    backtest,
     end_of_day,
-    history_assets,
+    missing_days,
     run_backtest,
     snapshot_day,
+    status_history,
     statuses_as_of,
 )
 from connectors.records import Batch
@@ -22,6 +26,8 @@ from pipelines.resources import Settings, Warehouse
 from pipelines.warehouse import apply_batch, ensure_schema
 from tests.conftest import make_config, rebuild_model
 from tests.crafted import AS_OF, ME, mail
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def at(days_before: float, hour: int = 9) -> datetime:
@@ -103,46 +109,104 @@ def test_backtest_by_hand(model, tmp_path):
     assert february == [(3, 2, 2, 1, 0.5, 0.5)]
 
 
-def test_status_history_is_a_daily_partitioned_asset(tmp_path):
-    day = "2026-05-20"
-    path, config = make_config(tmp_path, me={"addresses": [ME]},
-                               status={"as_of": AS_OF.isoformat()})
+def crafted_warehouse(tmp_path, messages, **sections):
+    """A warehouse with `messages` loaded and the model built as of AS_OF."""
+    sections = {"me": {"addresses": [ME]}, "status": {"as_of": AS_OF.isoformat()}, **sections}
+    path, config = make_config(tmp_path, **sections)
     with duckdb.connect(config.warehouse.path) as con:
         ensure_schema(con)
-        apply_batch(con, Batch(messages=every_five_days("a@x.example", 60, 10)))
+        apply_batch(con, Batch(messages=messages))
         rebuild_model(con, config)
-    status_history, _, daily = history_assets(config.history.start_date)
-    assert daily.get_first_partition_key() == "2024-01-01"
+    return path, config
+
+
+def materialize_alone(asset, path, config):
+    """Materialise one asset as the job does, through Dagster, metadata function included."""
     result = materialize(
-        [status_history], partition_key=day,
-        resources={"settings": Settings(config_path=str(path)),
-                   "warehouse": Warehouse(path=config.warehouse.path)},
-    )
+        [asset], resources={"settings": Settings(config_path=str(path)),
+                            "warehouse": Warehouse(path=config.warehouse.path)})
     assert result.success
-    metadata = result.asset_materializations_for_node("marts__status_history")[0].metadata
-    assert metadata["ties"].value == 1
+    (event,) = result.get_asset_materialization_events()
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_status_history_fills_the_days_it_lacks_and_only_those(tmp_path):
+    # Contact from 60 to 10 days before AS_OF (1 June 2026); a ten-day look-back.
+    path, config = crafted_warehouse(tmp_path, every_five_days("a@x.example", 60, 10),
+                                     history={"look_back_days": 10})
+    first = materialize_alone(status_history, path, config)
+    # The last full day before AS_OF is 31 May; ten days back from it is 22 May.
+    assert first["days_filled_this_run"] == first["days_held"] == 10
+    assert (first["first_day"], first["last_day"]) == ("2026-05-22", "2026-05-31")
+    assert first["dagster/row_count"] == 10  # one tie, ten days
+    assert first["last_day/active"] == 1
+    again = materialize_alone(status_history, path, config)
+    assert again["days_filled_this_run"] == 0 and again["days_held"] == 10
+
+    # Two days later (as the nightly run sees it), the two days since are filled.
+    later, config_later = make_config(
+        tmp_path, me={"addresses": [ME]}, history={"look_back_days": 10},
+        status={"as_of": (AS_OF + timedelta(days=2)).isoformat()})
+    moved = materialize_alone(status_history, later, config_later)
+    assert moved["days_filled_this_run"] == 2
+    assert (moved["first_day"], moved["last_day"]) == ("2026-05-22", "2026-06-02")
     with duckdb.connect(config.warehouse.path, read_only=True) as con:
-        assert con.execute("select snapshot_date, status from marts.status_history"
-                           ).fetchall() == [(date.fromisoformat(day), "active")]
+        days = con.execute("select snapshot_date, count(*) from marts.status_history "
+                           "group by 1 order by 1").fetchall()
+    assert [d for d, _ in days] == [date(2026, 5, 22) + timedelta(days=n) for n in range(12)]
+    assert {n for _, n in days} == {1}
 
 
-def test_a_successful_refresh_asks_for_the_day_just_ended(tmp_path):
-    path, _ = make_config(tmp_path, me={"addresses": [ME]})
-    defs = build_definitions(path)
-    with DagsterInstance.ephemeral() as instance:
-        # A stand-in for the refresh: the sensor only looks at which job succeeded.
-        result = defs.resolve_job_def(JOB_NAME).execute_in_process(
-            instance=instance, asset_selection=[AssetKey(["core", "identities"])],
-            raise_on_error=False)
-        sensor = defs.resolve_sensor_def("snapshot_after_refresh")
-        context = build_run_status_sensor_context(
-            sensor_name=sensor.name, dagster_instance=instance,
-            dagster_run=result.dagster_run, dagster_event=result.get_run_success_event()
-            if result.success else result.get_run_failure_event(),
-        )
-        request = sensor(context)
-    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
-    assert request.partition_key == yesterday
-    assert request.job_name in (None, HISTORY_JOB_NAME)
-    assert defs.resolve_job_def(HISTORY_JOB_NAME).partitions_def.get_first_partition_key() \
-        == "2024-01-01"
+def test_status_history_starts_at_the_first_contact_and_at_start_date(tmp_path):
+    # First contact 20 days before AS_OF (12 May, 09:00): no snapshot before that day.
+    _, config = crafted_warehouse(tmp_path, every_five_days("a@x.example", 20, 10),
+                                  history={"look_back_days": 365})
+    with duckdb.connect(config.warehouse.path) as con:
+        assert missing_days(con, config) == [date(2026, 5, 12) + timedelta(days=n)
+                                             for n in range(20)]
+    _, bounded = make_config(tmp_path, me={"addresses": [ME]},
+                             status={"as_of": AS_OF.isoformat()},
+                             history={"look_back_days": 365, "start_date": "2026-05-29"})
+    with duckdb.connect(config.warehouse.path) as con:
+        assert missing_days(con, bounded) == [date(2026, 5, 29), date(2026, 5, 30),
+                                              date(2026, 5, 31)]
+
+
+def test_an_empty_warehouse_has_no_history_to_fill(tmp_path):
+    path, config = crafted_warehouse(tmp_path, [])
+    filled = materialize_alone(status_history, path, config)
+    assert filled["days_filled_this_run"] == filled["dagster/row_count"] == 0
+    assert filled["first_day"] == "none"
+
+
+def test_the_backtest_asset_and_its_metadata(tmp_path):
+    # test_backtest_by_hand's three ties, judged at 20, 40, 60 and 80 days before AS_OF:
+    # its flags (a flagged and lapsed, b a false alarm, c missed) and one more short
+    # silence of b at day 20, neither flagged nor lapsed.
+    messages = (every_five_days("a@x.example", 200, 100)
+                + every_five_days("b@x.example", 200, 100)
+                + every_five_days("b@x.example", 75, 10)
+                + every_five_days("c@x.example", 200, 110))
+    path, config = crafted_warehouse(
+        tmp_path, messages, backtest={"cutoffs": 4, "step_days": 20},
+        status={"as_of": AS_OF.isoformat(),
+                "cadence": {"a@x.example": 10, "b@x.example": 10, "c@x.example": 100}})
+    described = materialize_alone(backtest, path, config)
+    assert (described["flagged_cold"], described["lapsed"]) == (2, 2)
+    assert (described["precision"], described["recall"]) == (0.5, 0.5)
+    with duckdb.connect(config.warehouse.path, read_only=True) as con:
+        months = con.execute("select strftime(month, '%Y-%m'), silences from marts.backtest "
+                             "order by 1").fetchall()
+    assert sum(n for _, n in months) == 6
+    assert described["months"] == len(months)
+    for month, silences in months:
+        assert f"| {month} | {silences} |" in described["per_month"]
+
+
+def test_every_refresh_fills_the_history_and_backtests():
+    defs = build_definitions(ROOT / "keepwarm.yaml")
+    job = defs.resolve_job_def(JOB_NAME)
+    keys = set(job.asset_layer.selected_asset_keys)
+    assert {STATUS_HISTORY, BACKTEST} <= keys
+    assert defs.resolve_all_job_defs() and not list(defs.sensors or [])
+    assert job.partitions_def is None

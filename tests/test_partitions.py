@@ -1,16 +1,16 @@
-"""Many mailboxes: one partition each, landed side by side, loaded by one writer.
+"""Many mailboxes: a landing step each, side by side, loaded by one writer.
 
 Twenty simulated mailboxes run through Dagster's multiprocess executor; their landing steps
-overlap in time, and the warehouse they build is the one that running the mailboxes one
+run side by side, and the warehouse they build is the one that running the mailboxes one
 by one builds. The landing zone itself is tested without Dagster: a mailbox killed
 half-way resumes without loss, and a replayed batch changes nothing.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -18,10 +18,19 @@ import pyarrow.fs as pafs
 import pytest
 from dagster import DagsterInstance
 
-from assets.ingest import LANDING, RAW_EVENTS, RAW_MESSAGES, RAW_QUARANTINE, mailbox_partitions
+from assets.ingest import (
+    LANDING,
+    RAW_EVENTS,
+    RAW_MESSAGES,
+    RAW_QUARANTINE,
+    RENDEZVOUS_ENV,
+    configured_mailboxes,
+    landing_run_config,
+)
 from assets.serving import SERVING
 from connectors.records import Batch, Cursor
-from pipelines.definitions import ALL_ASSETS, materialize_everything, refresh_job
+from pipelines.definitions import ALL_ASSETS, refresh_job
+from pipelines.instance import DAGSTER_HOME_ENV, project_instance
 from pipelines.landing import LandingZone, _ObjectStore
 from pipelines.warehouse import ensure_schema, load_landing
 from tests.conftest import make_config
@@ -34,6 +43,22 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # Columns that say when a row was written, which differs between any two runs.
 WRITE_TIMES = ("loaded_at", "first_seen_at", "updated_at")
 
+# The parallel run, in a process of its own: step processes fork from a server that
+# keeps the environment it started with, and the rendezvous is switched on by it.
+PARALLEL_RUN = """
+import sys
+from pathlib import Path
+from pipelines.config import load_config
+from pipelines.definitions import materialize_everything
+from pipelines.instance import project_instance
+config_file = Path(sys.argv[1])
+with project_instance(load_config(config_file)) as instance:
+    result = materialize_everything(
+        config_file, instance=instance, parallel=True,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+print(result.run_id)
+"""
+
 
 def team_config(folder: Path):
     folder.mkdir()
@@ -45,17 +70,13 @@ def team_config(folder: Path):
     )
 
 
-def step_spans(instance: DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
-    started, spans = {}, {}
-    for entry in instance.all_logs(run_id):
-        event = entry.dagster_event
-        if event is None or event.step_key is None:
-            continue
-        if event.event_type_value == "STEP_START":
-            started[event.step_key] = entry.timestamp
-        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
-            spans[event.step_key] = (started[event.step_key], entry.timestamp)
-    return spans
+def step_order(instance: DagsterInstance, run_id: str) -> list[tuple[str, str]]:
+    """(event, step) for every step start and end, in the order the run logged them."""
+    return [(entry.dagster_event.event_type_value, entry.dagster_event.step_key)
+            for entry in instance.all_logs(run_id)
+            if entry.dagster_event is not None and entry.dagster_event.step_key is not None
+            and entry.dagster_event.event_type_value in ("STEP_START", "STEP_SUCCESS",
+                                                         "STEP_FAILURE")]
 
 
 def most_at_once(spans: list[tuple[float, float]]) -> int:
@@ -94,30 +115,40 @@ def checksums(db: str) -> dict[str, list[tuple]]:
 
 @pytest.fixture(scope="module")
 def parallel_run(tmp_path_factory):
-    path, config = team_config(tmp_path_factory.mktemp("team") / "parallel")
-    with DagsterInstance.local_temp() as instance:
-        started = time.perf_counter()
-        result = materialize_everything(path, instance=instance, parallel=True,
-                                        run_config=QUIET)
-        seconds = time.perf_counter() - started
-        spans = step_spans(instance, result.run_id)
-        landed = sorted(e.partition for e in result.get_asset_materialization_events()
-                        if e.asset_key == LANDING)
-    return config, result.success, spans, landed, seconds
+    folder = tmp_path_factory.mktemp("team")
+    path, config = team_config(folder / "parallel")
+    rendezvous = folder / "rendezvous"
+    rendezvous.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != DAGSTER_HOME_ENV}
+    run = subprocess.run([sys.executable, "-c", PARALLEL_RUN, str(path)], cwd=ROOT,
+                         env={**env, RENDEZVOUS_ENV: str(rendezvous)},
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr
+    with project_instance(config) as instance:
+        run_id = run.stdout.split()[-1]
+        success = instance.get_run_by_id(run_id).is_success
+        order = step_order(instance, run_id)
+        observed = sorted(entry.asset_observation.metadata["mailbox"].value
+                          for entry in instance.all_logs(run_id)
+                          if entry.asset_observation is not None)
+    return config, success, order, observed, sorted(p.name for p in rendezvous.iterdir())
 
 
 @pytest.mark.slow
 def test_twenty_mailboxes_land_side_by_side(parallel_run):
-    config, success, spans, landed, seconds = parallel_run
+    config, success, order, observed, arrived = parallel_run
+    # Each landing step waited at the rendezvous until a second one had started (or
+    # failed after a minute): the run succeeds only if steps ran side by side.
     assert success
-    assert landed == sorted(mailbox_partitions(config).get_partition_keys())
-    assert len(landed) == MAILBOXES
-    landing = [span for step, span in spans.items() if ".land_mailbox[" in step]
-    assert len(landing) == MAILBOXES
-    assert most_at_once(landing) >= 2, landing
+    keys = sorted(m.key for m in configured_mailboxes(config))
+    assert len(keys) == MAILBOXES
+    assert observed == keys
+    assert len(arrived) == MAILBOXES
+    landing = [step for _, step in order if ".land_mailbox[" in step]
+    assert len(landing) == 2 * MAILBOXES  # a start and a success each
     # The load begins only once every mailbox has landed.
-    assert spans["raw_tables"][0] >= max(end for _, end in landing)
-    print(f"20 mailboxes in parallel: {seconds:.1f} s")
+    load_starts = order.index(("STEP_START", "raw_tables"))
+    assert max(n for n, (_, step) in enumerate(order) if ".land_mailbox[" in step) < load_starts
 
 
 @pytest.mark.slow
@@ -128,23 +159,51 @@ def test_the_parallel_run_equals_the_mailboxes_one_by_one(parallel_run, tmp_path
     job = refresh_job(str(path))
     instance = DagsterInstance.ephemeral()
     landing = Path(config.warehouse.landing_path) / "demo"
-    for n, key in enumerate(mailbox_partitions(config).get_partition_keys(), start=1):
+    mailboxes = configured_mailboxes(config)
+    # One mailbox at a time, named as the UI's launchpad names it: by address.
+    for n, mailbox in enumerate(mailboxes, start=1):
         assert job.execute_in_process(
-            instance=instance, partition_key=key, run_config=QUIET,
+            instance=instance, run_config={**QUIET, **landing_run_config([mailbox.account])},
             asset_selection=[LANDING, RAW_MESSAGES, RAW_EVENTS, RAW_QUARANTINE],
         ).success
         assert len(list(landing.iterdir())) == n  # this mailbox, and only this one, landed
-    everything_else = [k for a in ALL_ASSETS for k in a.keys if k.path[0] != "raw"]
+    everything_else = [k for a in ALL_ASSETS for k in a.keys
+                       if k.path[0] not in ("raw", "landing")]
     everything_else.append(SERVING)
     assert job.execute_in_process(instance=instance, run_config=QUIET,
                                   asset_selection=everything_else).success
 
     one_by_one = checksums(config.warehouse.path)
     assert checksums(parallel_config.warehouse.path) == one_by_one
-    assert {"raw.messages", "core.interactions", "marts.relationship_status"} <= one_by_one.keys()
+    assert {"raw.messages", "core.interactions", "marts.relationship_status",
+            "marts.status_history", "marts.backtest"} <= one_by_one.keys()
     with duckdb.connect(config.warehouse.path, read_only=True) as con:
         accounts = con.execute("select count(distinct account) from raw.messages").fetchall()
     assert accounts == [(MAILBOXES,)]
+
+
+def test_a_run_names_its_mailboxes_by_address_or_key(tmp_path):
+    path, config = team_config(tmp_path / "team")
+    job = refresh_job(str(path))
+    keys = [m.key for m in configured_mailboxes(config)]
+    picked = [keys[3], configured_mailboxes(config)[5].account]
+    result = job.execute_in_process(
+        instance=DagsterInstance.ephemeral(), asset_selection=[LANDING],
+        run_config={**QUIET, **landing_run_config(picked)})
+    assert result.success
+    (landed,) = [e.materialization.metadata for e in result.get_asset_materialization_events()]
+    assert landed["mailboxes"].value == 2
+    assert sorted(p.name for p in (Path(config.warehouse.landing_path) / "demo").iterdir()) \
+        == sorted(k.split(":", 1)[1] for k in (keys[3], keys[5]))
+
+    unknown = job.execute_in_process(
+        instance=DagsterInstance.ephemeral(), asset_selection=[LANDING], raise_on_error=False,
+        run_config={**QUIET, **landing_run_config(["nobody@nowhere.example"])})
+    assert not unknown.success
+    (failure,) = [e for e in unknown.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "no mailbox nobody@nowhere.example in the config" in message
+    assert keys[0] in message
 
 
 # -- the landing zone, without Dagster ------------------------------------------------

@@ -57,12 +57,15 @@ def test_every_asset_and_check_succeeds(demo_run):
             ["marts", "open_loops"],
             ["marts", "network_summary"],
             ["marts", "introductions"],
+            ["marts", "status_history"],
+            ["marts", "backtest"],
             ["serving", "warehouse"],
             ["outputs", "digest"],
         )
     }
-    landed = [e.partition for e in result.get_asset_materialization_events()
-              if e.asset_key == AssetKey(["landing", "mailboxes"])]
+    landed = [e.asset_observation_data.asset_observation.metadata["mailbox"].value
+              for e in result.all_events
+              if e.event_type_value == "ASSET_OBSERVATION"]
     assert landed == ["demo:alex@northwind.example"]
     checks = result.get_asset_check_evaluations()
     assert len(checks) == 2 and all(c.passed for c in checks)
@@ -215,8 +218,12 @@ def test_definitions_schedule_and_groups():
         "marts/status_history": "history",
         "marts/backtest": "history",
     }
-    # The nightly job leaves the daily-partitioned history to the sensor that follows it.
-    assert defs.resolve_sensor_def("snapshot_after_refresh").job_name == "snapshot_history"
+    # The nightly job is everything: nothing is partitioned, and no sensor is needed.
+    job = defs.resolve_job_def(schedule.job_name)
+    assert job.partitions_def is None
+    assert set(job.asset_layer.selected_asset_keys) == {
+        AssetKey.from_user_string(key) for key in groups}
+    assert not list(defs.sensors or [])
 
 
 def test_schedule_time_zone_comes_from_config(tmp_path):
