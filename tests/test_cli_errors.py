@@ -163,8 +163,9 @@ def test_an_unknown_command_through_the_installed_entry_point(tmp_path):
     assert done.returncode == 2
     # Python 3.12.8 stopped quoting argparse's choices: read them back, then compare.
     commands = re.search(r"\(choose from (.*)\)$", done.stderr.splitlines()[-1]).group(1)
-    assert [c.strip("'") for c in commands.split(", ")] == ["run", "cold", "auth", "sql",
-                                                           "evaluate"]
+    assert [c.strip("'") for c in commands.split(", ")] == [
+        "run", "cold", "digest", "person", "auth", "ui", "sql", "evaluate", "log", "snooze",
+        "ignore", "cadence"]
     assert done.stderr.splitlines()[-1] + "\n" == expect("unknown_command", commands=commands)
     assert len(done.stderr.splitlines()) == 2 and done.stdout == ""
 
@@ -472,9 +473,9 @@ def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
 
 def test_every_option_has_help_that_shows_its_default():
     parsers = _parsers(build_parser())
-    # keepwarm, run, cold, digest, person, auth, auth google, sql, evaluate, log, snooze,
+    # keepwarm, run, cold, digest, person, auth, auth google, ui, sql, evaluate, log, snooze,
     # ignore, cadence
-    assert len(parsers) == 13
+    assert len(parsers) == 14
     for parser in parsers:
         for action in parser._actions:
             if action.dest == "help" or not action.option_strings:

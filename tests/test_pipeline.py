@@ -115,7 +115,8 @@ def test_every_number_in_a_reason_is_the_one_the_table_shows(demo_run, capsys):
         ties = con.execute(
             "select status, reason, usual_gap_days, days_silent, touchpoints "
             "from marts.relationship_status").fetchall()
-        print_cold_list(con, limit=1000)
+        # Wide enough that no reason wraps (tests/test_cli_errors.py checks 80 columns).
+        print_cold_list(con, limit=1000, width=1000)
     table = capsys.readouterr().out
     rhythm_reasons = 0
     for status, reason, usual, silent, touchpoints in ties:
