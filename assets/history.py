@@ -25,6 +25,7 @@ from pipelines.resources import Settings, Warehouse
 from pipelines.warehouse import SQL_DIR, WRITER_TAGS, fetch_one, run_sql_file, sql_fingerprint
 
 HISTORY_GROUP = "history"
+SUNDAY = 6  # date.weekday()
 STATUS_HISTORY = AssetKey(["marts", "status_history"])
 BACKTEST = AssetKey(["marts", "backtest"])
 # The marts a status depends on, in build order.
@@ -113,9 +114,10 @@ def run_backtest(
 def missing_days(con: duckdb.DuckDBPyConnection, config: KeepwarmConfig) -> list[date]:
     """The days marts.status_history should hold and does not, oldest first.
 
-    It should hold every day from the first counted contact (before it there is no tie
-    to snapshot), `history.start_date` or `history.look_back_days` back, whichever is
-    latest, to the last full day before the as-of time.
+    It should hold every day of the last `history.daily_days`, and every Sunday before
+    them, from the first counted contact (before it there is no tie to snapshot),
+    `history.start_date` or `history.look_back_days` back, whichever is latest, to the last
+    full day before the as-of time.
     """
     last = last_full_day(config.as_of())
     first = last - timedelta(days=config.history.look_back_days - 1)
@@ -133,8 +135,10 @@ def missing_days(con: duckdb.DuckDBPyConnection, config: KeepwarmConfig) -> list
             "select distinct snapshot_date from marts.status_history "
             "where snapshot_date between $first and $last", {"first": first, "last": last},
         ).fetchall()}
-    return [day for day in (first + timedelta(days=n) for n in range((last - first).days + 1))
-            if day not in held]
+    daily_from = last - timedelta(days=config.history.daily_days - 1)
+    wanted = (first + timedelta(days=n) for n in range((last - first).days + 1))
+    return [day for day in wanted
+            if day not in held and (day >= daily_from or day.weekday() == SUNDAY)]
 
 
 def last_full_day(now: datetime | None = None) -> date:
@@ -149,7 +153,8 @@ def last_full_day(now: datetime | None = None) -> date:
     kinds={"duckdb", "sql"},
     op_tags=WRITER_TAGS,
     description="Each tie's status and strength at the end of every day: trends over time. "
-    "Each run snapshots the days missing, up to yesterday (history.look_back_days).",
+    "Each run snapshots the days missing, up to yesterday: daily for history.daily_days, "
+    "weekly before that, history.look_back_days back.",
 )
 def status_history(
     context: AssetExecutionContext, settings: Settings, warehouse: Warehouse

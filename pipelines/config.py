@@ -246,9 +246,13 @@ class LoopsConfig(_Section):
 
 
 class HistoryConfig(_Section):
-    # marts.status_history holds a snapshot for each of this many days up to yesterday;
-    # every run fills the days it lacks (the first run all of them, later runs one).
+    # marts.status_history reaches this many days back from yesterday; every run fills the
+    # days it lacks (the first run all of them, later runs one).
     look_back_days: int = Field(365, ge=1)
+    # Of those, the latest daily_days are snapshotted every day and older ones every Sunday:
+    # a first run fills a year in about 85 snapshots instead of 365 (each costs a rebuild
+    # of the status marts as of that day). Days snapshotted daily stay when they age.
+    daily_days: int = Field(35, ge=1)
     # No snapshot before this day, however far look_back_days reaches (None: no bound).
     start_date: date | None = None
 

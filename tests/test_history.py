@@ -172,6 +172,19 @@ def test_status_history_starts_at_the_first_contact_and_at_start_date(tmp_path):
                                               date(2026, 5, 31)]
 
 
+def test_status_history_is_daily_for_five_weeks_and_weekly_before(tmp_path):
+    # First contact 100 days before AS_OF (21 February, a Saturday); a year's look-back.
+    # The last full day, 31 May, is a Sunday; the 35 days from 27 April on are daily, and
+    # before them the Sundays from 22 February: 22 Feb, 1, 8, ... 26 April (10 Sundays).
+    _, config = crafted_warehouse(tmp_path, every_five_days("a@x.example", 100, 10),
+                                  history={"look_back_days": 365, "daily_days": 35})
+    sundays = [date(2026, 2, 22) + timedelta(weeks=n) for n in range(10)]
+    daily = [date(2026, 4, 27) + timedelta(days=n) for n in range(35)]
+    assert sundays[-1] == date(2026, 4, 26) and daily[-1] == date(2026, 5, 31)
+    with duckdb.connect(config.warehouse.path) as con:
+        assert missing_days(con, config) == sundays + daily
+
+
 def test_an_empty_warehouse_has_no_history_to_fill(tmp_path):
     path, config = crafted_warehouse(tmp_path, [])
     filled = materialize_alone(status_history, path, config)
