@@ -24,13 +24,14 @@ from pipelines.serving import ServingCopyMissingError, open_serving_copy
 from pipelines.warehouse import WarehouseLockedError, fetch_one
 
 EXAMPLE_QUERIES = """\
-Query it with SQL: `.venv/bin/keepwarm sql "<query>"`, or any DuckDB client on that file.
-
-  select display_name, status, reason, next_step from marts.relationship_status
-    where status in ('cold', 'cooling') and snoozed_until is null order by attention_rank
+  select display_name, status, reason, next_step
+    from marts.relationship_status
+    where status in ('cold', 'cooling') and snoozed_until is null
+    order by attention_rank
   select * from marts.contact_metrics order by interactions_365d desc limit 20
-  select noise_reason, count(*) from core.interactions group by all   -- what was left out
-  select table_name, column_name, comment from duckdb_columns() where schema_name = 'marts'
+  select noise_reason, count(*) from core.interactions group by all
+  select table_name, column_name, comment from duckdb_columns()
+    where schema_name = 'marts'
 """
 
 
@@ -295,24 +296,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         if progress.report(con) == "mistake":
             return 2
         print_digest(con, config, limit=args.limit)
-        print(f"\nThe page: {config.outputs.digest_path} (written by every refresh)")
+        say(f"\nThe page: {config.outputs.digest_path} (written by every refresh)")
         if config.sources.demo is not None:
             score = score_cold_flags(con)
-            print(
-                f"\nDemo truth: {score.correct} of {score.flagged} cold flags were planted "
+            say(f"\nDemo truth: {score.correct} of {score.flagged} cold flags were planted "
                 f"(precision {score.precision:.2f}); {score.correct} of {score.planted} "
-                f"planted lapses found (recall {score.recall:.2f})."
-            )
+                f"planted lapses found (recall {score.recall:.2f}).")
             lapsed = score_cold_flags(con, lapsed=True,
                                       min_touchpoints=config.status.min_touchpoints)
-            print(f"Cold or dormant: {lapsed.correct} of {lapsed.flagged} right (precision "
-                  f"{lapsed.precision:.2f}), {lapsed.correct} of {lapsed.planted} lapses found "
-                  f"(recall {lapsed.recall:.2f}).")
-    print(f"\nWarehouse: {config.warehouse.serving_path} (the serving copy, replaced after "
-          "each run; query it while runs write)\n")
+            say(f"Cold or dormant: {lapsed.correct} of {lapsed.flagged} right (precision "
+                f"{lapsed.precision:.2f}), {lapsed.correct} of {lapsed.planted} lapses found "
+                f"(recall {lapsed.recall:.2f}).")
+    say(f"\nWarehouse: {config.warehouse.serving_path} (the serving copy, replaced after "
+        "each run; query it while runs write).")
+    say('\nQuery it with `.venv/bin/keepwarm sql "<query>"` or any DuckDB client on that '
+        "file, for example:\n")
     print(EXAMPLE_QUERIES)
-    print("Explore the asset graph and its runs (this one included): .venv/bin/keepwarm ui")
+    say("Explore the asset graph and its runs (this one included): .venv/bin/keepwarm ui")
     return 0
+
+
+def say(text: str) -> None:
+    """Print a paragraph wrapped to the terminal's width (leading blank lines kept)."""
+    blank = text[: len(text) - len(text.lstrip("\n"))]
+    print(blank + textwrap.fill(text.lstrip("\n"), width=terminal_width(),
+                                break_long_words=False, break_on_hyphens=False))
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
