@@ -511,7 +511,7 @@ def _network(con, params: dict[str, Any]) -> Network:
     )
     month_chart = Chart(
         "Ties gained and lost",
-        "Per month, comparing each month's last daily snapshot with the month before's."
+        "Per month, comparing each month's last snapshot with the month before's."
         if months else "Needs two months of marts.status_history.",
         charts.months_svg([(m["month"], m["gained"], m["lost"]) for m in months]),
         ("month", "gained", "lost", "kept up"),
