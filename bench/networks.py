@@ -247,8 +247,10 @@ def nightly_store(
     """A copy of the network plus an mbox of the night's new mail, and the keepwarm.yaml
     that syncs it: the returned config is what the nightly job runs with. With
     `model_built`, the model is built first with that config as of a day earlier, as the
-    night before would: tonight's run then moves the as-of time on by a day, as every
-    night does, and the metrics whose windows moved must follow."""
+    night before would, with the status history up to the day before last: tonight's run
+    then moves the as-of time on by a day, as every night does, the metrics whose windows
+    moved must follow, and the history gains the day just ended."""
+    from assets.history import missing_days, snapshot_day
     from assets.tables import rebuild_model
     from pipelines.config import load_config
     from pipelines.warehouse import ensure_schema
@@ -272,6 +274,8 @@ def nightly_store(
         with duckdb.connect(str(store)) as con:
             ensure_schema(con)
             rebuild_model(con, night_before)
+            for day in missing_days(con, night_before):
+                snapshot_day(con, night_before.model_params(), day)
     return path
 
 

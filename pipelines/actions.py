@@ -22,6 +22,7 @@ import duckdb
 
 from pipelines.config import KeepwarmConfig
 from pipelines.locks import LockTimeoutError
+from pipelines.people import find_people
 from pipelines.warehouse import Warehouse, fetch_one
 
 HOWS = ("call", "in-person", "other")
@@ -83,9 +84,8 @@ class Recorded:
 def resolve_person(
     con: duckdb.DuckDBPyConnection, query: str, split_addresses: list[str]
 ) -> Person:
-    """The one person `query` names: an exact address wins; otherwise a case-insensitive
-    match on the words of names and addresses ("ana", "ana eri", "stark"), where a full
-    name beats a part of one. Several matches are listed for the user to choose from."""
+    """The one person `query` names, found as `keepwarm person` finds them
+    (pipelines/people.py); several matches are listed for the user to choose from."""
     query = query.strip()
     if not query:
         raise ActionError("name someone: a name or an address")
@@ -100,46 +100,14 @@ def resolve_person(
             raise ActionError(f"{query} is one of your own addresses (me.addresses)")
         if found:
             return Person(found[0], found[1], found[2])
-    # Names and addresses as words (" ana eriksen", " ana eriksen stark example"), so
-    # that "ana" finds Ana Eriksen and not Rosa Tanaka.
-    con.execute(r"""
-        create or replace temp macro as_words(text) as
-            ' ' || trim(regexp_replace(lower(text), '[^\pL\pN]+', ' ', 'g'))""")
-    matches = con.execute("""
-        with
-        wanted as (select as_words($query) as words),
-        spellings as (
-            select person_id, as_words(display_name) as words, true as is_name
-            from core.people
-            union all
-            select person_id, as_words(display_name), true
-            from core.identities where display_name is not null and not is_self
-            union all
-            select person_id, as_words(address), false
-            from core.identities where not is_self
-        ),
-        matched as (
-            select
-                spellings.person_id,
-                bool_or(spellings.is_name and spellings.words = wanted.words) as full_name
-            from spellings, wanted
-            where contains(spellings.words, wanted.words) and wanted.words <> ' '
-            group by spellings.person_id
-        )
-        select p.person_id, p.display_name, matched.full_name
-        from matched
-        join core.people p using (person_id)
-        order by p.display_name, p.person_id""", {"query": query}).fetchall()
+    matches = find_people(con, query, split_addresses)
     if not matches:
         raise ActionError(f"nobody in your mail or calendar matches {query!r}: try part of "
                           "their name or an address (`keepwarm sql \"select display_name, "
                           "addresses from core.people\"` lists them)")
-    full = [m for m in matches if m[2]]
-    if len(matches) == 1 or len(full) == 1:
-        person_id, name, _ = matches[0] if len(matches) == 1 else full[0]
-        return Person(person_id, name, person_id)
-    shown = "\n".join(f"  {name} <{person_id}>" for person_id, name, _ in
-                      matches[:MAX_CANDIDATES])
+    if len(matches) == 1:
+        return Person(matches[0].person_id, matches[0].name, matches[0].address)
+    shown = "\n".join(f"  {m.name} <{m.address}>" for m in matches[:MAX_CANDIDATES])
     more = (f"\n  and {len(matches) - MAX_CANDIDATES} more"
             if len(matches) > MAX_CANDIDATES else "")
     raise ActionError(f"{query!r} matches {len(matches)} people; name one by address:\n"

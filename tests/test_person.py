@@ -13,12 +13,12 @@ from connectors.records import Address, Attendee
 from pipelines.config import KeepwarmConfig
 from pipelines.digest import (
     build_digest,
-    find_people,
     person_profiles,
     render_person_text,
     render_text,
 )
 from pipelines.digest.commands import print_person
+from pipelines.people import find_people
 from tests.conftest import utc
 from tests.crafted import ME, mail, meeting
 

@@ -13,10 +13,8 @@ call it without either importing the other.
 
 from pipelines.digest.queries import (
     Digest,
-    Match,
     PersonProfile,
     build_digest,
-    find_people,
     person_profiles,
 )
 from pipelines.digest.render import (
@@ -29,10 +27,8 @@ from pipelines.digest.render import (
 
 __all__ = [
     "Digest",
-    "Match",
     "PersonProfile",
     "build_digest",
-    "find_people",
     "person_profiles",
     "render_html",
     "render_markdown",

@@ -22,10 +22,6 @@ KEY_DATE_DAYS = 14
 MEETING_DAYS = 7
 # Introductions older than a year that never took are history, not a to-do.
 INTRODUCTION_DAYS = 365
-# `keepwarm person`: a name or address this similar (Jaro-Winkler) counts as a match, and
-# the best match is taken alone when it leads the next one by this much.
-MIN_SIMILARITY = 0.85
-CLEAR_LEAD = 0.05
 # The minimum regular contact a dormant tie needs to be worth reviving, when the caller
 # does not pass status.min_touchpoints.
 DEFAULT_MIN_TOUCHPOINTS = 3
@@ -155,19 +151,6 @@ class Digest:
         for spark in self.network.strongest:
             seen.setdefault(spark.person.person_id, spark.person)
         return list(seen.values())
-
-
-@dataclass(frozen=True)
-class Match:
-    """A candidate for `keepwarm person QUERY`."""
-
-    person_id: str
-    name: str
-    address: str
-    last_contact_at: datetime | None
-    exact: bool
-    partial: bool
-    similarity: float
 
 
 def _walk(items: tuple[Item, ...]):
@@ -535,27 +518,6 @@ def _network(con, params: dict[str, Any]) -> Network:
 
 
 # --- one person ---------------------------------------------------------------------------
-
-
-def find_people(con: duckdb.DuckDBPyConnection, query: str,
-                split_addresses: list[str] | None = None) -> list[Match]:
-    """Who `query` names: one Match when it is clear, several when ambiguous, none.
-
-    An exact name or address wins; else a part of a name or address; else the names and
-    addresses at least MIN_SIMILARITY alike (Jaro-Winkler), the best alone when it leads
-    the next by CLEAR_LEAD.
-    """
-    rows = _rows(con, "person_match", {"query": query, "min_similarity": MIN_SIMILARITY,
-                                       "split_addresses": split_addresses or []})
-    matches = [Match(r["person_id"], r["display_name"], r["address"], r["last_contact_at"],
-                     r["exact"], r["partial"], r["similarity"]) for r in rows]
-    for tier in (lambda m: m.exact, lambda m: m.partial):
-        chosen = [m for m in matches if tier(m)]
-        if chosen:
-            return chosen
-    if len(matches) >= 2 and matches[0].similarity - matches[1].similarity >= CLEAR_LEAD:
-        return matches[:1]
-    return matches
 
 
 def person_profiles(

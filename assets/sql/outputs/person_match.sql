@@ -1,11 +1,16 @@
--- `keepwarm person QUERY`: the people whose name or address matches $query, best first.
--- exact: the name (any case) or one of their addresses is the query; contains: the query
--- is part of the name or an address; similarity: Jaro-Winkler of the query against the
--- name and each address, the best of them (1 = equal).
+-- The people whose name or address matches $query, best first (pipelines/people.py; every
+-- command that takes QUERY). exact: the name (any case) or one of their addresses is the
+-- query; words: the query's words start words of the name or an address, in order ("ana
+-- eri" for Ana Eriksen, but not Rosa Tanaka); partial: the query is part of the name or an
+-- address; similarity: Jaro-Winkler of the query against the name and each address, the
+-- best of them (1 = equal).
 with
 
 query as (
-    select lower(trim($query)) as q
+    select
+        lower(trim($query)) as q,
+        -- Letters and digits only, each word behind a space: ' ana eri'.
+        ' ' || trim(regexp_replace(lower($query), '[^\pL\pN]+', ' ', 'g')) as q_words
 ),
 
 people as (
@@ -21,6 +26,12 @@ scored as (
         lower(display_name) = q
             or list_contains(addresses, normalize_address(q, keep := $split_addresses))
             as exact,
+        q_words <> ' ' and (
+            contains(' ' || trim(regexp_replace(lower(display_name), '[^\pL\pN]+', ' ', 'g')),
+                     q_words)
+            or list_bool_or(list_transform(addresses, lambda a: contains(
+                ' ' || trim(regexp_replace(a, '[^\pL\pN]+', ' ', 'g')), q_words)))
+        ) as words,
         contains(lower(display_name), q)
             or list_bool_or(list_transform(addresses, lambda a: contains(a, q))) as partial,
         greatest(
@@ -30,9 +41,10 @@ scored as (
     from people, query
 )
 
-select person_id, display_name, addresses[1] as address, last_contact_at, exact, partial,
-       round(similarity, 3) as similarity
+select person_id, display_name, addresses[1] as address, last_contact_at, exact, words,
+       partial, round(similarity, 3) as similarity
 from scored
-where exact or partial or similarity >= $min_similarity
-order by exact desc, partial desc, similarity desc, tie_strength desc nulls last, person_id
+where exact or words or partial or similarity >= $min_similarity
+order by exact desc, words desc, partial desc, similarity desc, tie_strength desc nulls last,
+         person_id
 limit 20;
