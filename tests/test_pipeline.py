@@ -36,7 +36,9 @@ def demo_run(tmp_path_factory):
     return path, config, result
 
 
-def test_every_asset_and_check_succeeds(demo_run):
+def test_every_asset_but_the_backtest_and_every_check_succeeds(demo_run):
+    # marts/backtest is left to the UI's Materialize all (tests/test_ui.py) and to its own
+    # materialisation (tests/test_history.py): the refresh job does not rebuild it nightly.
     _, _, result = demo_run
     assert result.success
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
@@ -58,7 +60,6 @@ def test_every_asset_and_check_succeeds(demo_run):
             ["marts", "network_summary"],
             ["marts", "introductions"],
             ["marts", "status_history"],
-            ["marts", "backtest"],
             ["serving", "warehouse"],
             ["outputs", "digest"],
         )
