@@ -17,7 +17,10 @@ Decoding rules, in the order they are tried for a raw header value:
 Encoded-words (`=?charset?B|Q?...?=`) are decoded after the address list has been split,
 so an encoded comma inside a display name cannot split an address. Adjacent words in the
 same charset are joined before decoding, so a multi-byte character split across two words
-survives. An unknown charset decodes like raw bytes (rules above).
+survives. An unknown charset decodes like raw bytes (rules above), and so does a codec
+that is not a text encoding (`base64`, `hex`, `zlib`, `rot13`, ...: Python knows them by
+name, but they turn bytes into bytes, and decoding with one raises) or `undefined` (a
+codec that fails on every input).
 """
 
 from __future__ import annotations
@@ -236,9 +239,14 @@ _ONLY_SPACE = re.compile(r"[ \t\r\n]*")
 def _charset(name: str) -> str | None:
     name = name.split("*", 1)[0].strip().lower()  # RFC 2231 language suffix: utf-8*en
     try:
-        return codecs.lookup(name).name
+        codec = codecs.lookup(name)
     except LookupError:
         return None
+    # Bytes-to-bytes codecs (base64, hex, zlib, uu, quopri, rot13, bz2) are not charsets,
+    # and "undefined" raises on any input: a header naming one is read as raw bytes.
+    if not codec._is_text_encoding or codec.name == "undefined":
+        return None
+    return codec.name
 
 
 def _word_bytes(encoding: str, payload: str) -> bytes | None:
@@ -255,8 +263,14 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
     if charset is not None:
         try:
             return data.decode(charset)
-        except (UnicodeDecodeError, LookupError):
-            return data.decode(charset, "replace") if charset != "utf-8" else bytes_to_text(data)
+        except (UnicodeError, LookupError):
+            pass
+        if charset != "utf-8":
+            try:
+                return data.decode(charset, "replace")
+            except (UnicodeError, LookupError, ValueError):
+                # Some text codecs (idna, punycode) raise whatever the error handler.
+                pass
     return bytes_to_text(data)
 
 

@@ -420,28 +420,41 @@ def read_mbox(
                         gmail_id, envelope_date = envelope_of(  # type: ignore[misc]
                             buf[pos:newline].rstrip(b"\r")
                         )
-                        headers = split_span(buf, newline, following, include_subject)
-                        record = from_headers(
-                            headers,
-                            None,
-                            account,
-                            SOURCE,
-                            "",  # only a rejection names the place, and this path has none
-                            gmail_id,
-                            envelope_date,
-                            now,
-                            latest,
-                            include_subject,
-                            (),
-                            include_subject,
-                        )
-                        if record is None:  # it needs the block after all (rare)
-                            record = _record_with_block(
-                                buf,
-                                newline,
-                                following,
+                        try:
+                            headers = split_span(buf, newline, following, include_subject)
+                            record = from_headers(
                                 headers,
+                                None,
                                 account,
+                                SOURCE,
+                                "",  # only a rejection names the place, and this path has none
+                                gmail_id,
+                                envelope_date,
+                                now,
+                                latest,
+                                include_subject,
+                                (),
+                                include_subject,
+                            )
+                            if record is None:  # it needs the block after all (rare)
+                                record = _record_with_block(
+                                    buf,
+                                    newline,
+                                    following,
+                                    headers,
+                                    account,
+                                    prefix + str(w.base + pos),
+                                    gmail_id,
+                                    envelope_date,
+                                    now,
+                                    latest,
+                                    include_subject,
+                                )
+                        except Exception:  # one bad message must not stop the run: quarantine it
+                            record = record_from_block(
+                                buf[newline + 1 : following],
+                                account,
+                                SOURCE,
                                 prefix + str(w.base + pos),
                                 gmail_id,
                                 envelope_date,

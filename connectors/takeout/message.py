@@ -244,19 +244,23 @@ def record_from_block(
     if b"\x00" in block:
         reason = "header block contains NUL bytes: binary data, not a message"
         return _reject(block, reason, source, account, locator, include_subject)
-    return record_from_headers(  # type: ignore[return-value]
-        split_header_block(block),
-        block,
-        account,
-        source,
-        locator,
-        gmail_id,
-        envelope_date,
-        now,
-        latest,
-        include_subject,
-        extra_labels,
-    )
+    try:
+        return record_from_headers(  # type: ignore[return-value]
+            split_header_block(block),
+            block,
+            account,
+            source,
+            locator,
+            gmail_id,
+            envelope_date,
+            now,
+            latest,
+            include_subject,
+            extra_labels,
+        )
+    except Exception as error:  # one unreadable message must not stop the run
+        reason = f"cannot read the header block ({type(error).__name__}): {error}"[:300]
+        return _reject(block, reason, source, account, locator, include_subject)
 
 
 def record_from_headers(
