@@ -71,6 +71,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time as clock
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -267,6 +268,46 @@ def _reason(error: Exception) -> str:
     return f"cannot expand event ({type(error).__name__}): {message}"
 
 
+def _ends_before_start(start: date | datetime, end: date | datetime) -> bool:
+    """Whether DTEND is before DTSTART, whatever their zones.
+
+    A TZID the reader does not know leaves a naive time; two of them (the same unknown
+    zone) compare as local times. One naive time against an aware one is read in the
+    other's zone, as the expansion reads it: comparing them any other way raises, and an
+    event that ends before it starts would land as a meeting that lasts the gap.
+    """
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        if start.tzinfo is None and end.tzinfo is not None:
+            start = start.replace(tzinfo=end.tzinfo)
+        elif end.tzinfo is None and start.tzinfo is not None:
+            end = end.replace(tzinfo=start.tzinfo)
+    return end < start
+
+
+def _rule_text(component: Any) -> str:
+    rules = _as_list(component.get("RRULE"))
+    try:
+        return "; ".join(rule.to_ical().decode("ascii", "replace") for rule in rules)[:160]
+    except Exception:  # a rule too broken to serialise
+        return "RRULE"
+
+
+class SeriesTooLarge(Exception):
+    """A recurring series went past a bound of its expansion; the message says which."""
+
+
+class _Bounds:
+    """How far one series may expand: instances and seconds (see `read_ics`)."""
+
+    def __init__(self, max_instances: int, max_seconds: float) -> None:
+        if max_instances < 1:
+            raise ValueError(f"max_instances_per_series must be at least 1, not {max_instances}")
+        if max_seconds <= 0:
+            raise ValueError(f"max_seconds_per_series must be positive, not {max_seconds}")
+        self.max_instances = max_instances
+        self.max_seconds = max_seconds
+
+
 class _Series:
     """Components sharing a UID (a master and its overrides), or one UID-less event."""
 
@@ -278,6 +319,14 @@ class _Series:
     @property
     def label(self) -> str:
         return self.uid if self.uid is not None else f"#{self.index}"
+
+    @property
+    def rule(self) -> str:
+        """The master's RRULE as written, for a reason; "RDATE" when it has none."""
+        for component in self.components:
+            if component.get("RRULE") is not None:
+                return _rule_text(component)
+        return "RDATE"
 
     @property
     def recurring(self) -> bool:
@@ -299,10 +348,19 @@ class _Series:
                 return "event has no DTSTART (start time)"
             end = component.get("DTEND")
             try:
-                if end is not None and end.dt < start.dt:
+                if end is not None and _ends_before_start(start.dt, end.dt):
                     return "event ends (DTEND) before it starts (DTSTART)"
             except (TypeError, ValueError, AttributeError):
                 pass  # mixed date/datetime or a broken value: left to the expansion to judge
+            for rule in _as_list(component.get("RRULE")):
+                try:
+                    intervals = [int(n) for n in rule.get("INTERVAL", [])]
+                except (TypeError, ValueError, AttributeError):
+                    continue  # left to the expansion to judge
+                if any(n < 1 for n in intervals):
+                    # recurring-ical-events (through dateutil) loops forever on it.
+                    return (f"recurrence rule has INTERVAL={min(intervals)}, which never "
+                            f"moves on: {_rule_text(component)}")
             for name in ("RDATE", "EXDATE"):
                 for values in _as_list(component.get(name)):
                     try:
@@ -428,6 +486,8 @@ def read_ics(
     batch_size: int = 5000,
     stats: ReadStats | None = None,
     seen: set[str] | None = None,
+    max_instances_per_series: int = 5000,
+    max_seconds_per_series: float = 5.0,
 ) -> Iterator[Batch]:
     """Read the events of an .ics file: every one-off event, recurring ones expanded
     within a window.
@@ -444,6 +504,10 @@ def read_ics(
         batch_size: records (events + quarantined) per batch.
         stats: optional counters to add to.
         seen: event keys ("<calendar_id>/<event_key>") already emitted in this run.
+        max_instances_per_series: a recurring series with more instances than this in
+            the window (FREQ=SECONDLY, say) is quarantined, with the reason, instead of
+            expanded; so is one whose expansion takes longer than
+        max_seconds_per_series: (seconds).
 
     Yields:
         `Batch` objects with `events`, `quarantine` and a
@@ -452,9 +516,10 @@ def read_ics(
 
     Raises:
         SourceFileError: the file is missing or unreadable.
-        ValueError: the window ends before it starts.
+        ValueError: the window ends before it starts, or a bound is not positive.
     """
     file_path = Path(path).expanduser().resolve()
+    bounds = _Bounds(max_instances_per_series, max_seconds_per_series)
     window = (_utc_window(window_start), _utc_window(window_end))
     if window[1] <= window[0]:
         raise ValueError(f"window_end {window[1]} is not after window_start {window[0]}")
@@ -506,7 +571,7 @@ def read_ics(
         )
 
     records = _records(data, file_path, account, calendar_id, window, include_summary, reject,
-                       outside)
+                       outside, bounds)
     for item in records:
         key = f"{calendar_id}/{item.event_key}"
         if key in seen:
@@ -576,29 +641,123 @@ def _expand(
     return found
 
 
-def _count_before_window(
-    root: Any,
-    timezones: list[Any],
-    series_list: list[_Series],
-    window: tuple[datetime, datetime],
-    expanded: list[tuple[Any, _Series]],
-) -> int:
-    """Instances of these series that end before the window: left out, only counted."""
-    starts = []
-    for series in series_list:
-        for component in series.components:
+# Seconds in one step of a sub-daily FREQ. The library lists every instance from DTSTART
+# on (dateutil's cache), so these rules are bounded from DTSTART, not from the window.
+_SUB_DAILY = {"SECONDLY": 1, "MINUTELY": 60, "HOURLY": 3600}
+
+
+def _check_steps(series: _Series, end: datetime, bounds: _Bounds) -> None:
+    """Reject a sub-daily rule that repeats more than the bound between DTSTART and `end`.
+
+    Counted in steps of FREQ*INTERVAL up to UNTIL (and COUNT, when no BY... part can
+    multiply a step): computed, not expanded, since expanding is what must not happen.
+    """
+    for component in series.components:
+        for rule in _as_list(component.get("RRULE")):
             try:
-                starts.append(_as_utc(component.get("DTSTART").dt)[0])
-            except (AttributeError, TypeError, ValueError):
+                freq = str(rule.get("FREQ", [""])[0]).upper()
+                if freq not in _SUB_DAILY:
+                    continue
+                step = _SUB_DAILY[freq] * int(rule.get("INTERVAL", [1])[0])
+                first, _ = _as_utc(component.get("DTSTART").dt)
+                last = end
+                if rule.get("UNTIL"):
+                    last = min(last, _as_utc(rule["UNTIL"][0])[0])
+                steps = max(0, int((last - first).total_seconds()) // step + 1)
+                if rule.get("COUNT") and not any(key.startswith("BY") for key in rule):
+                    steps = min(steps, int(rule["COUNT"][0]))
+            except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+                continue  # left to the expansion to judge
+            if steps > bounds.max_instances:
+                raise SeriesTooLarge(
+                    f"recurring series repeats more than {bounds.max_instances:,} times "
+                    f"between its start and the window's end (max_instances_per_series): "
+                    f"{series.rule}"
+                )
+
+
+def _window_instances(
+    query: Any,
+    start: datetime,
+    end: datetime,
+    bounds: _Bounds,
+    series: _Series,
+    *,
+    capped: bool = False,
+) -> list[Any]:
+    """The occurrences of one series that overlap [start, end), by start.
+
+    The span is read in slices, never as one list: a slice grows fourfold while the
+    series is sparse and shrinks to what the instance bound has left once it is dense, so
+    a FREQ=SECONDLY rule stops after a few thousand instances instead of filling memory.
+    The clock is read between slices, so it cannot stop a rule that loops inside the
+    library without returning (INTERVAL=0, which `_Series.problem` rejects first).
+
+    Raises:
+        SeriesTooLarge: past `bounds.max_instances` occurrences in the span, or
+            `bounds.max_seconds` spent; with `capped`, what was found by then is returned.
+    """
+    deadline = clock.monotonic() + bounds.max_seconds
+    found: list[Any] = []
+    keys: set[str] = set()
+    span = timedelta(hours=1)
+    cursor = start
+    while cursor < end:
+        stop = min(cursor + span, end)
+        chunk = query.between(cursor, stop)
+        for occurrence in chunk:
+            key = _instance_key(occurrence)
+            if key in keys:  # it overlaps the previous slice too
                 continue
+            if len(found) >= bounds.max_instances:
+                if capped:
+                    return found
+                raise SeriesTooLarge(
+                    f"recurring series expands past {bounds.max_instances:,} instances in "
+                    f"the window (max_instances_per_series): {series.rule}"
+                )
+            keys.add(key)
+            found.append(occurrence)
+        if clock.monotonic() > deadline:
+            if capped:
+                return found
+            raise SeriesTooLarge(
+                f"recurring series takes more than {bounds.max_seconds:g} s to expand in "
+                f"the window (max_seconds_per_series): {series.rule}"
+            )
+        left = bounds.max_instances - len(found) + 1
+        grown = span * 4
+        if chunk:
+            grown = min(grown, span * left / len(chunk))
+        span = max(grown, timedelta(seconds=1))
+        cursor = stop
+    return found
+
+
+def _count_before_window(
+    query: Any,
+    series: _Series,
+    window: tuple[datetime, datetime],
+    in_window: list[Any],
+    bounds: _Bounds,
+) -> int:
+    """Instances of one series that end before the window: left out, only counted (up to
+    the series' bounds: a count is not worth a night's run)."""
+    starts = []
+    for component in series.components:
+        try:
+            starts.append(_as_utc(component.get("DTSTART").dt)[0])
+        except (AttributeError, TypeError, ValueError):
+            continue
     earliest = min(starts, default=window[0]) - timedelta(days=1)
     if earliest >= window[0]:
         return 0
-    in_window = {(id(series), _instance_key(occurrence)) for occurrence, series in expanded}
-    before = _expand(root, timezones, list(series_list),
-                     lambda query: query.between(earliest, window[0]), lambda *_: None)
-    return sum(1 for occurrence, series in before
-               if (id(series), _instance_key(occurrence)) not in in_window)
+    try:
+        before = _window_instances(query, earliest, window[0], bounds, series, capped=True)
+    except Exception:  # the window's expansion worked; a count is not worth quarantining
+        return 0
+    in_window_keys = {_instance_key(occurrence) for occurrence in in_window}
+    return sum(1 for occurrence in before if _instance_key(occurrence) not in in_window_keys)
 
 
 def _instance_key(occurrence: Any) -> str:
@@ -615,6 +774,7 @@ def _records(
     include_summary: bool,
     reject: Any,
     outside: list[int],
+    bounds: _Bounds,
 ) -> Iterator[EventRecord]:
     head = data[:2000].decode("utf-8", "replace")
     try:
@@ -645,18 +805,48 @@ def _records(
                 reject(series.label, problem, text)
             else:
                 (recurring if series.recurring else one_off).append(series)
-        occurrences = _expand(root, timezones, one_off, lambda query: query.all(), reject)
-        in_window = _expand(root, timezones, recurring,
-                            lambda query: query.between(*window), reject)
-        outside[0] += _count_before_window(root, timezones, recurring, window, in_window)
-        for occurrence, series in [*occurrences, *in_window]:
+        for occurrence, series in _expand(
+            root, timezones, one_off, lambda query: query.all(), reject
+        ):
+            yield from _series_records(
+                [occurrence], series, account, calendar_id, include_summary, reject
+            )
+        # One series at a time, each within its bounds: one that runs away is rejected
+        # alone, and at most one series' instances are held at once.
+        for series in recurring:
             try:
-                yield _event_record(
-                    occurrence,
-                    series,
-                    account=account,
-                    calendar_id=calendar_id,
-                    include_summary=include_summary,
+                query = recurring_ical_events.of(
+                    _mini_calendar(root, timezones, series.components)
                 )
-            except Exception as error:  # an odd property in one instance
-                reject(series.label, _reason(error), _component_text(occurrence))
+                _check_steps(series, window[1], bounds)
+                in_window = _window_instances(query, *window, bounds, series)
+            except Exception as error:  # isolate the broken series, keep the rest
+                reason = str(error) if isinstance(error, SeriesTooLarge) else _reason(error)
+                text = "".join(_component_text(c) for c in series.components)
+                reject(series.label, reason, text)
+                continue
+            outside[0] += _count_before_window(query, series, window, in_window, bounds)
+            yield from _series_records(
+                in_window, series, account, calendar_id, include_summary, reject
+            )
+
+
+def _series_records(
+    occurrences: list[Any],
+    series: _Series,
+    account: str,
+    calendar_id: str,
+    include_summary: bool,
+    reject: Any,
+) -> Iterator[EventRecord]:
+    for occurrence in occurrences:
+        try:
+            yield _event_record(
+                occurrence,
+                series,
+                account=account,
+                calendar_id=calendar_id,
+                include_summary=include_summary,
+            )
+        except Exception as error:  # an odd property in one instance
+            reject(series.label, _reason(error), _component_text(occurrence))

@@ -4,6 +4,8 @@ from its description and must be read or quarantined, never raise."""
 from __future__ import annotations
 
 import base64
+import warnings
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,3 +96,118 @@ def test_a_message_that_cannot_be_read_is_quarantined_with_its_locator(
     assert len(quarantine) == 1
     assert quarantine[0].locator == f"{path.resolve()}:0"
     assert "LookupError" in quarantine[0].reason
+
+
+# --- .ics ----------------------------------------------------------------------------
+
+WINDOW = {"window_start": datetime(2024, 1, 1, tzinfo=UTC),
+          "window_end": datetime(2025, 1, 1, tzinfo=UTC)}
+
+
+def _calendar(path: Path, *events: str) -> Path:
+    body = "".join(f"BEGIN:VEVENT\r\n{event.strip()}\r\nEND:VEVENT\r\n" for event in events)
+    path.write_text(f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n{body}"
+                    "END:VCALENDAR\r\n", encoding="utf-8")
+    return path
+
+
+NORMAL = """UID:normal
+DTSTART:20240301T100000Z
+DTEND:20240301T110000Z
+ATTENDEE:mailto:bob@example.com"""
+
+
+def _series(uid: str, rule: str, start: str = "20240101T090000Z",
+            end: str = "20240101T091500Z") -> str:
+    return f"UID:{uid}\r\nDTSTART:{start}\r\nDTEND:{end}\r\nRRULE:{rule}"
+
+
+def _read(path: Path, **kwargs):
+    from connectors.takeout import ReadStats
+    from connectors.takeout.ics import read_ics
+
+    stats = ReadStats()
+    batches = list(read_ics(path, ACCOUNT, stats=stats, **WINDOW, **kwargs))
+    events = [e for b in batches for e in b.events]
+    quarantine = {q.locator.rsplit(":", 1)[1]: q.reason for b in batches for q in b.quarantine}
+    return events, quarantine, stats
+
+
+def test_runaway_recurring_series_are_quarantined_and_the_rest_is_read(tmp_path: Path) -> None:
+    path = _calendar(
+        tmp_path / "cal.ics",
+        NORMAL,
+        _series("secondly", "FREQ=SECONDLY"),
+        _series("minutely", "FREQ=MINUTELY"),
+        # Sub-daily but started long before the window: the library would list every
+        # instance since 2020 before reaching the window.
+        _series("old-hourly", "FREQ=HOURLY;UNTIL=20240102T000000Z", start="20200101T000000Z",
+                end="20200101T000100Z"),
+        _series("interval-0", "FREQ=DAILY;INTERVAL=0"),
+        _series("secondly-interval-0", "FREQ=SECONDLY;INTERVAL=0"),
+        # Daily is not checked from DTSTART; 366 instances in the window > 100.
+        _series("daily-all-year", "FREQ=DAILY"),
+        # Within the bound: land.
+        _series("weekly", "FREQ=WEEKLY;COUNT=10"),
+        _series("hourly-50", "FREQ=HOURLY;COUNT=50"),
+        # 20 instances in 2023 (before the window), 10 in it.
+        _series("daily-across", "FREQ=DAILY;COUNT=30", start="20231212T090000Z",
+                end="20231212T093000Z"),
+    )
+    events, quarantine, stats = _read(path, max_instances_per_series=100)
+    by_series = Counter(e.recurring_event_id or e.event_key for e in events)
+    assert by_series == {"normal": 1, "weekly": 10, "hourly-50": 50, "daily-across": 10}
+    assert stats.outside_window == 20
+    assert set(quarantine) == {"secondly", "minutely", "old-hourly", "interval-0",
+                               "secondly-interval-0", "daily-all-year"}
+    assert quarantine["secondly"] == (
+        "recurring series repeats more than 100 times between its start and the window's "
+        "end (max_instances_per_series): FREQ=SECONDLY"
+    )
+    assert quarantine["old-hourly"].startswith("recurring series repeats more than 100 times")
+    assert quarantine["interval-0"] == (
+        "recurrence rule has INTERVAL=0, which never moves on: FREQ=DAILY;INTERVAL=0"
+    )
+    assert quarantine["daily-all-year"] == (
+        "recurring series expands past 100 instances in the window "
+        "(max_instances_per_series): FREQ=DAILY"
+    )
+
+
+def test_the_default_bound_reads_a_daily_series_and_stops_a_secondly_one(tmp_path: Path) -> None:
+    path = _calendar(tmp_path / "cal.ics", NORMAL, _series("daily", "FREQ=DAILY"),
+                     _series("secondly", "FREQ=SECONDLY"))
+    events, quarantine, _ = _read(path)
+    assert Counter(e.recurring_event_id or e.event_key for e in events) == {
+        "normal": 1, "daily": 366}  # 2024 is a leap year
+    assert list(quarantine) == ["secondly"]
+    assert "more than 5,000 times" in quarantine["secondly"]
+
+
+@pytest.mark.parametrize("bad", [{"max_instances_per_series": 0},
+                                 {"max_seconds_per_series": 0}])
+def test_a_bound_that_is_not_positive_is_refused(tmp_path: Path, bad: dict) -> None:
+    path = _calendar(tmp_path / "cal.ics", NORMAL)
+    with pytest.raises(ValueError, match="max_"):
+        _read(path, **bad)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("DTSTART;TZID=Mars/Olympus:20240301T100000", "DTEND;TZID=Mars/Olympus:20230412T090000"),
+        ("DTSTART;TZID=Mars/Olympus:20240301T100000", "DTEND:20230412T090000Z"),
+        ("DTSTART:20240301T100000Z", "DTEND;TZID=Mars/Olympus:20230412T090000"),
+        ("DTSTART;TZID=Europe/Paris:20240301T100000", "DTEND;TZID=Mars/Olympus:20230412T090000"),
+        ("DTSTART:20240301T100000Z", "DTEND:20230412T090000Z"),
+    ],
+)
+def test_an_end_before_the_start_is_quarantined_whatever_the_zone(
+    tmp_path: Path, start: str, end: str
+) -> None:
+    path = _calendar(tmp_path / "cal.ics", NORMAL, f"UID:backwards\r\n{start}\r\n{end}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # icalendar may warn about the unknown TZID
+        events, quarantine, _ = _read(path)
+    assert [e.event_key for e in events] == ["normal"]
+    assert quarantine == {"backwards": "event ends (DTEND) before it starts (DTSTART)"}
