@@ -200,7 +200,8 @@ def _read_calendars(config: KeepwarmConfig, calendars: list[Path], state: Mailbo
         yield from read_ics(
             path, files.account, window_start=window_start, window_end=window_end,
             cursor=cursors.get(str(path.resolve())), include_summary=config.store_subjects,
-            stats=stats, seen=seen,
+            stats=stats, seen=seen, max_instances_per_series=files.max_instances_per_series,
+            max_seconds_per_series=files.max_seconds_per_series,
         )
 
 

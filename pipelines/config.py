@@ -86,6 +86,10 @@ class FilesSourceConfig(_Section):
     # to this many after; one-off events are read whatever their date.
     past_days: int = 730
     future_days: int = 30
+    # A recurring series past either bound (FREQ=SECONDLY over a year, say) is quarantined
+    # with the reason instead of expanded: one bad event must not exhaust the machine.
+    max_instances_per_series: int = Field(5000, ge=1)
+    max_seconds_per_series: float = Field(5.0, gt=0)
 
 
 TOKEN_DIR = Path("~/.config/keepwarm/tokens")

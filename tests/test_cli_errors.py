@@ -149,6 +149,15 @@ def test_a_value_out_of_range(tmp_path, capsys):
         2, "", expect("config_bad_value", config=config))
 
 
+def test_a_recurring_series_bound_that_is_not_positive(tmp_path, capsys):
+    config = tmp_path / "keepwarm.yaml"
+    config.write_text(f"sources:\n  files:\n    account: {ACCOUNT}\n"
+                      "    max_instances_per_series: 0\n")
+    assert keepwarm(capsys, "--config", config, "run") == (
+        2, "", f"keepwarm: {config}: sources.files.max_instances_per_series: Input should be "
+               "greater than or equal to 1\n")
+
+
 def test_a_config_without_sources(tmp_path, capsys):
     config, _ = make_config(tmp_path)
     assert keepwarm(capsys, "--config", config, "run") == (

@@ -119,3 +119,39 @@ def test_a_missing_file_fails_the_run_naming_the_path(tmp_path, capsys):
     assert keepwarm(["--config", str(path), "run"]) == 2
     assert capsys.readouterr().err == (f"keepwarm: {missing}: no such file or folder\n"
                                        f"  fix sources.files.mail in {path}\n")
+
+
+def test_a_runaway_recurring_series_is_quarantined_by_the_configured_bound(tmp_path):
+    # One FREQ=MINUTELY event next to a normal calendar: the bound from keepwarm.yaml
+    # quarantines it with the reason, and the rest of the calendar lands.
+    calendar = tmp_path / "work.ics"
+    calendar.write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+        "BEGIN:VEVENT\r\nUID:lunch\r\nDTSTART:20261015T120000Z\r\nDTEND:20261015T130000Z\r\n"
+        "ORGANIZER:mailto:samuelchan@gmail.com\r\nATTENDEE:mailto:ann@example.org\r\n"
+        "END:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:weekly\r\nDTSTART:20260907T090000Z\r\nDTEND:20260907T093000Z\r\n"
+        "RRULE:FREQ=WEEKLY;COUNT=8\r\nATTENDEE:mailto:ann@example.org\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:runaway\r\nDTSTART:20261001T000000Z\r\nDTEND:20261001T000100Z\r\n"
+        "RRULE:FREQ=MINUTELY\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n",
+        encoding="utf-8",
+    )
+    path, config = make_config(
+        tmp_path,
+        me={"addresses": [ACCOUNT]},
+        sources={"files": {"account": ACCOUNT, "calendars": [str(calendar)],
+                           "max_instances_per_series": 1000}},
+        status={"as_of": "2026-11-03T00:00:00Z"},
+    )
+    run(path)
+    with duckdb.connect(config.warehouse.path, read_only=True) as con:
+        events = con.execute("select coalesce(recurring_event_id, event_key), count(*) "
+                             "from raw.events group by 1 order by 1").fetchall()
+        quarantined = con.execute("select locator, reason from raw.quarantine").fetchall()
+    assert events == [("lunch", 1), ("weekly", 8)]
+    assert quarantined == [(
+        f"{calendar.resolve()}:runaway",
+        "recurring series repeats more than 1,000 times between its start and the "
+        "window's end (max_instances_per_series): FREQ=MINUTELY",
+    )]

@@ -49,10 +49,17 @@ Mapping to `EventRecord`:
   free), and CATEGORIES holds the user's own words, so neither is read as a type; other
   X-MICROSOFT-CDO-BUSYSTATUS values (FREE, TENTATIVE, BUSY) are availability, not types.
 
+Each recurring series is expanded on its own, in slices of the window, within bounds
+(`read_ics`'s `max_instances_per_series` and `max_seconds_per_series`): a series past
+them (FREQ=SECONDLY over a year, say) is quarantined with the reason, and so is a rule
+with INTERVAL=0, which would never end. Instances before the window are counted up to
+the same bounds.
+
 Malformed input is quarantined with locator "<path>:<UID>" (or "<path>:#<n>" for the n-th
 event when it has no UID, "<path>:file" when the file itself does not parse): an event
-with no or an invalid DTSTART, an invalid RRULE/RDATE/EXDATE/DURATION, an unterminated
-calendar. VTODO, VJOURNAL and VFREEBUSY are not events and are skipped.
+with no or an invalid DTSTART, an invalid RRULE/RDATE/EXDATE/DURATION, an end before
+its start (whatever the zones, a TZID the reader does not know included), an
+unterminated calendar. VTODO, VJOURNAL and VFREEBUSY are not events and are skipped.
 
 Cursor (`Cursor.value`), one per file (`stream` = absolute path):
 
@@ -505,9 +512,11 @@ def read_ics(
         stats: optional counters to add to.
         seen: event keys ("<calendar_id>/<event_key>") already emitted in this run.
         max_instances_per_series: a recurring series with more instances than this in
-            the window (FREQ=SECONDLY, say) is quarantined, with the reason, instead of
-            expanded; so is one whose expansion takes longer than
-        max_seconds_per_series: (seconds).
+            the window is quarantined with the reason; so is a sub-daily one (FREQ=
+            SECONDLY, MINUTELY, HOURLY) repeating more often than this from its DTSTART
+            to the window's end, since the library lists each of those.
+        max_seconds_per_series: a recurring series whose expansion takes longer than
+            this is quarantined with the reason (checked between slices of the window).
 
     Yields:
         `Batch` objects with `events`, `quarantine` and a
