@@ -184,6 +184,16 @@ def test_the_default_bound_reads_a_daily_series_and_stops_a_secondly_one(tmp_pat
     assert "more than 5,000 times" in quarantine["secondly"]
 
 
+def test_the_time_bound_quarantines_a_series_and_keeps_the_rest(tmp_path: Path) -> None:
+    # A bound far below what any expansion takes (reading one slice of the window costs
+    # microseconds): the series is stopped after its first slice, whatever the machine.
+    path = _calendar(tmp_path / "cal.ics", NORMAL, _series("daily", "FREQ=DAILY;COUNT=3"))
+    events, quarantine, _ = _read(path, max_seconds_per_series=1e-9)
+    assert [e.event_key for e in events] == ["normal"]
+    assert quarantine == {"daily": "recurring series takes more than 1e-09 s to expand in "
+                                   "the window (max_seconds_per_series): FREQ=DAILY;COUNT=3"}
+
+
 @pytest.mark.parametrize("bad", [{"max_instances_per_series": 0},
                                  {"max_seconds_per_series": 0}])
 def test_a_bound_that_is_not_positive_is_refused(tmp_path: Path, bad: dict) -> None:
