@@ -100,8 +100,8 @@ def run_pipeline(config_file: Path, *, quiet: bool = True,
     as the Dagster UI and the schedule run them. `progress` shows how the landing goes.
     """
     from assets.ingest import configured_mailboxes
-    from pipelines.definitions import materialize_everything
-    from pipelines.instance import project_instance
+    from pipelines.definitions import materialize_everything, send_step_output_to
+    from pipelines.instance import dagster_home, project_instance
 
     config = load_config(config_file)
     parallel = len(configured_mailboxes(config)) > 1
@@ -109,6 +109,8 @@ def run_pipeline(config_file: Path, *, quiet: bool = True,
     run_config = (
         {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}} if quiet else None
     )
+    if quiet and parallel:
+        send_step_output_to(dagster_home(config) / "step-processes.log")
     # The project's instance, which the UI reads too: this run shows in its run list.
     with project_instance(config) as instance:
         result = materialize_everything(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,35 @@ _START_METHOD = (
     {"forkserver": {"preload_modules": _PRELOADED}}
     if "forkserver" in multiprocessing.get_all_start_methods() else {"spawn": {}}
 )
+
+
+def send_step_output_to(log_file: Path) -> None:
+    """Start the forkserver that step processes fork from with its stderr on `log_file`.
+
+    A step process prints Dagster's own DEBUG lines (STEP_WORKER_STARTED, ...) to stderr
+    before the run's logger config applies to it, so a quiet `keepwarm run` over several
+    mailboxes would scroll them over its progress bars. The events still reach the run's
+    log; only the console copy goes to the file. Nothing happens where the forkserver is
+    not used or already runs (it keeps the stderr it started with).
+    """
+    if "forkserver" not in _START_METHOD:
+        return
+    from multiprocessing import forkserver
+
+    # The preload the multiprocess executor would ask for, so steps still start warm.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["dagster._core.executor.multiprocess", *_PRELOADED])
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    saved = os.dup(2)
+    try:
+        with log_file.open("wb") as log:  # this run's, not every run's
+            os.dup2(log.fileno(), 2)
+            forkserver.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 # Mailboxes land side by side; steps that write the warehouse run one at a time (the
 # writer lock in Warehouse.connect also queues any step that is not tagged).
 EXECUTOR = multiprocess_executor.configured({
