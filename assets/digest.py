@@ -5,10 +5,10 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
+from assets.resources import Settings, WarehouseResource
 from assets.serving import OUTPUTS_GROUP
-from pipelines.digest import build_digest, render_html, render_markdown, write_page
-from pipelines.resources import Settings, Warehouse
-from pipelines.warehouse import WRITER_TAGS
+from engine.digest import build_digest, render_html, render_markdown, write_page
+from engine.warehouse import WRITER_TAGS
 
 DIGEST = AssetKey(["outputs", "digest"])
 
@@ -28,7 +28,7 @@ def digest_asset(deps: Sequence[AssetKey]):
         "self-contained HTML page (outputs.digest_path) and as markdown here.",
     )
     def digest(
-        context: AssetExecutionContext, settings: Settings, warehouse: Warehouse
+        context: AssetExecutionContext, settings: Settings, warehouse: WarehouseResource
     ) -> MaterializeResult:
         config = settings.load()
         with warehouse.connect() as con:

@@ -19,10 +19,10 @@ import pyarrow as pa
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from assets.model import interactions, relationship_status
+from assets.resources import Settings, WarehouseResource
 from assets.tables import markdown_table
-from pipelines.config import KeepwarmConfig
-from pipelines.resources import Settings, Warehouse
-from pipelines.warehouse import SQL_DIR, WRITER_TAGS, fetch_one, run_sql_file, sql_fingerprint
+from engine.config import KeepwarmConfig
+from engine.warehouse import SQL_DIR, WRITER_TAGS, fetch_one, run_sql_file, sql_fingerprint
 
 HISTORY_GROUP = "history"
 SUNDAY = 6  # date.weekday()
@@ -157,7 +157,7 @@ def last_full_day(now: datetime | None = None) -> date:
     "weekly before that, history.look_back_days back.",
 )
 def status_history(
-    context: AssetExecutionContext, settings: Settings, warehouse: Warehouse
+    context: AssetExecutionContext, settings: Settings, warehouse: WarehouseResource
 ) -> MaterializeResult:
     config = settings.load()
     params = config.model_params()
@@ -226,7 +226,7 @@ def _describe_backtest(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     description="The cold rule judged on your own history: precision and recall of past flags.",
 )
 def backtest(
-    context: AssetExecutionContext, settings: Settings, warehouse: Warehouse
+    context: AssetExecutionContext, settings: Settings, warehouse: WarehouseResource
 ) -> MaterializeResult:
     config = settings.load()
     dates = backtest_dates(config.as_of(), config.backtest.cutoffs, config.backtest.step_days)

@@ -42,6 +42,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from assets.resources import Landing, Settings, WarehouseResource
 from assets.tables import markdown_table
 from connectors.demo import mailbox_addresses, read_demo, simulate_mailbox
 from connectors.google import (
@@ -69,11 +70,10 @@ from connectors.takeout import (
     read_ics,
     read_mail_paths,
 )
-from pipelines.config import GcalAccountConfig, GoogleAccountConfig, KeepwarmConfig
-from pipelines.landing import MailboxState, Snapshot
-from pipelines.progress import RunSummary, Tally, log_summary, log_tally, watch
-from pipelines.resources import Landing, Settings, Warehouse
-from pipelines.warehouse import WRITER_TAGS, load_landing, row_count
+from engine.config import GcalAccountConfig, GoogleAccountConfig, KeepwarmConfig
+from engine.landing import MailboxState, Snapshot
+from engine.tally import RunSummary, Tally, log_summary, log_tally, watch
+from engine.warehouse import WRITER_TAGS, load_landing, row_count
 
 INGEST_GROUP = "ingest"
 LANDING = AssetKey(["landing", "mailboxes"])
@@ -492,7 +492,7 @@ def landing_run_config(mailboxes: Sequence[str]) -> dict[str, Any]:
     ],
     op_tags=WRITER_TAGS,
 )
-def raw_tables(context: AssetExecutionContext, landing: Landing, warehouse: Warehouse):
+def raw_tables(context: AssetExecutionContext, landing: Landing, warehouse: WarehouseResource):
     """Load every batch landed since the last load; each with its cursor, atomically."""
     with warehouse.connect() as con:
         loaded = load_landing(con, landing.zone())

@@ -10,9 +10,9 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from assets.ingest import RAW_EVENTS, RAW_MESSAGES
+from assets.resources import Settings, WarehouseResource
 from assets.tables import build_table, markdown_table
-from pipelines.resources import Settings, Warehouse
-from pipelines.warehouse import WRITER_TAGS
+from engine.warehouse import WRITER_TAGS
 
 MODEL_GROUP = "model"
 METRICS_GROUP = "metrics"
@@ -41,7 +41,7 @@ def sql_asset(
         op_tags=WRITER_TAGS,
     )
     def _build(
-        context: AssetExecutionContext, settings: Settings, warehouse: Warehouse
+        context: AssetExecutionContext, settings: Settings, warehouse: WarehouseResource
     ) -> MaterializeResult:
         config = settings.load()
         with warehouse.connect() as con:

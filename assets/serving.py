@@ -4,9 +4,9 @@ from collections.abc import Sequence
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
-from pipelines.resources import Warehouse
-from pipelines.serving import publish_serving_copy
-from pipelines.warehouse import WRITER_TAGS
+from assets.resources import WarehouseResource
+from engine.serving import publish_serving_copy
+from engine.warehouse import WRITER_TAGS
 
 OUTPUTS_GROUP = "outputs"
 SERVING = AssetKey(["serving", "warehouse"])
@@ -24,7 +24,7 @@ def serving_asset(deps: Sequence[AssetKey]):
         description="A complete copy of the warehouse for readers (SQL sessions, notebooks, "
         "`keepwarm sql`), swapped in whole after each build.",
     )
-    def serving_warehouse(context: AssetExecutionContext, warehouse: Warehouse):
+    def serving_warehouse(context: AssetExecutionContext, warehouse: WarehouseResource):
         with warehouse.connect() as con:
             published = publish_serving_copy(con, warehouse.serving_file())
         context.log.info(f"published {published.path} in {published.seconds:.2f} s")

@@ -11,8 +11,8 @@ import duckdb
 import polars as pl
 from dagster import MetadataValue
 
-from pipelines.config import KeepwarmConfig
-from pipelines.warehouse import SQL_DIR, row_count, run_sql_file, sql_fingerprint
+from engine.config import KeepwarmConfig
+from engine.warehouse import SQL_DIR, row_count, run_sql_file, sql_fingerprint
 
 log = logging.getLogger(__name__)
 

@@ -159,7 +159,7 @@ def nightly(config_path: str) -> dict:
     """The whole Dagster job, as the nightly schedule runs it, on the configured store."""
     from dagster import DagsterEventType, DagsterInstance
 
-    from pipelines.config import load_config
+    from engine.config import load_config
     from pipelines.definitions import JOB_NAME, build_definitions
 
     at_start = peak_rss_of_this_process()

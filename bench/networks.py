@@ -34,7 +34,7 @@ if str(REPO) not in sys.path:
 from connectors.demo import read_demo, simulate  # noqa: E402
 from connectors.demo.simulator import MERGED_PERSON, USER  # noqa: E402
 from connectors.records import MessageRecord  # noqa: E402
-from pipelines.config import KeepwarmConfig  # noqa: E402
+from engine.config import KeepwarmConfig  # noqa: E402
 
 CACHE_DIR = REPO / "bench" / ".cache"
 SEED = 7
@@ -113,7 +113,7 @@ def network(size: NetworkSize, cache_dir: Path = CACHE_DIR) -> Network:
     partial = path.with_suffix(".partial.duckdb")
     partial.unlink(missing_ok=True)
     # Imported here: it brings in Dagster, which a child reading a cached network never needs.
-    from pipelines.warehouse import row_count
+    from engine.warehouse import row_count
 
     if size.copies > 1:
         base = network(size.base(), cache_dir)
@@ -155,7 +155,7 @@ def _cache_name(size: NetworkSize) -> str:
 
 
 def _simulate_into(path: Path, size: NetworkSize) -> dict:
-    from pipelines.warehouse import apply_batch, ensure_schema
+    from engine.warehouse import apply_batch, ensure_schema
 
     started = time.perf_counter()
     simulated = simulate(seed=SEED, end=SIMULATION_END, months=size.months, scale=size.scale)
@@ -252,8 +252,8 @@ def nightly_store(
     moved must follow, and the history gains the day just ended."""
     from assets.history import missing_days, snapshot_day
     from assets.tables import rebuild_model
-    from pipelines.config import load_config
-    from pipelines.warehouse import ensure_schema
+    from engine.config import load_config
+    from engine.warehouse import ensure_schema
     from tests.conftest import make_config
 
     store = working_copy(net, directory)

@@ -23,9 +23,9 @@ if str(ROOT) not in sys.path:
 
 from PIL import Image  # noqa: E402
 
-from pipelines.config import load_config  # noqa: E402
-from pipelines.digest import build_digest, render_html, render_text, write_page  # noqa: E402
-from pipelines.serving import open_serving_copy  # noqa: E402
+from engine.config import load_config  # noqa: E402
+from engine.digest import build_digest, render_html, render_text, write_page  # noqa: E402
+from engine.serving import open_serving_copy  # noqa: E402
 
 LIMIT = 3
 WINDOW = (1200, 2600)

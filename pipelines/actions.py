@@ -20,10 +20,10 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.config import KeepwarmConfig
-from pipelines.locks import LockTimeoutError
-from pipelines.people import find_people
-from pipelines.warehouse import Warehouse, fetch_one
+from engine.config import KeepwarmConfig
+from engine.locks import LockTimeoutError
+from engine.people import find_people
+from engine.warehouse import Warehouse, fetch_one
 
 HOWS = ("call", "in-person", "other")
 # Face time a contact logged in person counts for, unless the user says how long.
@@ -85,7 +85,7 @@ def resolve_person(
     con: duckdb.DuckDBPyConnection, query: str, split_addresses: list[str]
 ) -> Person:
     """The one person `query` names, found as `keepwarm person` finds them
-    (pipelines/people.py); several matches are listed for the user to choose from."""
+    (engine/people.py); several matches are listed for the user to choose from."""
     query = query.strip()
     if not query:
         raise ActionError("name someone: a name or an address")
@@ -227,7 +227,7 @@ def rebuild_and_publish(
     """Rebuild the model as a run would after syncing (incrementally) and swap in a new
     serving copy; the seconds it took."""
     from assets.tables import MODEL_TABLES, build_table
-    from pipelines.serving import publish_serving_copy
+    from engine.serving import publish_serving_copy
 
     started = time.perf_counter()
     params = config.model_params()

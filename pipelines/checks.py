@@ -4,17 +4,17 @@
 from dagster import AssetCheckResult, AssetKey, asset_check
 
 from assets.ingest import RAW_MESSAGES
-from pipelines.resources import Warehouse
-from pipelines.warehouse import fetch_one
+from assets.resources import WarehouseResource
+from engine.warehouse import fetch_one
 
 
-def _duplicates(warehouse: Warehouse, query: str) -> int:
+def _duplicates(warehouse: WarehouseResource, query: str) -> int:
     with warehouse.connect() as con:
         return fetch_one(con, query)[0]
 
 
 @asset_check(asset=RAW_MESSAGES, description="No two rows share (account, message_key).")
-def messages_have_unique_keys(warehouse: Warehouse) -> AssetCheckResult:
+def messages_have_unique_keys(warehouse: WarehouseResource) -> AssetCheckResult:
     duplicates = _duplicates(
         warehouse,
         "select count(*) from (select 1 from raw.messages "
@@ -27,7 +27,7 @@ def messages_have_unique_keys(warehouse: Warehouse) -> AssetCheckResult:
     asset=AssetKey(["marts", "relationship_status"]),
     description="Exactly one status per tie, and every tie in contact_metrics has one.",
 )
-def one_status_per_tie(warehouse: Warehouse) -> AssetCheckResult:
+def one_status_per_tie(warehouse: WarehouseResource) -> AssetCheckResult:
     with warehouse.connect() as con:
         repeated, missing = fetch_one(
             con,

@@ -18,10 +18,10 @@ import yaml
 
 from connectors.google import AuthError, require_token_file
 from connectors.takeout import SourceFileError, check_calendar_paths, check_mail_paths
-from pipelines.config import CONFIG_ENV, ConfigError, KeepwarmConfig, config_path, load_config
+from engine.config import CONFIG_ENV, ConfigError, KeepwarmConfig, config_path, load_config
+from engine.serving import ServingCopyMissingError, open_serving_copy
+from engine.warehouse import WarehouseLockedError, fetch_one
 from pipelines.progress import RunProgress
-from pipelines.serving import ServingCopyMissingError, open_serving_copy
-from pipelines.warehouse import WarehouseLockedError, fetch_one
 
 EXAMPLE_QUERIES = """\
   select display_name, status, reason, next_step
@@ -291,7 +291,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("keepwarm: the run failed; `keepwarm run --verbose` shows Dagster's full log",
               file=sys.stderr)
         return 1
-    from pipelines.digest.commands import print_digest  # matplotlib loads slowly
+    from pipelines.digest_cli import print_digest  # matplotlib loads slowly
 
     config = load_config(config_file)
     with _open(config_file) as con:
@@ -326,7 +326,7 @@ def say(text: str) -> None:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from pipelines.digest.commands import print_digest  # matplotlib loads slowly
+    from pipelines.digest_cli import print_digest  # matplotlib loads slowly
 
     config_file = Path(args.config)
     with _open(config_file) as con:
@@ -335,7 +335,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_person(args: argparse.Namespace) -> int:
-    from pipelines.digest.commands import print_person
+    from pipelines.digest_cli import print_person
 
     config_file = Path(args.config)
     with _open(config_file) as con:
@@ -393,7 +393,7 @@ def cmd_auth_google(args: argparse.Namespace) -> int:
     --calendar.
     """
     from connectors.google import authorize, google_scopes
-    from pipelines.config import GoogleAccountConfig
+    from engine.config import GoogleAccountConfig
 
     sources = load_config(Path(args.config)).sources.google_sources(args.account)
     if not any(sources.values()):

@@ -24,12 +24,12 @@ from dagster import (
 
 from assets import history, ingest, model
 from assets.digest import digest_asset
+from assets.resources import Landing, Settings, WarehouseResource
 from assets.serving import SERVING, serving_asset
+from engine.config import config_path, load_config
+from engine.warehouse import WRITER_TAGS
 from pipelines.checks import CHECKS
-from pipelines.config import config_path, load_config
 from pipelines.progress import LOGGERS
-from pipelines.resources import Landing, Settings, Warehouse
-from pipelines.warehouse import WRITER_TAGS
 
 # Every asset but the outputs: serving/warehouse is published once they are all built, and
 # outputs/digest reads what it published, last. None is partitioned, so the whole graph is
@@ -140,7 +140,7 @@ def build_definitions(path: Path | None = None) -> Definitions:
         resources={
             "settings": Settings(config_path=str(path)),
             "landing": Landing(path=config.warehouse.landing_path),
-            "warehouse": Warehouse(path=config.warehouse.path,
+            "warehouse": WarehouseResource(path=config.warehouse.path,
                                    serving_path=config.warehouse.serving_path,
                                    memory_limit=config.warehouse.memory_limit),
         },

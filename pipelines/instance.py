@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.config import KeepwarmConfig
+from engine.config import KeepwarmConfig
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance

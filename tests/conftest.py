@@ -12,8 +12,8 @@ import yaml
 
 from assets.tables import MODEL_TABLES, rebuild_model  # noqa: F401 - tests import them here
 from connectors.records import Batch
-from pipelines.config import KeepwarmConfig, load_config
-from pipelines.warehouse import apply_batch, ensure_schema
+from engine.config import KeepwarmConfig, load_config
+from engine.warehouse import apply_batch, ensure_schema
 from tests.crafted import AS_OF, ME
 
 

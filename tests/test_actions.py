@@ -15,11 +15,11 @@ import pytest
 from assets.model import _describe_status
 from assets.tables import MODEL_TABLES, rebuild_model
 from connectors.records import Address, Batch
+from engine.config import KeepwarmConfig
+from engine.locks import exclusive_lock
+from engine.warehouse import apply_batch
 from pipelines.actions import Action, check_cadence, check_log, check_snooze, record
 from pipelines.cli import main, print_cold_list
-from pipelines.config import KeepwarmConfig
-from pipelines.locks import exclusive_lock
-from pipelines.warehouse import apply_batch
 from tests.conftest import make_config, utc
 from tests.crafted import AS_OF, ME, mail, row
 
@@ -309,7 +309,7 @@ def built(tmp_path) -> tuple[Path, KeepwarmConfig]:
     path, config = make_config(tmp_path, me={"addresses": [ME]},
                                status={"as_of": AS_OF.isoformat()})
     with duckdb.connect(config.warehouse.path) as con:
-        from pipelines.warehouse import ensure_schema
+        from engine.warehouse import ensure_schema
         ensure_schema(con)
         apply_batch(con, Batch(messages=[*exchange("ana@x.example", "Ana Lima", 100, 90),
                                          *exchange("anna@y.example", "Anna Berg", 80, 70)]))

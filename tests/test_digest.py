@@ -14,9 +14,9 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from assets.history import snapshot_day
+from engine.digest import build_digest, render_html, render_text
 from pipelines.cli import main as keepwarm
 from pipelines.definitions import materialize_everything
-from pipelines.digest import build_digest, render_html, render_text
 from tests.conftest import make_config
 
 SMALL_DEMO = {"demo": {"seed": 3, "months": 14, "end": "2026-06-01", "scale": 0.4}}

@@ -20,10 +20,10 @@ from assets.history import (
     status_history,
     statuses_as_of,
 )
+from assets.resources import Settings, WarehouseResource
 from connectors.records import Batch
+from engine.warehouse import apply_batch, ensure_schema
 from pipelines.definitions import JOB_NAME, build_definitions
-from pipelines.resources import Settings, Warehouse
-from pipelines.warehouse import apply_batch, ensure_schema
 from tests.conftest import make_config, rebuild_model
 from tests.crafted import AS_OF, ME, mail
 
@@ -124,7 +124,7 @@ def materialize_alone(asset, path, config):
     """Materialise one asset as the job does, through Dagster, metadata function included."""
     result = materialize(
         [asset], resources={"settings": Settings(config_path=str(path)),
-                            "warehouse": Warehouse(path=config.warehouse.path)})
+                            "warehouse": WarehouseResource(path=config.warehouse.path)})
     assert result.success
     (event,) = result.get_asset_materialization_events()
     return {k: v.value for k, v in event.materialization.metadata.items()}

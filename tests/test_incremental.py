@@ -15,8 +15,8 @@ import pytest
 from assets.tables import MODEL_TABLES, build_table, rebuild_model
 from connectors.demo import simulate
 from connectors.records import Batch
-from pipelines.config import KeepwarmConfig
-from pipelines.warehouse import apply_batch, ensure_schema
+from engine.config import KeepwarmConfig
+from engine.warehouse import apply_batch, ensure_schema
 from tests.conftest import make_config, utc
 from tests.crafted import AS_OF, ME, mail, meeting, row
 

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from connectors.demo import read_demo, simulate
-from pipelines.warehouse import apply_batch, ensure_schema
+from engine.warehouse import apply_batch, ensure_schema
 from tests.conftest import make_config, rebuild_model
 from tests.crafted import ME, mail, meeting
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from connectors.records import Batch
-from pipelines.landing import LandingZone
-from pipelines.warehouse import load_landing
+from engine.landing import LandingZone
+from engine.warehouse import load_landing
 from tests.conftest import utc
 from tests.crafted import ME, mail
 

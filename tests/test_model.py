@@ -10,8 +10,7 @@ import pytest
 
 from assets.tables import BOOKKEEPING_TABLES, build_table
 from connectors.records import Batch, MessageRecord
-from pipelines.resources import Warehouse
-from pipelines.warehouse import RAW_TABLES, apply_batch
+from engine.warehouse import RAW_TABLES, Warehouse, apply_batch
 from tests.conftest import MODEL_TABLES, make_config, utc
 from tests.crafted import ALIAS, AS_OF, ME, mail, meeting, row
 

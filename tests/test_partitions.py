@@ -30,10 +30,10 @@ from assets.ingest import (
 )
 from assets.serving import SERVING
 from connectors.records import Batch, Cursor
+from engine.landing import LandingZone, _ObjectStore
+from engine.warehouse import ensure_schema, load_landing
 from pipelines.definitions import ALL_ASSETS, refresh_job
 from pipelines.instance import DAGSTER_HOME_ENV, project_instance
-from pipelines.landing import LandingZone, _ObjectStore
-from pipelines.warehouse import ensure_schema, load_landing
 from tests.conftest import make_config
 from tests.test_warehouse import message
 
@@ -49,7 +49,7 @@ WRITE_TIMES = ("loaded_at", "first_seen_at", "updated_at")
 PARALLEL_RUN = """
 import sys
 from pathlib import Path
-from pipelines.config import load_config
+from engine.config import load_config
 from pipelines.definitions import materialize_everything
 from pipelines.instance import project_instance
 config_file = Path(sys.argv[1])
@@ -278,7 +278,7 @@ def test_object_storage_lands_the_same_batches(tmp_path):
 
 WRITER = """
 import sys, time
-from pipelines.warehouse import Warehouse
+from engine.warehouse import Warehouse
 with Warehouse(path=sys.argv[1], lock_timeout_s=0.1).connect() as con:
     started = time.time()
     con.execute("create table if not exists t (n int)")

@@ -10,15 +10,15 @@ from datetime import date, timedelta
 import pytest
 
 from connectors.records import Address, Attendee
-from pipelines.config import KeepwarmConfig
-from pipelines.digest import (
+from engine.config import KeepwarmConfig
+from engine.digest import (
     build_digest,
     person_profiles,
     render_person_text,
     render_text,
 )
-from pipelines.digest.commands import print_person
-from pipelines.people import find_people
+from engine.people import find_people
+from pipelines.digest_cli import print_person
 from tests.conftest import utc
 from tests.crafted import ME, mail, meeting
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import duckdb
 from dagster import AssetKey, DagsterInstance
 
+from engine.tally import Tally
 from pipelines.cli import main as keepwarm
 from pipelines.definitions import materialize_everything
-from pipelines.progress import RunProgress, Tally
+from pipelines.progress import RunProgress
 from tests.conftest import make_config
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

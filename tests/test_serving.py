@@ -13,8 +13,8 @@ import pytest
 import yaml
 from dagster import DagsterInstance
 
+from engine.config import load_config
 from pipelines.cli import main as keepwarm
-from pipelines.config import load_config
 from pipelines.definitions import materialize_everything
 from tests.conftest import make_config
 

@@ -17,7 +17,7 @@ from connectors.records import (
     MessageRecord,
     QuarantineRecord,
 )
-from pipelines.warehouse import (
+from engine.warehouse import (
     Warehouse,
     WarehouseLockedError,
     apply_batch,

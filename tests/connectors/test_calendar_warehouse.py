@@ -1,4 +1,4 @@
-"""Calendar sync into a real DuckDB file through pipelines.warehouse, and through the model.
+"""Calendar sync into a real DuckDB file through engine.warehouse, and through the model.
 
 A sync that dies at any point (between batches, or with SIGKILL in the middle of a
 transaction) and is started again must leave exactly the table a clean run leaves; and
@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from connectors.google import CalendarSyncReport
-from pipelines.warehouse import apply_batch, ensure_schema, load_cursor
+from engine.warehouse import apply_batch, ensure_schema, load_cursor
 from tests.conftest import make_config, rebuild_model
 from tests.emulators.calendar import series_id
 from tests.emulators.calendar_sync_child import known_events

@@ -1,4 +1,4 @@
-"""Gmail sync into a real DuckDB file through pipelines.warehouse: kill, restart, compare.
+"""Gmail sync into a real DuckDB file through engine.warehouse: kill, restart, compare.
 
 A sync that dies at any point (between batches, or with SIGKILL in the middle of a
 transaction) and is started again must leave exactly the table a clean run leaves.
@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from connectors.google import QuotaLimiter, SyncReport, sync_gmail
-from pipelines.warehouse import apply_batch, ensure_schema, load_cursor
+from engine.warehouse import apply_batch, ensure_schema, load_cursor
 from tests.emulators.helpers import ACCOUNT, HAM_MBOX, TAKEOUT_MBOX, gmail_service, mbox_mailbox
 
 pytest_plugins = ["tests.emulators.plugin"]

@@ -21,7 +21,7 @@ from connectors.google import (
     build_calendar_service,
     sync_calendar,
 )
-from pipelines.warehouse import load_cursor
+from engine.warehouse import load_cursor
 from tests.emulators.sync_child import child_arguments, commit_each, open_warehouse
 
 

@@ -14,7 +14,7 @@ import duckdb
 from google.oauth2.credentials import Credentials
 
 from connectors.google import QuotaLimiter, SyncReport, build_gmail_service, sync_gmail
-from pipelines.warehouse import load_cursor
+from engine.warehouse import load_cursor
 from tests.emulators.sync_child import child_arguments, commit_each, open_warehouse
 
 

@@ -1,6 +1,6 @@
 """An in-memory stand-in for the warehouse's `apply_batch`, for connector-level tests.
 
-Same semantics as pipelines.warehouse.apply_batch: replace_account_source first, then
+Same semantics as engine.warehouse.apply_batch: replace_account_source first, then
 upserts by (account, message_key) and (account, calendar_id, event_key), then
 deletions, then the cursor. The DuckDB tests use the real thing.
 """

@@ -1,7 +1,7 @@
 """What the sync child processes share: their common arguments and the commit loop.
 
 A child syncs from an emulator into a DuckDB file, committing batch by batch through
-pipelines.warehouse.apply_batch, so a test can SIGKILL it at any point and restart it.
+engine.warehouse.apply_batch, so a test can SIGKILL it at any point and restart it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from connectors.records import Batch
-from pipelines.warehouse import apply_batch, ensure_schema
+from engine.warehouse import apply_batch, ensure_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
--- The people whose name or address matches $query, best first (pipelines/people.py; every
+-- The people whose name or address matches $query, best first (engine/people.py; every
 -- command that takes QUERY). exact: the name (any case) or one of their addresses is the
 -- query; words: the query's words start words of the name or an address, in order ("ana
 -- eri" for Ana Eriksen, but not Rosa Tanaka); partial: the query is part of the name or an

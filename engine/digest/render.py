@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 
-from pipelines.digest.queries import (
+from engine.digest.queries import (
     Block,
     Digest,
     Item,

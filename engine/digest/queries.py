@@ -13,8 +13,8 @@ from typing import Any
 
 import duckdb
 
-from pipelines.digest import charts
-from pipelines.warehouse import SQL_DIR, query_sql_file
+from engine.digest import charts
+from engine.warehouse import SQL_DIR, query_sql_file
 
 OUTPUTS_SQL = SQL_DIR / "outputs"
 # Coming up: key dates over the next fortnight; meetings: today and the next week.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.warehouse import fetch_one
+from engine.warehouse import fetch_one
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,10 @@ from typing import Any
 
 import duckdb
 import polars as pl
-from dagster import ConfigurableResource
 
 from connectors.records import Batch, Cursor, events_frame, messages_frame, quarantine_frame
-from pipelines.landing import SNAPSHOT_TABLES, LandedBatch, LandingZone
-from pipelines.locks import exclusive_lock
+from engine.landing import SNAPSHOT_TABLES, LandedBatch, LandingZone
+from engine.locks import exclusive_lock
 
 log = logging.getLogger(__name__)
 
@@ -373,7 +372,8 @@ class WarehouseLockedError(RuntimeError):
     """Another process holds the DuckDB file for writing."""
 
 
-class Warehouse(ConfigurableResource):
+@dataclass(frozen=True)
+class Warehouse:
     """The DuckDB file the pipeline writes, and the serving copy users query.
 
     DuckDB lets one process at a time open a file for writing, so connections are short:

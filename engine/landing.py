@@ -2,7 +2,7 @@
 
 Mailboxes land side by side (one process each, or one pod each on a cluster) because
 none of them needs the warehouse's single write lock; one writer later loads what is new
-into raw.* (`pipelines.warehouse.load_landing`). Layout, per mailbox:
+into raw.* (`engine.warehouse.load_landing`). Layout, per mailbox:
 
     <root>/<kind>/<account>/
         mailbox.json                 landing id and the connector's cursors, rewritten
@@ -44,7 +44,7 @@ import polars as pl
 import pyarrow.fs as pafs
 
 from connectors.records import Batch, Cursor, events_frame, messages_frame, quarantine_frame
-from pipelines.locks import LockTimeoutError, exclusive_lock
+from engine.locks import LockTimeoutError, exclusive_lock
 
 # Raw tables a landed batch can carry rows for; demo_truth only ever as a snapshot.
 ROW_TABLES = ("messages", "events", "quarantine")

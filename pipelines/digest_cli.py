@@ -9,10 +9,10 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.config import KeepwarmConfig
-from pipelines.digest.queries import build_digest, person_profiles
-from pipelines.digest.render import render_html, render_person_text, render_text, write_page
-from pipelines.people import find_people
+from engine.config import KeepwarmConfig
+from engine.digest.queries import build_digest, person_profiles
+from engine.digest.render import render_html, render_person_text, render_text, write_page
+from engine.people import find_people
 
 # Wider than this, lines get hard to read; narrower than 40, nothing fits.
 MAX_WIDTH = 120

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import duckdb
 
-from pipelines.warehouse import SQL_DIR, query_sql_file
+from engine.warehouse import SQL_DIR, query_sql_file
 
 # A name or address this similar (Jaro-Winkler) counts as a match when nothing matches
 # better, and the best such match is taken alone when it leads the next by CLEAR_LEAD.

@@ -5,19 +5,19 @@ in assets/sql/outputs/; `render` turns that one structure into HTML (the page th
 writes), markdown (the asset's metadata) and terminal text (`keepwarm digest`, `keepwarm
 person`); `charts` draws the network's charts as inline SVG with matplotlib.
 
-It sits beside the other storage-level readers of the warehouse (pipelines/serving.py):
-it imports only DuckDB, matplotlib and pipelines.warehouse, never Dagster, so that the
-`outputs/digest` asset (assets/digest.py) and the CLI (pipelines/digest/commands.py) both
+It sits beside the other storage-level readers of the warehouse (engine/serving.py):
+it imports only DuckDB, matplotlib and engine.warehouse, never Dagster, so that the
+`outputs/digest` asset (assets/digest.py) and the CLI (pipelines/digest_cli.py) both
 call it without either importing the other.
 """
 
-from pipelines.digest.queries import (
+from engine.digest.queries import (
     Digest,
     PersonProfile,
     build_digest,
     person_profiles,
 )
-from pipelines.digest.render import (
+from engine.digest.render import (
     render_html,
     render_markdown,
     render_person_text,
