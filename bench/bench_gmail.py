@@ -10,6 +10,12 @@ Measures, for the mailboxes below:
    60-second window, and the quota errors (429) it had to answer.
 3. The wall time of an incremental sync with no changes (getProfile + one history.list),
    and of one with a few hundred changes.
+4. The full sync's plan against the optimum (issue 18 §4): the units a first full sync
+   spends against the least any plan can spend, computed from the emulator's own state
+   (every thread at min(n x messages.get, threads.get), one listing, getProfile and the
+   history.list after it), on each mailbox as loaded (threads named after their first
+   message, as Gmail happens to do) and renumbered (random thread ids, which Google does
+   not rule out), with a PASS/FAIL line per mailbox. Also checked: one listing only.
 
 Mailboxes: the real Takeout sample and SpamAssassin corpus (../shared/data/mail/) and a
 synthetic threaded mailbox (tests/emulators/synthetic.py; 100,000 messages by default).
@@ -32,6 +38,7 @@ import random
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +49,7 @@ sys.path.insert(0, str(REPO))
 from google.oauth2.credentials import Credentials  # noqa: E402
 
 from connectors.google import (  # noqa: E402
+    GMAIL_COSTS,
     MonotonicClock,
     QuotaLimiter,
     RetryPolicy,
@@ -75,6 +83,75 @@ def sync(
     )
     warehouse.apply_all(batches)
     return report
+
+
+def optimum_units(box: GmailMailbox, costs: dict[str, int] = GMAIL_COSTS) -> int:
+    """The least a first full sync of `box` can spend: each thread at min(n x
+    messages.get, threads.get), one id listing (500 ids a page), getProfile, and the
+    history.list the sync ends with."""
+    sizes: dict[str, int] = {}
+    for m in box.messages.values():
+        sizes[m.thread_id] = sizes.get(m.thread_id, 0) + 1
+    fetching = sum(min(n * costs["messages.get"], costs["threads.get"]) for n in sizes.values())
+    pages = max(1, -(-len(box.messages) // 500))
+    return (
+        fetching + pages * costs["messages.list"] + costs["users.getProfile"]
+        + costs["history.list"]
+    )  # fmt: skip
+
+
+@dataclass
+class PlanCheck:
+    """One first full sync (strategy auto) against the optimum."""
+
+    mailbox: str
+    thread_ids: str
+    messages: int
+    units: int
+    optimum: int
+    listings: int
+    pages: int
+    exact: bool
+
+    @property
+    def passed(self) -> bool:
+        return self.units == self.optimum and self.listings == self.pages and self.exact
+
+    def line(self) -> str:
+        return (
+            f"{'PASS' if self.passed else 'FAIL'} full sync plan, {self.mailbox} "
+            f"({self.messages:,} msgs, {self.thread_ids}): {self.units:,} units spent, "
+            f"optimum {self.optimum:,} ({self.units / self.optimum:.3f}x); "
+            f"messages.list calls {self.listings} for {self.pages} page(s); "
+            f"result exact: {self.exact}"
+        )
+
+
+def plan_check(name: str, box: GmailMailbox, renumber: bool, seed: int = 0) -> PlanCheck:
+    """A first full sync of a copy of `box`, its thread ids renumbered at random or not."""
+    box = box.copy()
+    if renumber:
+        box.renumber_threads(seed)
+    with GmailEmulator() as emulator:
+        emulator.add_mailbox(box)
+        warehouse = MemoryWarehouse()
+        sync(
+            emulator,
+            warehouse,
+            box.address,
+            QuotaLimiter.for_ceiling(10**12),
+            known_message_keys=lambda: warehouse.keys(box.address),
+        )
+        return PlanCheck(
+            mailbox=name,
+            thread_ids="random thread ids" if renumber else "thread id = first message id",
+            messages=len(box.messages),
+            units=emulator.quota[box.address].total,
+            optimum=optimum_units(box),
+            listings=emulator.stats.calls["gmail.users.messages.list"],
+            pages=max(1, -(-len(box.messages) // 500)),
+            exact=set(warehouse.keys(box.address)) == set(box.messages),
+        )
 
 
 def thread_shape(box: GmailMailbox) -> str:
@@ -235,6 +312,13 @@ def main() -> None:
     print("\n## 3. Incremental sync (real time, after part 2)\n")
     print("| changes | wall | quota | calls |\n|---|---:|---:|---|")
     incremental(big, warehouse, args.repeats)
+
+    print("\n## 4. The full sync's plan against the optimum (first sync, strategy auto)\n")
+    plan_box = synthetic_mailbox(min(args.messages, 20_000), address=ACCOUNT, seed=args.seed)
+    plan_boxes = [*mailboxes[:-1], (f"synthetic {len(plan_box.messages) // 1000}k", plan_box)]
+    for name, box in plan_boxes:
+        for renumber in (False, True):
+            print(f"- {plan_check(name, box, renumber, args.seed).line()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,13 @@ if str(REPO) not in sys.path:
 import duckdb  # noqa: E402
 
 from bench.baseline import COMPARED  # noqa: E402
-from bench.ingest import IngestFigure, gmail_figure, mbox_figure  # noqa: E402
+from bench.ingest import (  # noqa: E402
+    IngestFigure,
+    gmail_figure,
+    mbox_figure,
+    plan_verdict,
+    reader_verdicts,
+)
 from bench.networks import (  # noqa: E402
     CACHE_DIR,
     SIZES,
@@ -566,6 +572,8 @@ def run(argv: list[str] | None = None) -> Report:
             ingest = [f for f in (mbox, gmail_figure(300 if args.quick else 2_000)) if f]
         exponents = exponents_of(results)
         found = verdicts(results, exponents, nightly)
+        if not args.no_ingest:  # issue 18 §2 (the mbox reader) and §4 (the Gmail plan)
+            found += [*reader_verdicts(args.quick), plan_verdict(args.quick)]
         profiled = None
         if any(passed is False for passed, *_ in found) or args.profile:
             profiled = profile(

@@ -8,16 +8,23 @@ Cursor values (stream "history"):
 
     {"phase": "full", "mode": "full" | "full_after_404", "start_history_id": "...",
      "page_token": <token of the messages.list page in progress or null>,
-     "done": [ids of that page already applied], "replace_pending": bool}
+     "done": [ids of that page already applied], "replace_pending": bool,
+     "prune": bool (compare the warehouse's keys with a listing at the end; absent = true)}
+
+A resumed full sync lists again from the stored page token to the end (the pages before
+it were applied) and plans from that listing's thread sizes.
     {"phase": "incremental", "history_id": "..."}
 
 Full sync. `users.getProfile` gives the mailbox's historyId *before* listing starts;
 `messages.list` (spam and trash included, so TRASH/SPAM labels reach the model) pages
-through every id, and metadata is fetched in batches of at most 50 calls. Per thread,
-`threads.get` (10 units, every message of the thread) is used when the thread is known
-to hold at least two messages, `messages.get` (5 units) otherwise; Gmail lists newest
-first and gives a thread the id of its first message, so a listed message whose id
-differs from its threadId proves a thread of two or more. When the full sync ends the
+through every id first (5 units per 500 ids, with each id's threadId), so the size of
+every thread is known exactly before anything is fetched. Then metadata is fetched page
+by page in the listing's order, in batches of at most 50 calls, each thread once, at
+min(n x messages.get, threads.get): `threads.get` (10 units, every message of the
+thread) for a thread of two or more listed messages, `messages.get` (5 units) for a
+single one. That is the least any plan can spend, whatever the server's thread ids look
+like (Google does not promise that a thread is named after its first message). The
+listing is held in memory (about 150 bytes per message). When the full sync ends the
 cursor moves to incremental at the start historyId, and history since then is applied
 at once, so changes made during a long full sync are not lost.
 
@@ -32,7 +39,11 @@ listing is complete, one id-only listing of the mailbox (5 units per 500 ids) is
 with the warehouse's keys and the difference is deleted in the final batch. Killed
 half-way, the table holds the old rows plus whatever was refreshed: never fewer. Without
 the callable the resync falls back to `replace_account_source` on its first batch, which
-is exact once finished but leaves a partial table if killed mid-way.
+is exact once finished but leaves a partial table if killed mid-way. A first full sync
+(no cursor, and the warehouse holds no key of the account when it starts) skips that
+second listing: every row it lands was listed after the start historyId, so a message
+deleted since is in the history the sync applies next (the cursor keeps this as
+"prune": false, so a resumed first sync skips it too).
 """
 
 from __future__ import annotations
@@ -41,7 +52,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.auth.exceptions import RefreshError
 from googleapiclient.discovery import Resource
@@ -291,6 +302,12 @@ class _GmailSync:
         return profile
 
     def _new_full_state(self, history_id: str, mode: str, *, resync: bool) -> dict[str, Any]:
+        prune = self.known_message_keys is not None
+        if prune and not resync:
+            # A first sync: if the warehouse holds nothing of this account yet, nothing
+            # it lands can go stale unseen (history since the start covers it).
+            self.held_before = set(self.known_message_keys())
+            prune = bool(self.held_before)
         return {
             "phase": "full",
             "mode": mode,
@@ -298,13 +315,19 @@ class _GmailSync:
             "page_token": None,
             "done": [],
             "replace_pending": resync and self.known_message_keys is None,
+            "prune": prune,
         }
 
     def _full(self, state: dict[str, Any]) -> Iterator[Batch]:
-        page_token: str | None = state.get("page_token")
+        pages = self._list_all(state.get("page_token"))
+        if pages and pages[0].token != state.get("page_token"):  # the stored token was refused
+            state = {**state, "done": []}
         done: set[str] = set(state.get("done") or [])
         replace_pending = bool(state.get("replace_pending"))
         seen: set[str] = set()  # ids emitted by this process (threads.get brings extras)
+        sizes = _thread_sizes(pages)
+        fetched_threads: set[str] = set()
+        page_token: str | None = pages[0].token if pages else state.get("page_token")
 
         def cursor_value() -> dict[str, Any]:
             return {
@@ -314,26 +337,13 @@ class _GmailSync:
                 "replace_pending": replace_pending,
             }
 
-        while True:
-            try:
-                page = self.caller.execute("messages.list", self.api.list_messages(page_token))
-            except HttpError as exc:
-                # A page token kept in a cursor can outlive Gmail's interest in it. Start
-                # the listing again: upserts make the repeat harmless, only quota is lost.
-                if page_token is None or exc.resp.status not in (400, 404, 410):
-                    raise
-                log.warning(
-                    "stored page token for %s rejected (%s); listing from the start",
-                    self.account,
-                    exc.resp.status,
-                )
-                self.report.relisted = True
-                page_token, done = None, set()
-                continue
-            listed = [(m["id"], m.get("threadId") or m["id"]) for m in page.get("messages") or []]
+        for page in pages:
+            page_token = page.token
+            listed = list(zip(page.ids, page.thread_ids, strict=True))
             done |= {mid for mid, _ in listed if mid in seen}
             todo = [(mid, tid) for mid, tid in listed if mid not in done]
-            for results in self.caller.execute_many(self._plan(todo, prefetch=True)):
+            calls = self._plan(todo, sizes=sizes, fetched_threads=fetched_threads)
+            for results in self.caller.execute_many(calls):
                 records, quarantined, gone = [], [], []
                 for call, response in results:
                     covered = call.key[2]
@@ -347,13 +357,10 @@ class _GmailSync:
                     replace_pending = False
                     batch.cursor.value["replace_pending"] = False
                 yield batch
-            page_token = page.get("nextPageToken")
             done = set()
-            if not page_token:
-                break
 
         stale: list[str] = []
-        if self.known_message_keys is not None:
+        if self.known_message_keys is not None and state.get("prune", True):
             stale = self._stale_keys()
         final = self._batch(
             [], [], stale, {"phase": "incremental", "history_id": state["start_history_id"]}
@@ -362,6 +369,41 @@ class _GmailSync:
             final.replace_account_source = (self.account, SOURCE)
         self.report.history_id = state["start_history_id"]
         yield final
+
+    def _list_all(self, page_token: str | None) -> list[_Page]:
+        """Every page of the listing from `page_token` (None: the start) to the end.
+
+        A page token kept in a cursor can outlive Gmail's interest in it: if it is
+        refused, the listing starts over (upserts make the repeat harmless; only quota
+        is lost) and the first page's token is None.
+        """
+        pages: list[_Page] = []
+        token = page_token
+        while True:
+            try:
+                page = self.caller.execute("messages.list", self.api.list_messages(token))
+            except HttpError as exc:
+                if token is None or token != page_token or exc.resp.status not in (400, 404, 410):
+                    raise
+                log.warning(
+                    "stored page token for %s rejected (%s); listing from the start",
+                    self.account,
+                    exc.resp.status,
+                )
+                self.report.relisted = True
+                token = page_token = None
+                continue
+            messages = page.get("messages") or []
+            pages.append(
+                _Page(
+                    token,
+                    [m["id"] for m in messages],
+                    [m.get("threadId") or m["id"] for m in messages],
+                )
+            )
+            token = page.get("nextPageToken")
+            if not token:
+                return pages
 
     def _stale_keys(self) -> list[str]:
         known = set(self.known_message_keys())
@@ -393,7 +435,7 @@ class _GmailSync:
                 raise _HistoryExpiredError(start)
             history = page.get("history") or []
             fetch, deleted = _changes(history)
-            for results in self.caller.execute_many(self._plan(fetch, prefetch=False)):
+            for results in self.caller.execute_many(self._plan(fetch)):
                 records, quarantined, gone = [], [], []
                 for call, response in results:
                     got = self._shape(call, response, records, quarantined)
@@ -411,11 +453,21 @@ class _GmailSync:
 
     # -- fetching -------------------------------------------------------------------
 
-    def _plan(self, items: list[tuple[str, str]], *, prefetch: bool) -> list[Call]:
+    def _plan(
+        self,
+        items: list[tuple[str, str]],
+        *,
+        sizes: Mapping[str, int] | None = None,
+        fetched_threads: set[str] | None = None,
+    ) -> list[Call]:
         """Calls that fetch `items` ((message id, thread id) pairs) at the least cost.
 
-        `prefetch` (full sync): a thread's other messages will be wanted too, so a
-        thread proven to hold two messages is worth one threads.get.
+        `sizes` (full sync): each thread's number of messages over the whole listing.
+        Every message of the thread will be wanted, so a thread costs min(n x
+        messages.get, threads.get), and `fetched_threads` (thread ids already fetched
+        whole, added to here) keeps a thread from being fetched whole twice. Without
+        `sizes` (history) only the listed messages are wanted: threads.get only when
+        it is cheaper than fetching them one by one.
         """
         by_thread: dict[str, list[str]] = {}
         for mid, tid in items:
@@ -424,16 +476,19 @@ class _GmailSync:
         message_cost = self.costs["messages.get"]
         calls: list[Call] = []
         for tid, mids in by_thread.items():
-            if self.strategy == "threads":
+            if fetched_threads is not None and tid in fetched_threads:
+                use_thread = False  # messages that joined it after it was fetched
+            elif self.strategy == "threads":
                 use_thread = True
             elif self.strategy == "messages":
                 use_thread = False
-            elif prefetch:
-                known_size = max(len(mids), 2 if any(m != tid for m in mids) else 1)
-                use_thread = thread_cost <= known_size * message_cost
+            elif sizes is not None:
+                use_thread = thread_cost <= max(len(mids), sizes.get(tid, 0)) * message_cost
             else:
                 use_thread = thread_cost < len(mids) * message_cost
             if use_thread:
+                if fetched_threads is not None:
+                    fetched_threads.add(tid)
                 request = self.api.get_thread(tid, self.headers)
                 calls.append(Call(("thread", tid, tuple(mids)), "threads.get", request))
             else:
@@ -507,6 +562,25 @@ class _GmailSync:
             self.deleted_now.add(mid)
             held.append(mid)
         return held
+
+
+class _Page(NamedTuple):
+    """One page of the full listing: the token that lists it (None for the first)."""
+
+    token: str | None
+    ids: list[str]
+    thread_ids: list[str]
+
+
+def _thread_sizes(pages: list[_Page]) -> dict[str, int]:
+    """Listed messages per thread id (a message listed twice counts once)."""
+    thread_of: dict[str, str] = {}
+    for page in pages:
+        thread_of.update(zip(page.ids, page.thread_ids, strict=True))
+    sizes: dict[str, int] = {}
+    for tid in thread_of.values():
+        sizes[tid] = sizes.get(tid, 0) + 1
+    return sizes
 
 
 def _changes(history: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[str]]:

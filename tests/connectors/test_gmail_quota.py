@@ -11,6 +11,7 @@ import http.client
 import json
 import random
 import socket
+from collections import Counter
 from typing import Any
 
 import httplib2
@@ -33,7 +34,7 @@ from connectors.google.discovery import build_shipped_service
 from connectors.google.retry import classify, error_reason
 from connectors.google.transport import ConnectionLostError
 from tests.emulators.gmail import COSTS_2026, FaultPlan
-from tests.emulators.helpers import TAKEOUT_MBOX, gmail_service, mbox_mailbox
+from tests.emulators.helpers import HAM_MBOX, TAKEOUT_MBOX, gmail_service, mbox_mailbox
 from tests.emulators.memory import MemoryWarehouse, apply_in_order
 from tests.emulators.synthetic import synthetic_mailbox
 
@@ -494,3 +495,91 @@ def test_deletions_count_only_keys_the_store_held(gmail_emulator_factory: Any) -
     assert warehouse.keys(ACCOUNT) == set(box.messages)
     assert report.deletions == warehouse.rows_deleted == len(gone)
     assert report.deletions_not_held == 0
+
+
+# ------------------------------------------------------------------ the full sync's plan
+
+
+def _optimum(box: Any, ids_per_page: int = 500) -> dict[str, int]:
+    """What the cheapest full sync of `box` costs, from the emulator's own state: every
+    thread at min(n x messages.get, threads.get) over its n messages, one listing, one
+    getProfile, and the history.list that follows."""
+    sizes = Counter(m.thread_id for m in box.messages.values())
+    fetching = sum(min(5 * n, 10) for n in sizes.values())
+    pages = -(-len(box.messages) // ids_per_page)
+    return {"fetch": fetching, "listing": 5 * pages, "pages": pages,
+            "total": fetching + 5 * pages + 1 + 2}  # fmt: skip
+
+
+@pytest.mark.parametrize("mailbox", ["synthetic", "ham"])
+def test_a_first_full_sync_spends_the_optimum_whatever_the_thread_ids(
+    gmail_emulator: Any, mailbox: str
+) -> None:
+    """A server that does not name threads after their first message (every thread id is
+    random here): the plan still fetches each thread at min(5n, 10) units, and a first
+    sync does not list the mailbox a second time to look for stale rows."""
+    box = (
+        synthetic_mailbox(3_000, address=ACCOUNT, seed=4)
+        if mailbox == "synthetic"
+        else mbox_mailbox(HAM_MBOX)
+    )
+    box.renumber_threads(seed=11)
+    assert not {m.thread_id for m in box.messages.values()} & set(box.messages)
+    gmail_emulator.add_mailbox(box)
+    expected = _optimum(box)
+    warehouse = MemoryWarehouse()
+    report = SyncReport(account=ACCOUNT)
+
+    warehouse.apply_all(
+        sync_gmail(
+            gmail_service(gmail_emulator),
+            ACCOUNT,
+            None,
+            limiter=QuotaLimiter.for_ceiling(10**9),
+            report=report,
+            known_message_keys=lambda: warehouse.keys(ACCOUNT),
+        )
+    )
+
+    assert warehouse.keys(ACCOUNT) == set(box.messages)
+    assert gmail_emulator.quota[box.address].total == report.quota_units == expected["total"]
+    calls = gmail_emulator.stats.calls
+    assert calls["gmail.users.messages.list"] == expected["pages"]  # no second listing
+    sizes = Counter(m.thread_id for m in box.messages.values())
+    assert calls["gmail.users.threads.get"] == sum(1 for n in sizes.values() if n >= 2)
+    assert calls["gmail.users.messages.get"] == sum(1 for n in sizes.values() if n == 1)
+    assert warehouse.cursor(ACCOUNT)["phase"] == "incremental"
+
+
+def test_a_sync_with_rows_already_held_still_looks_for_stale_ones(gmail_emulator: Any) -> None:
+    """Not a first sync (the warehouse holds this account's keys, no cursor): rows held
+    from before may be gone from the mailbox, so the id-only listing still runs."""
+    box = gmail_emulator.add_mailbox(mbox_mailbox(TAKEOUT_MBOX))
+    warehouse = MemoryWarehouse()
+    warehouse.apply_all(
+        sync_gmail(
+            gmail_service(gmail_emulator),
+            ACCOUNT,
+            None,
+            limiter=QuotaLimiter.for_ceiling(10**9),
+            known_message_keys=lambda: warehouse.keys(ACCOUNT),
+        )
+    )
+    pages = _optimum(box)["pages"]
+    assert gmail_emulator.stats.calls["gmail.users.messages.list"] == pages
+    gone = box.ordered()[0][1]
+    box.delete_message(gone)
+    before = gmail_emulator.stats.calls["gmail.users.messages.list"]
+
+    warehouse.apply_all(
+        sync_gmail(
+            gmail_service(gmail_emulator),
+            ACCOUNT,
+            None,  # the cursor was lost; the rows were not
+            limiter=QuotaLimiter.for_ceiling(10**9),
+            known_message_keys=lambda: warehouse.keys(ACCOUNT),
+        )
+    )
+    assert gmail_emulator.stats.calls["gmail.users.messages.list"] - before == 2 * pages
+    assert warehouse.keys(ACCOUNT) == set(box.messages)
+    assert gone not in warehouse.keys(ACCOUNT)

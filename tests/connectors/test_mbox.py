@@ -648,3 +648,73 @@ def test_encoded_word_split_across_words_keeps_multibyte_characters() -> None:
     assert decode_words("=?utf-8?B?0JrQ?= =?utf-8?B?vtGC?=") == "Кот"
     assert decode_words("=?iso-8859-1?q?J=F6rg?= Schmidt") == "Jörg Schmidt"
     assert decode_words("=?x-unknown?q?abc?=") == "abc"
+
+
+# --- every field against an independent parse ------------------------------------------
+
+# Takeout's display names for Gmail's system labels, as the Gmail API spells them.
+SYSTEM_LABELS = {
+    "inbox": "INBOX", "sent": "SENT", "important": "IMPORTANT", "unread": "UNREAD",
+    "trash": "TRASH", "spam": "SPAM", "starred": "STARRED", "draft": "DRAFT",
+}  # fmt: skip
+
+
+def expected_record(message: mailbox.mboxMessage) -> dict:
+    """Every MessageRecord field of one message, derived with the standard library only:
+    `mailbox` for the envelope, `email` for headers, `email.utils` for addresses and dates."""
+    envelope = message.get_from()
+    gmail = re.match(r"(\d+)@xxx\b", envelope)
+    rfc_id = msgid(message["Message-ID"])
+    references = ANGLE.findall(message["References"] or "")
+    in_reply_to = msgid(message["In-Reply-To"])
+    thread = message["X-GM-THRID"]
+    labels = [
+        SYSTEM_LABELS.get(label.strip().lower(), label.strip())
+        for label in (message["X-Gmail-Labels"] or "").split(",")
+        if label.strip()
+    ]
+
+    def lowered(name: str) -> str | None:
+        value = message[name]
+        return " ".join(decoded(str(value)).lower().split()) if value else None
+
+    return {
+        "message_key": format(int(gmail.group(1)), "x") if gmail else rfc_id,
+        "sent_at": email.utils.parsedate_to_datetime(message["Date"]).astimezone(UTC),
+        "date_source": "date_header",
+        "rfc_message_id": rfc_id,
+        "thread_key": format(int(thread), "x") if thread
+        else (references[0] if references else in_reply_to or rfc_id),
+        "from_addrs": addresses(message, "From"),
+        "to_addrs": addresses(message, "To"),
+        "cc_addrs": addresses(message, "Cc"),
+        "bcc_addrs": addresses(message, "Bcc"),
+        "in_reply_to": in_reply_to,
+        "references": references,
+        "labels": labels,
+        "list_id": lowered("List-Id"),
+        "precedence": lowered("Precedence"),
+        "auto_submitted": lowered("Auto-Submitted"),
+        "has_list_unsubscribe": "List-Unsubscribe" in message,
+        "subject": " ".join(decoded(str(message["Subject"])).split()) if message["Subject"]
+        else None,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("path", [TAKEOUT, HAM_SLICE], ids=lambda p: p.name)
+def test_every_field_of_every_record_matches_the_standard_library(path: Path) -> None:
+    messages, quarantine = read_all(path, include_subject=True)
+    reference = stdlib_messages(path)
+    assert quarantine == []
+    assert len(messages) == len(reference)
+    differences = []
+    for index, (record, message) in enumerate(zip(messages, reference, strict=True)):
+        got = {name: getattr(record, name) for name in expected_record(message)}
+        for name in ("from_addrs", "to_addrs", "cc_addrs", "bcc_addrs"):
+            got[name] = [(a.address, a.name) for a in got[name]]
+        if got["subject"] is not None:
+            got["subject"] = " ".join(got["subject"].split())
+        want = expected_record(message)
+        differences += [(index, k, got[k], want[k]) for k in want if got[k] != want[k]]
+    assert differences == []
+    assert {r.account for r in messages} == {ACCOUNT} and {r.source for r in messages} == {"mbox"}

@@ -30,6 +30,7 @@ import email
 import email.utils
 import json
 import mailbox
+import random
 import re
 import threading
 import time
@@ -255,6 +256,31 @@ class GmailMailbox:
     def _new_id(self, salt: int) -> str:
         self._next_id += 1 + (salt % 7)
         return format(self._next_id, "x")
+
+    def renumber_threads(self, seed: int = 0) -> dict[str, str]:
+        """Give every thread a random id of its own, equal to none of its messages' ids.
+
+        Gmail happens to name a thread after its first message, but does not promise to;
+        this is a server that does not (the client must not rely on it). Returns the
+        renaming, old id -> new id. History recorded before keeps the old ids.
+        """
+        rng = random.Random(seed)
+        with self.lock:
+            taken = set(self.messages)
+            renamed: dict[str, str] = {}
+            for m in self.messages.values():
+                new = renamed.get(m.thread_id)
+                if new is None:
+                    new = format(rng.getrandbits(63) | 1 << 62, "x")
+                    while new in taken:
+                        new = format(rng.getrandbits(63) | 1 << 62, "x")
+                    taken.add(new)
+                    renamed[m.thread_id] = new
+                m.thread_id = new
+            self._threads_total = None
+            self.history_id += 1  # the thread index is keyed on it: rebuild
+            self.min_history_id = self.history_id
+        return renamed
 
     def _labels_from_takeout(self, value: str | None) -> list[str]:
         if value is None:
