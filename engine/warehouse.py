@@ -167,16 +167,84 @@ def load_landing(con: duckdb.DuckDBPyConnection, zone: LandingZone) -> LoadRepor
         landing_id = mailbox.landing_id()
         position = load_cursor(con, mailbox.account, LANDING_SOURCE, mailbox.kind) or {}
         after = position.get("seq", 0) if position.get("landing_id") == landing_id else 0
-        for landed in mailbox.committed(after_seq=after):
-            apply_landed(con, landed, landing_id=landing_id)
-            report.batches += 1
-            report.messages += landed.rows.get("messages", 0)
-            report.events += landed.rows.get("events", 0)
-            report.quarantined += landed.rows.get("quarantine", 0)
+        for group in _load_groups(mailbox.committed(after_seq=after)):
+            apply_landed_group(con, group, landing_id=landing_id)
+            for landed in group:
+                report.batches += 1
+                report.messages += landed.rows.get("messages", 0)
+                report.events += landed.rows.get("events", 0)
+                report.quarantined += landed.rows.get("quarantine", 0)
             key = f"{mailbox.kind}:{mailbox.account}"
             if not report.mailboxes or report.mailboxes[-1] != key:
                 report.mailboxes.append(key)
     return report
+
+
+# Rows per load transaction when consecutive landed batches only add rows: a first import
+# lands hundreds of 5,000-row batches, and each transaction's fixed cost (the upsert's
+# delete-join, the cursor writes, the commit) is paid per group instead of per batch.
+LOAD_GROUP_ROWS = 100_000
+
+
+def _load_groups(batches: Iterator[LandedBatch]) -> Iterator[list[LandedBatch]]:
+    """Consecutive batches that only add rows, up to LOAD_GROUP_ROWS rows; any other batch
+    (deletions, a replacement, a snapshot) alone, so it applies exactly as it landed."""
+    group: list[LandedBatch] = []
+    rows = 0
+    for landed in batches:
+        if not _rows_only(landed):
+            if group:
+                yield group
+            yield [landed]
+            group, rows = [], 0
+            continue
+        size = sum(landed.rows.values())
+        if group and rows + size > LOAD_GROUP_ROWS:
+            yield group
+            group, rows = [], 0
+        group.append(landed)
+        rows += size
+    if group:
+        yield group
+
+
+def _rows_only(landed: LandedBatch) -> bool:
+    return not (landed.deleted_message_keys or landed.deleted_event_keys
+                or landed.replace_account_source or landed.snapshots)
+
+
+def apply_landed_group(con: duckdb.DuckDBPyConnection, group: list[LandedBatch], *,
+                       landing_id: str) -> None:
+    """Load several row-only landed batches in one transaction, as if applied one by one.
+
+    Rows keep their landing order, so a key landed twice resolves to its last copy as it
+    would batch by batch; each stream's last cursor and the loader's position after the
+    group's last batch commit with the rows, so a load killed half-way resumes at the
+    first batch of the group it had not committed.
+    """
+    if len(group) == 1:
+        apply_landed(con, group[0], landing_id=landing_id)
+        return
+    parts: dict[str, list[pl.DataFrame]] = {"messages": [], "events": [], "quarantine": []}
+    cursors: dict[tuple[str, str, str], Cursor] = {}
+    for landed in group:
+        for table, frames in parts.items():
+            frame = landed.table(table)
+            if frame is not None:
+                frames.append(frame)
+        if landed.cursor:
+            c = landed.cursor
+            cursors[(c.account, c.source, c.stream)] = c
+    last = group[-1]
+    position = Cursor(last.mailbox.account, LANDING_SOURCE, last.mailbox.kind,
+                      {"landing_id": landing_id, "seq": last.seq})
+    frames = _frames(
+        messages=pl.concat(parts["messages"]) if parts["messages"] else None,
+        events=pl.concat(parts["events"]) if parts["events"] else None,
+        quarantine=pl.concat(parts["quarantine"]) if parts["quarantine"] else None,
+        deleted_message_keys=[], deleted_event_keys=[],
+    )
+    _apply_atomically(con, frames, replace=None, cursors=[*cursors.values(), position])
 
 
 def apply_landed(con: duckdb.DuckDBPyConnection, landed: LandedBatch, *, landing_id: str) -> None:
