@@ -221,3 +221,89 @@ def test_an_end_before_the_start_is_quarantined_whatever_the_zone(
         events, quarantine, _ = _read(path)
     assert [e.event_key for e in events] == ["normal"]
     assert quarantine == {"backwards": "event ends (DTEND) before it starts (DTSTART)"}
+
+
+# --- obfuscated and domain-less addresses ---------------------------------------------
+
+
+def _pipermail(path: Path) -> Path:
+    # A list archive as pipermail writes it: the From_ line and the From header spell the
+    # address "user at domain" and the name follows in parentheses.
+    text = (
+        "From jjl at pobox.com  Mon Jan  1 09:00:00 2024\n"
+        "From: jjl at pobox.com (John J. Lee)\n"
+        "Date: Mon, 1 Jan 2024 09:00:00 +0000\n"
+        "Subject: [list] one\n"
+        "Message-ID: <one@pobox.com>\n"
+        "\n"
+        "body\n"
+        "\n"
+        "From jjl at example.org  Mon Jan  1 10:00:00 2024\n"
+        "From: jjl at example.org (Jane J. Lin)\n"
+        "To: list @ lists.example.net\n"
+        "Date: Mon, 1 Jan 2024 10:00:00 +0000\n"
+        "Message-ID: <two@example.org>\n"
+        "\n"
+        "body\n"
+        "\n"
+        "From jjl  Mon Jan  1 11:00:00 2024\n"
+        "From: jjl\n"
+        "To: list\n"
+        "Date: Mon, 1 Jan 2024 11:00:00 +0000\n"
+        "Message-ID: <three@nowhere>\n"
+        "\n"
+        "no domain anywhere\n"
+        "\n"
+        "From jjl  Mon Jan  1 12:00:00 2024\n"
+        "From: jjl\n"
+        "To: Me <me@example.org>\n"
+        "Date: Mon, 1 Jan 2024 12:00:00 +0000\n"
+        "Message-ID: <four@nowhere>\n"
+        "\n"
+        "a sender without a domain\n"
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_pipermail_addresses_are_restored_and_domain_less_ones_are_unusable(
+    tmp_path: Path,
+) -> None:
+    path = _pipermail(tmp_path / "list.mbox")
+    batches = list(read_mbox(path, ACCOUNT, now=NOW))
+    by_id = {m.rfc_message_id: m for b in batches for m in b.messages}
+    quarantine = [q for b in batches for q in b.quarantine]
+    assert set(by_id) == {"one@pobox.com", "two@example.org", "four@nowhere"}
+    # Two people sharing the local part "jjl" stay two addresses.
+    assert [(a.address, a.name) for a in by_id["one@pobox.com"].from_addrs] == [
+        ("jjl@pobox.com", "John J. Lee")]
+    assert [(a.address, a.name) for a in by_id["two@example.org"].from_addrs] == [
+        ("jjl@example.org", "Jane J. Lin")]
+    assert [a.address for a in by_id["two@example.org"].to_addrs] == ["list@lists.example.net"]
+    # A domain-less sender is no address; the message still has a usable recipient.
+    assert by_id["four@nowhere"].from_addrs == []
+    assert [a.address for a in by_id["four@nowhere"].to_addrs] == ["me@example.org"]
+    # No usable address at all: quarantined with the reason.
+    assert len(quarantine) == 1
+    assert quarantine[0].reason.startswith("no usable address")
+    assert quarantine[0].locator.startswith(f"{path.resolve()}:")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"jjl at pobox.com (John Lee)", [("jjl@pobox.com", "John Lee")]),
+        (b"Ann <ann AT example.co.uk>", [("ann@example.co.uk", "Ann")]),
+        (b"bob @ example.com, carol@example.com",
+         [("bob@example.com", None), ("carol@example.com", None)]),
+        # A display name that says "at" is not an address.
+        (b'"Bob at work" <bob@example.com>', [("bob@example.com", "Bob at work")]),
+        (b'"Meet at home.com" <x@example.org>', [("x@example.org", "Meet at home.com")]),
+        (b"jjl", []),
+        (b"MAILER-DAEMON, x@", []),
+    ],
+)
+def test_address_spellings(raw: bytes, expected: list) -> None:
+    from connectors.headers import parse_addresses
+
+    assert [(a.address, a.name) for a in parse_addresses(raw)] == expected
