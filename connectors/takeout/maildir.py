@@ -116,9 +116,14 @@ def _folder_state(entry: dict[str, Any]) -> dict[str, Any]:
     return {"mtime_ns": entry["mtime_ns"], "seen": _pack(seen) if isinstance(seen, set) else seen}
 
 
-def find_folders(root: Path) -> list[_Folder]:
+OUTSIDE_CUR_NEW = "file in a Maildir outside cur/ and new/ (not a message; not read)"
+
+
+def find_folders(root: Path, outside: list[int] | None = None) -> list[_Folder]:
     """Every cur/ and new/ directory under `root`, sorted; tmp/ and the insides of
-    cur/ and new/ are not walked (they hold only message files)."""
+    cur/ and new/ are not walked (they hold only message files). `outside[0]`, when
+    given, is increased by the number of files seen outside cur/, new/ and tmp/ (index
+    files, `maildirfolder`, stray copies): the reader counts them as skipped."""
     folders: list[_Folder] = []
     stack = [root]
     while stack:
@@ -129,6 +134,8 @@ def find_folders(root: Path) -> list[_Folder]:
             continue
         for entry in entries:
             if not entry.is_dir(follow_symlinks=False):
+                if outside is not None and entry.is_file(follow_symlinks=False):
+                    outside[0] += 1
                 continue
             if entry.name in ("cur", "new"):
                 name = directory.relative_to(root).as_posix()
@@ -140,8 +147,9 @@ def find_folders(root: Path) -> list[_Folder]:
     return folders
 
 
-def check_maildir(root: Path) -> list[_Folder]:
-    """The message folders of the Maildir at `root`, or `SourceFileError` saying why not."""
+def check_maildir(root: Path, outside: list[int] | None = None) -> list[_Folder]:
+    """The message folders of the Maildir at `root`, or `SourceFileError` saying why not.
+    `outside` is `find_folders`'."""
     if not root.is_dir():
         problem = "no such folder" if not root.exists() else "not a folder (expected a Maildir)"
         raise SourceFileError(root, problem)
@@ -149,7 +157,7 @@ def check_maildir(root: Path) -> list[_Folder]:
         os.scandir(root).close()
     except OSError as error:
         raise SourceFileError(root, describe_os_error(error)) from error
-    folders = find_folders(root)
+    folders = find_folders(root, outside)
     if not folders:
         raise SourceFileError(
             root, "not a Maildir (no cur/ or new/ folder inside): name the Maildir itself, "
@@ -217,8 +225,10 @@ def read_maildir(
             cur/ or new/ directory anywhere.
     """
     root = Path(path).expanduser().resolve()
-    folders = check_maildir(root)
+    outside = [0]
+    folders = check_maildir(root, outside)
     stats = stats if stats is not None else ReadStats()
+    stats.skip(OUTSIDE_CUR_NEW, outside[0])
     seen = seen if seen is not None else SeenMessages()
     now = now or datetime.now(UTC)
     previous = (cursor_value(cursor) or {}).get("folders", {})

@@ -307,3 +307,95 @@ def test_address_spellings(raw: bytes, expected: list) -> None:
     from connectors.headers import parse_addresses
 
     assert [(a.address, a.name) for a in parse_addresses(raw)] == expected
+
+
+# --- Maildir strays and globs over a folder tree ----------------------------------------
+
+
+def _message(to: str = "me@example.org", mid: str = "m1@example.com") -> bytes:
+    return (f"From: Bob <bob@example.com>\nTo: {to}\nDate: Mon, 1 Jan 2024 10:00:00 +0000\n"
+            f"Message-ID: <{mid}>\n\nhi\n").encode()
+
+
+def _tree(root: Path) -> Path:
+    """A folder tree: two Maildirs (one with strays outside cur/ and new/), an mbox, and
+    things that are not mail."""
+    inbox = root / "Mail" / "Inbox"
+    for sub in ("cur", "new", "tmp"):
+        (inbox / sub).mkdir(parents=True)
+    (inbox / "cur" / "1.host:2,S").write_bytes(_message(mid="a@example.com"))
+    (inbox / "new" / "2.host").write_bytes(_message(mid="b@example.com"))
+    (inbox / "tmp" / "3.host").write_bytes(b"half-delivered")
+    (inbox / "dovecot-uidlist").write_bytes(b"3 V1 N3\n")
+    (inbox / "stray copy.eml").write_bytes(_message(mid="stray@example.com"))
+    work = root / "Mail" / "Work"
+    (work / "cur").mkdir(parents=True)
+    (work / "cur" / "4.host:2,").write_bytes(_message(mid="c@example.com"))
+    (root / "Mail" / "archive.mbox").write_bytes(
+        b"From bob@example.com Mon Jan  1 09:00:00 2024\n" + _message(mid="d@example.com"))
+    (root / "Mail" / "photos").mkdir()
+    (root / "Mail" / "photos" / "cat.jpg").write_bytes(b"\xff\xd8\xff\xe0JFIF\x00" * 10)
+    (root / "Mail" / "notes.txt").write_text("meet at noon\n")
+    (root / "Mail" / "cal.ics").write_text("BEGIN:VCALENDAR\nEND:VCALENDAR\n")
+    return root / "Mail"
+
+
+def test_maildir_files_outside_cur_and_new_are_counted(tmp_path: Path) -> None:
+    from connectors.takeout import ReadStats
+    from connectors.takeout.maildir import OUTSIDE_CUR_NEW, read_maildir
+
+    inbox = _tree(tmp_path) / "Inbox"
+    stats = ReadStats()
+    batches = list(read_maildir(inbox, ACCOUNT, stats=stats, now=NOW))
+    assert sorted(m.rfc_message_id for b in batches for m in b.messages) == [
+        "a@example.com", "b@example.com"]
+    # dovecot-uidlist and the stray copy; tmp/ (deliveries in progress) is not counted.
+    assert stats.skipped == {OUTSIDE_CUR_NEW: 2}
+
+
+def test_a_glob_over_a_folder_tree_reads_the_mail_and_counts_the_rest(tmp_path: Path) -> None:
+    from connectors.takeout import ReadStats, read_mail_paths
+    from connectors.takeout.maildir import OUTSIDE_CUR_NEW
+    from connectors.takeout.paths import NOT_A_MAILDIR, NOT_MAIL
+
+    mail = _tree(tmp_path)
+    stats = ReadStats()
+    batches = list(read_mail_paths(str(mail / "**"), ACCOUNT, stats=stats))
+    ids = sorted(m.rfc_message_id for b in batches for m in b.messages)
+    # Mail/ is a folder above two Maildirs: read once, as their root. The mbox beside
+    # them and the stray .eml (mail, though outside cur/ and new/) are read as files.
+    assert ids == ["a@example.com", "b@example.com", "c@example.com", "d@example.com",
+                   "stray@example.com"]
+    assert [q for b in batches for q in b.quarantine] == []
+    assert stats.skipped == {
+        # dovecot-uidlist, the stray copy, archive.mbox, notes.txt, cal.ics, cat.jpg: the
+        # Maildir reader reads none of them
+        OUTSIDE_CUR_NEW: 6,
+        # notes.txt, cal.ics, cat.jpg and dovecot-uidlist, matched by the glob
+        NOT_MAIL: 4,
+    }
+    assert NOT_A_MAILDIR not in stats.skipped
+
+
+def test_a_glob_over_folders_without_maildirs_skips_them(tmp_path: Path) -> None:
+    from connectors.takeout import ReadStats, read_mail_paths
+    from connectors.takeout.paths import NOT_A_MAILDIR, NOT_MAIL
+
+    (tmp_path / "a" / "empty").mkdir(parents=True)
+    (tmp_path / "a" / "x.mbox").write_bytes(
+        b"From bob@example.com Mon Jan  1 09:00:00 2024\n" + _message())
+    (tmp_path / "a" / "x.pdf").write_bytes(b"%PDF-1.4\n")
+    stats = ReadStats()
+    batches = list(read_mail_paths(str(tmp_path / "a" / "*"), ACCOUNT, stats=stats))
+    assert [m.rfc_message_id for b in batches for m in b.messages] == ["m1@example.com"]
+    assert stats.skipped == {NOT_A_MAILDIR: 1, NOT_MAIL: 1}
+
+
+def test_a_glob_that_matches_no_mail_is_one_clear_error(tmp_path: Path) -> None:
+    from connectors.takeout import SourceFileError
+    from connectors.takeout.paths import check_mail_paths
+
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8\xff")
+    with pytest.raises(SourceFileError, match="the pattern matches no mail"):
+        check_mail_paths(str(tmp_path / "**"))
