@@ -119,11 +119,11 @@ def _folder_state(entry: dict[str, Any]) -> dict[str, Any]:
 OUTSIDE_CUR_NEW = "file in a Maildir outside cur/ and new/ (not a message; not read)"
 
 
-def find_folders(root: Path, outside: list[int] | None = None) -> list[_Folder]:
+def find_folders(root: Path, outside: list[Path] | None = None) -> list[_Folder]:
     """Every cur/ and new/ directory under `root`, sorted; tmp/ and the insides of
-    cur/ and new/ are not walked (they hold only message files). `outside[0]`, when
-    given, is increased by the number of files seen outside cur/, new/ and tmp/ (index
-    files, `maildirfolder`, stray copies): the reader counts them as skipped."""
+    cur/ and new/ are not walked (they hold only message files). `outside`, when given,
+    receives the files seen outside cur/, new/ and tmp/ (index files, `maildirfolder`,
+    stray copies): the reader counts them as skipped."""
     folders: list[_Folder] = []
     stack = [root]
     while stack:
@@ -135,7 +135,7 @@ def find_folders(root: Path, outside: list[int] | None = None) -> list[_Folder]:
         for entry in entries:
             if not entry.is_dir(follow_symlinks=False):
                 if outside is not None and entry.is_file(follow_symlinks=False):
-                    outside[0] += 1
+                    outside.append(Path(entry.path))
                 continue
             if entry.name in ("cur", "new"):
                 name = directory.relative_to(root).as_posix()
@@ -147,7 +147,7 @@ def find_folders(root: Path, outside: list[int] | None = None) -> list[_Folder]:
     return folders
 
 
-def check_maildir(root: Path, outside: list[int] | None = None) -> list[_Folder]:
+def check_maildir(root: Path, outside: list[Path] | None = None) -> list[_Folder]:
     """The message folders of the Maildir at `root`, or `SourceFileError` saying why not.
     `outside` is `find_folders`'."""
     if not root.is_dir():
@@ -201,6 +201,7 @@ def read_maildir(
     stats: ReadStats | None = None,
     seen: SeenMessages | None = None,
     now: datetime | None = None,
+    counted_elsewhere: frozenset[Path] = frozenset(),
 ) -> Iterator[Batch]:
     """Read message metadata from a Maildir (and its sub-folders).
 
@@ -215,6 +216,8 @@ def read_maildir(
         seen: message keys already emitted in this run, with their labels (shared
             across sources; see `SeenMessages`).
         now: the current time for the date sanity rule; defaults to the clock.
+        counted_elsewhere: files under the root, outside cur/ and new/, that the caller
+            reads or counts itself (what a glob matched): not counted again here.
 
     Yields:
         `Batch` objects whose cursor is `Cursor(account, "maildir", stream=<root>, ...)`.
@@ -225,10 +228,10 @@ def read_maildir(
             cur/ or new/ directory anywhere.
     """
     root = Path(path).expanduser().resolve()
-    outside = [0]
+    outside: list[Path] = []
     folders = check_maildir(root, outside)
     stats = stats if stats is not None else ReadStats()
-    stats.skip(OUTSIDE_CUR_NEW, outside[0])
+    stats.skip(OUTSIDE_CUR_NEW, len(set(outside) - counted_elsewhere))
     seen = seen if seen is not None else SeenMessages()
     now = now or datetime.now(UTC)
     previous = (cursor_value(cursor) or {}).get("folders", {})

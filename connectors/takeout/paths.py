@@ -45,7 +45,7 @@ def looks_like_mail(path: Path) -> bool:
 
 def select_mail_paths(
     paths_or_globs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
-) -> tuple[list[Path], dict[str, int]]:
+) -> tuple[list[Path], dict[str, int], frozenset[Path]]:
     """The mail sources named, expanded, each a readable file or a Maildir; nothing is read
     but the first bytes of what a glob matched.
 
@@ -56,7 +56,8 @@ def select_mail_paths(
     (and its sub-folders) is the Maildir reader's and is not counted again.
 
     Returns:
-        The paths to read, and the count of what was skipped, by reason.
+        The paths to read, the count of what was skipped, by reason, and every file
+        looked at (read or skipped), which a Maildir reader must not count again.
 
     Raises:
         SourceFileError: the first path named on its own that is missing, cannot be read,
@@ -117,7 +118,9 @@ def select_mail_paths(
         if not isinstance(patterns, str | os.PathLike):
             patterns = " ".join(os.fspath(p) for p in patterns)
         raise SourceFileError(patterns, f"the pattern matches no mail ({what})")
-    return kept, skipped
+    looked_at = frozenset(p for (p, _), k in zip(marked, keep, strict=True)
+                          if k or not p.is_dir())
+    return kept, skipped, looked_at
 
 
 def check_mail_paths(
@@ -181,7 +184,7 @@ def read_mail_paths(
         SourceFileError: a path does not exist, a pattern matches nothing, or a file or
             folder cannot be read; the message names it.
     """
-    paths, skipped = select_mail_paths(paths_or_globs)
+    paths, skipped, looked_at = select_mail_paths(paths_or_globs)
     by_stream: dict[str, Any] = {}
     if isinstance(cursors, Mapping):
         by_stream = dict(cursors)
@@ -193,14 +196,9 @@ def read_mail_paths(
     for reason, count in skipped.items():
         stats.skip(reason, count)
     for path in paths:
-        reader = read_maildir if path.is_dir() else read_mbox
-        yield from reader(
-            path,
-            account,
-            cursor=by_stream.get(str(path)),
-            include_subject=include_subject,
-            batch_size=batch_size,
-            stats=stats,
-            seen=seen,
-            now=now,
-        )
+        common = {"cursor": by_stream.get(str(path)), "include_subject": include_subject,
+                  "batch_size": batch_size, "stats": stats, "seen": seen, "now": now}
+        if path.is_dir():
+            yield from read_maildir(path, account, counted_elsewhere=looked_at, **common)
+        else:
+            yield from read_mbox(path, account, **common)
