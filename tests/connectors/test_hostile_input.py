@@ -396,3 +396,16 @@ def test_a_glob_that_matches_no_mail_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8\xff")
     with pytest.raises(SourceFileError, match="the pattern matches no mail"):
         check_mail_paths(str(tmp_path / "**"))
+
+
+def test_calendar_addresses_follow_the_same_rules(tmp_path: Path) -> None:
+    path = _calendar(
+        tmp_path / "cal.ics",
+        NORMAL + "\r\nORGANIZER:mailto:jjl at pobox.com\r\nATTENDEE:mailto:jjl\r\n"
+        "ATTENDEE;CN=Ann:mailto:ann @ example.org",
+    )
+    events, quarantine, _ = _read(path)
+    assert quarantine == {}
+    [event] = events
+    assert event.organizer == "jjl@pobox.com"
+    assert [a.address for a in event.attendees] == ["bob@example.com", "ann@example.org"]
