@@ -125,17 +125,6 @@ def test_a_missing_file_fails_the_run_naming_the_path(tmp_path, capsys):
                                        f"  fix sources.files.mail in {path}\n")
 
 
-def test_a_glob_that_matches_no_mail_is_exit_2_naming_it(tmp_path, capsys):
-    (tmp_path / "photos").mkdir()
-    (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8\xff")
-    pattern = str(tmp_path / "photos" / "**")
-    path, _ = make_config(tmp_path, sources={"files": {"account": ACCOUNT, "mail": [pattern]}})
-    assert keepwarm(["--config", str(path), "run"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"keepwarm: {pattern}: the pattern matches no mail (1 file a glob ")
-    assert "Traceback" not in err
-
-
 def test_a_runaway_recurring_series_is_quarantined_by_the_configured_bound(tmp_path):
     # One FREQ=MINUTELY event next to a normal calendar: the bound from keepwarm.yaml
     # quarantines it with the reason, and the rest of the calendar lands.
