@@ -1,4 +1,5 @@
-"""A seeded, bounded fuzzer of the file readers (issue 17 §1): mbox, Maildir, .ics.
+"""A seeded, bounded fuzzer of the file readers (issue 17 §1): mbox, Maildir, .ics, and
+a `**` glob over a folder tree holding them (`read_mail_paths`).
 
 Each mutant is a seed from tests/fixtures changed by a few random edits (bytes flipped,
 ranges cut, copied or truncated, line ends changed, and tokens known to have hurt a
@@ -150,14 +151,33 @@ def _read_maildir(folder: Path, data: bytes) -> Counter:
     # The mutant is one message among clean ones, with a stray file beside cur/ and new/.
     from connectors.takeout.maildir import read_maildir
 
-    root = folder / "Maildir"
+    root = _maildir_with(folder, data)
+    return _tally(read_maildir(root, ACCOUNT, include_subject=True, now=NOW))
+
+
+def _read_tree(folder: Path, data: bytes) -> Counter:
+    # A `**` glob over a folder tree: a Maildir, the mutant beside it and inside it (outside
+    # cur/ and new/), a folder with no mail: the glob keeps what is mail and counts the rest.
+    from connectors.takeout import ReadStats, read_mail_paths
+
+    _maildir_with(folder / "Mail", data)
+    (folder / "Mail" / "mutant.mbox").write_bytes(data)
+    (folder / "Mail" / "photos").mkdir()
+    stats = ReadStats()
+    counts = _tally(read_mail_paths(str(folder / "Mail" / "**"), ACCOUNT, stats=stats))
+    counts["skipped"] = sum(stats.skipped.values())
+    return counts
+
+
+def _maildir_with(parent: Path, data: bytes) -> Path:
+    root = parent / "Maildir"
     for sub in ("cur", "new", "tmp"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     for i, message in enumerate(_messages(_mbox_seed())[:3]):
         (root / "cur" / f"{i}.host:2,S").write_bytes(message)
     (root / "new" / "mutant.host").write_bytes(data)
-    (root / "dovecot-uidlist").write_bytes(data[:64])
-    return _tally(read_maildir(root, ACCOUNT, include_subject=True, now=NOW))
+    (root / "dovecot-uidlist").write_bytes(b"3 V1 1733360000 N4\n")
+    return root
 
 
 def _read_ics(folder: Path, data: bytes) -> Counter:
@@ -174,6 +194,7 @@ READERS = {
     "mbox": Reader("mbox", _mbox_seed, MAIL_TOKENS, _read_mbox),
     "maildir": Reader("maildir", lambda: _messages(_mbox_seed())[3], MAIL_TOKENS, _read_maildir),
     "ics": Reader("ics", _ics_seed, ICS_TOKENS, _read_ics),
+    "tree": Reader("tree", lambda: _messages(_mbox_seed())[3], MAIL_TOKENS, _read_tree),
 }
 
 
@@ -299,7 +320,8 @@ def fuzz(readers: Iterable[str], seed: int, count: int, workdir: Path,
     # Imported once here, not in every forked process.
     import connectors.takeout.ics
     import connectors.takeout.maildir
-    import connectors.takeout.mbox  # noqa: F401
+    import connectors.takeout.mbox
+    import connectors.takeout.paths  # noqa: F401
 
     outcomes = []
     for name in readers:
