@@ -61,6 +61,8 @@ MESSAGES = {
                     "  fix sources.files.mail in <config>",
     "mail_glob_matches_nothing": "keepwarm: <path>: the pattern matches no file or folder\n"
                                  "  fix sources.files.mail in <config>",
+    "mail_glob_matches_no_mail": "keepwarm: <path>: the pattern matches no mail (<counts>)\n"
+                                 "  fix sources.files.mail in <config>",
     "mail_unreadable": "keepwarm: <path>: permission denied (check the file's owner and mode)\n"
                        "  fix sources.files.mail in <config>",
     "mail_folder_not_maildir": "keepwarm: <path>: not a Maildir (no cur/ or new/ folder "
@@ -202,6 +204,18 @@ def test_a_mail_pattern_that_matches_nothing(tmp_path, capsys):
     config = files_config(tmp_path, mail=[str(pattern)])
     assert keepwarm(capsys, "--config", config, "run") == (
         2, "", expect("mail_glob_matches_nothing", path=pattern, config=config))
+
+
+def test_a_mail_glob_that_matches_no_mail(tmp_path, capsys):
+    # A folder with no Maildir and a photo: a glob skips both, so nothing is left to read.
+    (tmp_path / "photos" / "2024").mkdir(parents=True)
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8\xff\xe0")
+    pattern = tmp_path / "photos" / "**"
+    config = files_config(tmp_path, mail=[str(pattern)])
+    counts = ("1 file a glob matched that is not mail (no From_ line or mail header), "
+              "2 folder a glob matched that holds no Maildir (no cur/ or new/)")
+    assert keepwarm(capsys, "--config", config, "run") == (
+        2, "", expect("mail_glob_matches_no_mail", path=pattern, counts=counts, config=config))
 
 
 NOBODY = 65534
