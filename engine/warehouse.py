@@ -26,11 +26,13 @@ import polars as pl
 from connectors.records import Batch, Cursor, events_frame, messages_frame, quarantine_frame
 from engine.landing import SNAPSHOT_TABLES, LandedBatch, LandingZone
 from engine.locks import exclusive_lock
+from engine.migrations import migrate
 
 log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "assets" / "sql"
-# actions is the user's own (keepwarm log, snooze, ignore, cadence): no load touches it.
+# The raw tables (their DDL: assets/sql/migrations). actions is the user's own (keepwarm
+# log, snooze, ignore, cadence): no load touches it.
 RAW_TABLES = ("messages", "events", "quarantine", "sync_state", "demo_truth", "actions")
 
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -109,18 +111,22 @@ def query_sql_file(
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the schemas, shared macros and raw tables if they are not there yet."""
-    # One transaction: a hundred COMMENT ON statements committed one by one cost every
-    # connection a quarter of a second.
+    """Bring the warehouse's schema up to date: the shared macros, then every migration it
+    lacks (engine/migrations.py). Call under the writer lock, as Warehouse.connect does.
+
+    Raises:
+        WarehouseTooNewError: the file was migrated by a newer keepwarm.
+    """
+    # One transaction: the macros' statements committed one by one cost every connection
+    # a noticeable share of a second.
     con.begin()
     try:
         run_sql_file(con, SQL_DIR / "schemas.sql")
-        for table in RAW_TABLES:
-            run_sql_file(con, SQL_DIR / "raw" / f"{table}.sql")
         con.commit()
     except BaseException:
         con.rollback()
         raise
+    migrate(con)
 
 
 def apply_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
