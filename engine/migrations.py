@@ -10,11 +10,10 @@ is brought to the baseline in place (the columns its tables lack are added, miss
 created) and recorded as at version 1. A warehouse recorded at a version this code does not
 have was written by a newer keepwarm, and is refused rather than written with old SQL.
 
-Why no migration library: the maintained Python ones (Alembic, yoyo-migrations) run on
-SQLAlchemy or DB-API drivers whose DuckDB support is third-party and lags DuckDB releases,
-and both would add a second way to run SQL beside engine/warehouse.py's bound-parameter
-runner. Numbered SQL files in a table of applied versions, as Flyway and dbt do, are a page
-of code here and need nothing DuckDB does not already do.
+Why no migration library: docs/architecture.md, Migrations (the general ones run on
+SQLAlchemy or DB-API drivers whose DuckDB support is third-party; the DuckDB-specific ones
+are single releases left unmaintained). Numbered SQL files in a table of applied versions,
+as Flyway and dbt do, are a page of code here.
 """
 
 from __future__ import annotations
