@@ -35,11 +35,13 @@ _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _PRE_MIGRATION_MARKER = ("raw", "messages")
 
 # The runner's own ledger, created by the runner (as Flyway creates its history table):
-# every migration file, the baseline included, is recorded in it.
+# every migration file, the baseline included, is recorded in it. No primary key: only the
+# runner writes it, under the writer lock, and an index would hold memory on every
+# connection.
 _LEDGER_DDL = (
     "create schema if not exists meta",
     """create table if not exists meta.schema_migrations (
-        version integer primary key,
+        version integer not null,
         name varchar not null,
         checksum varchar not null,
         applied_at timestamptz not null default current_timestamp,

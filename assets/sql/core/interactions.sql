@@ -143,6 +143,45 @@ incremental as (
     from core.interactions i
     semi join ignores_changed using (person_id)
     where not (select yes from everything)
+),
+
+-- Which copy of a message or meeting counts depends on every copy (dedupe_key), so every
+-- copy of what is in scope is rebuilt with it: the raw rows sharing its key now, and the
+-- rows built with its key before (which finds the copies of a row deleted from raw).
+raw_keys as materialized (
+    select
+        'email' as kind, account, message_key as source_key,
+        message_dedupe_key(rfc_message_id, from_addrs, to_addrs, cc_addrs, sent_at)
+            as dedupe_key
+    from raw.messages
+    where not (select yes from everything)
+    union all
+    select
+        'meeting', account, event_key,
+        event_dedupe_key(ical_uid, start_at, organizer, attendees)
+    from raw.events
+    where not (select yes from everything)
+),
+
+copy_keys as (
+    select k.dedupe_key
+    from raw_keys k
+    semi join incremental c
+        on c.kind = k.kind and c.account = k.account and c.source_key = k.source_key
+    union
+    select i.dedupe_key
+    from core.interactions i
+    semi join incremental c
+        on c.kind = i.channel and c.account = i.account and c.source_key = i.interaction_key
+    where i.dedupe_key is not null
+),
+
+copies as (
+    select kind, account, source_key from raw_keys semi join copy_keys using (dedupe_key)
+    union
+    select i.channel, i.account, i.interaction_key
+    from core.interactions i
+    semi join copy_keys using (dedupe_key)
 )
 
 select 'email' as kind, account, message_key as source_key
@@ -158,7 +197,7 @@ from logged_contacts
 where (select yes from everything)
 union all
 select kind, account, source_key
-from incremental
+from (select * from incremental union select * from copies)
 where not (select yes from everything);
 
 -- Whose rows change, for marts.contact_summaries, which redoes only those people: the
@@ -225,6 +264,8 @@ create or replace temp macro message_headers() as table
 select
     m.account, m.message_key, m.rfc_message_id, m.thread_key, m.sent_at, m.in_reply_to,
     m.labels, m.list_id, m.precedence, m.auto_submitted, m.has_list_unsubscribe,
+    message_dedupe_key(m.rfc_message_id, m.from_addrs, m.to_addrs, m.cc_addrs, m.sent_at)
+        as dedupe_key,
     m.from_addrs[1].address as sender_spelling,
     list_transform(m.to_addrs || m.cc_addrs || m.bcc_addrs, lambda a: a.address)
         as recipient_spellings,
@@ -343,6 +384,7 @@ message_people as (
     -- Mail the user sent: one row per recipient other than the user.
     select
         c.account, c.message_key, c.thread_key, c.sent_at, c.bulk_reason, c.allow_listed,
+        c.dedupe_key,
         'outbound' as direction, r.address as address,
         len(c.others) as n_participants
     from in_scope c, unnest(c.others) as r(address)
@@ -351,12 +393,14 @@ message_people as (
     -- Mail the user received: the sender, and anyone copied alongside the user.
     select
         c.account, c.message_key, c.thread_key, c.sent_at, c.bulk_reason, c.allow_listed,
+        c.dedupe_key,
         'inbound', c.sender, len(c.recipients)
     from in_scope c
     where not c.outbound and c.sender is not null
     union all
     select
         c.account, c.message_key, c.thread_key, c.sent_at, c.bulk_reason, c.allow_listed,
+        c.dedupe_key,
         'copied', r.address, len(c.recipients)
     from in_scope c, unnest(c.recipients) as r(address)
     where not c.outbound and r.address <> c.sender
@@ -385,7 +429,8 @@ message_interactions as (
             case when not mp.allow_listed then mp.bulk_reason end,
             i.not_a_person
         ) as noise_reason,
-        i.has_several_addresses as may_repeat
+        i.has_several_addresses as may_repeat,
+        mp.dedupe_key
     from message_people mp
     join identities i on i.address = mp.address
     left join replies using (account, message_key)
@@ -402,7 +447,8 @@ scoped_events as (
 attendee_rows as (
     select
         e.account, e.calendar_id, e.event_key, e.start_at, e.end_at, e.has_location,
-        e.has_conference, e.status, e.event_type, e.all_day, e.a
+        e.has_conference, e.status, e.event_type, e.all_day, e.a,
+        event_dedupe_key(e.ical_uid, e.start_at, e.organizer, e.attendees) as dedupe_key
     from (select *, unnest(attendees) as a from scoped_events) e
 ),
 
@@ -431,7 +477,7 @@ event_attendees as (
 event_rows as (
     select
         account, event_key, start_at, end_at, has_location, has_conference,
-        n_participants,
+        n_participants, dedupe_key,
         address,
         a.response_status,
         case
@@ -471,7 +517,8 @@ meeting_interactions as (
             i.not_a_person
         ) as noise_reason,
         -- An attendee list can name one person twice, in two spellings.
-        true as may_repeat
+        true as may_repeat,
+        er.dedupe_key
     from event_rows er
     join identities i on i.address = er.address
     where not i.is_self
@@ -499,7 +546,8 @@ logged_interactions as (
         false as on_video,
         true as is_one_on_one,
         i.not_a_person as noise_reason,
-        false as may_repeat
+        false as may_repeat,
+        'log:' || l.source_key as dedupe_key
     from logged_contacts l
     semi join interaction_scope s
         on s.kind = 'meeting' and s.account = l.account and s.source_key = l.source_key
@@ -534,10 +582,55 @@ marked as (
             case when person_id in (select person_id from ignored_people) then 'ignored by you' end
         ) as noise_reason)
     from once
+),
+
+-- Whose mailbox or calendar each copy came from: 'me' for every address of the user's
+-- (me.addresses, and what core.identities finds is theirs), else the person the account's
+-- address belongs to, else the account itself.
+owners as (
+    select
+        a.account,
+        case
+            when i.is_self or list_contains(
+                list_transform($self_addresses,
+                               lambda s: normalize_address(s, keep := $split_addresses)),
+                a.address)
+                then 'me'
+            else coalesce(i.person_id, a.account)
+        end as owner
+    from (
+        select account, normalize_address(account, keep := $split_addresses) as address
+        from (select distinct account from marked)
+    ) a
+    left join identities i using (address)
+),
+
+-- The same message read from two sources, or two mailboxes of one person, and the same
+-- invite on two of their calendars: of the copies one owner holds (one dedupe_key, one
+-- person, one direction) one counts, the others are noise. The copy that counts is one
+-- that counts on its own if any, then the first by account and key: never row order.
+copies as (
+    select
+        m.*,
+        o.owner,
+        row_number() over (
+            partition by o.owner, m.dedupe_key, m.person_id, m.direction
+            order by m.noise_reason is not null, m.account, m.interaction_key
+        ) as copy_number
+    from marked m
+    join owners o using (account)
 )
 
-select *, noise_reason is not null as is_noise
-from marked;
+select
+    * exclude (copy_number) replace (coalesce(
+        noise_reason,
+        case when copy_number > 1 then 'duplicate: another copy of it counts' end
+    ) as noise_reason),
+    coalesce(
+        noise_reason,
+        case when copy_number > 1 then 'duplicate: another copy of it counts' end
+    ) is not null as is_noise
+from copies;
 
 insert into core.interaction_changes (person_id) select person_id from people_in_scope();
 
