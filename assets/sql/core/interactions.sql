@@ -6,9 +6,10 @@
 -- user ignores (`keepwarm ignore`) stay, marked 'ignored by you'.
 --
 -- Built incrementally. A row depends only on its own message, meeting or logged contact,
--- the message it answers, core.identities, whether its person is ignored and a few
--- settings, so a nightly run rebuilds the rows of what changed in raw.* (and in the
--- actions in force) since the last build and leaves the rest. Everything is rebuilt when
+-- the message it answers, its other copies (the same dedupe_key: one copy counts),
+-- core.identities, whether its person is ignored and a few settings, so a nightly run
+-- rebuilds the rows of what changed in raw.* (and in the actions in force) since the last
+-- build, with their copies, and leaves the rest. Everything is rebuilt when
 -- that is not enough: on the first build, when this file or a setting it reads changed
 -- ($sql_fingerprint), when an address already seen changed person or kind in
 -- core.identities, or when asked ($full_rebuild). docs/architecture.md has the design.
