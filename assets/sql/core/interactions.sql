@@ -600,8 +600,16 @@ owners as (
             else coalesce(i.person_id, a.account)
         end as owner
     from (
+        -- From raw, not from the rows above: a second reader of those would make DuckDB
+        -- materialise them all (seconds and hundreds of MB at a million messages).
         select account, normalize_address(account, keep := $split_addresses) as address
-        from (select distinct account from marked)
+        from (
+            select distinct account from raw.messages
+            union
+            select distinct account from raw.events
+            union
+            select 'logged'
+        )
     ) a
     left join identities i using (address)
 ),
