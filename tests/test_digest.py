@@ -4,6 +4,7 @@ its own; the page fetches nothing; the terminal text fits 80 columns."""
 
 from __future__ import annotations
 
+import warnings
 from datetime import date, timedelta
 from html.parser import HTMLParser
 from itertools import pairwise
@@ -265,3 +266,15 @@ def test_person_on_the_serving_copy(demo, capsys):
     assert capsys.readouterr().out.startswith(f"{name}: ")
     assert keepwarm(["--config", str(path), "person", "qqqqqq"]) == 2
     assert "nobody matches 'qqqqqq'" in capsys.readouterr().err
+
+
+def test_a_network_with_no_active_tie_draws_its_chart_without_warnings():
+    # An old archive (every tie dormant) once printed matplotlib's "No artists with labels
+    # found to put in legend" on the user's terminal after the run.
+    from engine.digest.charts import layers_svg
+
+    rings = [("layer 5", 0), ("layer 15", 0), ("layer 50", 0), ("layer 150", 0), ("beyond", 0)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        svg = layers_svg(rings, 150)
+    assert "<svg" in svg

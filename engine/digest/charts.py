@@ -73,8 +73,9 @@ def layers_svg(rings: Sequence[tuple[str, int]], limit: int) -> str:
         axes.set_xlim(0, max(left, limit) * 1.05)
         axes.set_xlabel("active ties")
         axes.spines["left"].set_visible(False)
-        figure.legend(loc="outside lower center", frameon=False, fontsize=7, ncols=5,
-                      handlelength=1)
+        if left > 0:  # a legend of no rings makes matplotlib warn on the user's terminal
+            figure.legend(loc="outside lower center", frameon=False, fontsize=7, ncols=5,
+                          handlelength=1)
     return _svg(figure, "layers")
 
 
