@@ -15,57 +15,18 @@ removal: the connector deletes its key.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
+from connectors.contacts import ContactGroupRecord, ContactRecord
 from connectors.records import QuarantineRecord
+
+__all__ = ["ContactGroupRecord", "ContactRecord"]
 
 SOURCE = "gcontacts"
 
 
 class UnusableContactError(ValueError):
     """A person resource that cannot become a record (no resource name)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ContactRecord:
-    """One version of one address-book contact.
-
-    Attributes:
-        account: the address book's owner.
-        source: "gcontacts" (People API) or "vcard".
-        contact_key: the People resource name ("people/c123") or the vCard UID.
-        etag: the version Google gave (a vCard's REV or a hash of the card).
-        display_name: the contact's name as the address book shows it.
-        emails: lower-cased addresses, the primary one first.
-        organization, title: of the first (current) organisation entry.
-        birthday: "YYYY-MM-DD" or "--MM-DD".
-        events: (kind, date) pairs, e.g. ("anniversary", "2015-06-20").
-        groups: contact-group resource names ("contactGroups/abc") or vCard categories.
-    """
-
-    account: str
-    source: str
-    contact_key: str
-    etag: str | None
-    display_name: str | None
-    emails: tuple[str, ...] = ()
-    organization: str | None = None
-    title: str | None = None
-    birthday: str | None = None
-    events: tuple[tuple[str, str], ...] = ()
-    groups: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ContactGroupRecord:
-    """A contact group (a label): its resource name and the name the user gave it."""
-
-    account: str
-    source: str
-    group_key: str
-    name: str
-    group_type: str
 
 
 def is_deleted(person: dict[str, Any]) -> bool:
