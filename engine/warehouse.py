@@ -31,7 +31,10 @@ log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "assets" / "sql"
 # actions is the user's own (keepwarm log, snooze, ignore, cadence): no load touches it.
-RAW_TABLES = ("messages", "events", "quarantine", "sync_state", "demo_truth", "actions")
+RAW_TABLES = (
+    "messages", "events", "quarantine", "sync_state", "demo_truth", "actions", "contacts",
+    "contact_groups",
+)
 
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 # String literals and line comments may contain "$word" that is not a parameter.
