@@ -180,3 +180,15 @@ introductions = sql_asset(
     description="Introductions you made (A and B, new to each other) and received (who "
                 "referred whom), and whether the two introduced were in touch afterwards.",
 )  # fmt: skip
+key_dates = sql_asset(
+    "marts", "key_dates",
+    deps=[identities.key, people.key, contact_metrics.key, RAW_EVENTS], group=METRICS_GROUP,
+    description="Birthdays and other dates from the address book and the birthday "
+                "calendar, and first-contact anniversaries of inner-layer ties.",
+)  # fmt: skip
+job_changes = sql_asset(
+    "marts", "job_changes",
+    deps=[identities.key, RAW_MESSAGES], group=METRICS_GROUP,
+    description="Organisation or title changes between address-book versions, and new "
+                "sender domains after the old one went quiet.",
+)  # fmt: skip

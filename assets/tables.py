@@ -28,6 +28,8 @@ MODEL_TABLES = [
     ("marts", "network_summary"),
     ("marts", "open_loops"),
     ("marts", "introductions"),
+    ("marts", "key_dates"),
+    ("marts", "job_changes"),
 ]
 # Tables an incremental build keeps beside its own, written by the same SQL file.
 BOOKKEEPING_TABLES = [

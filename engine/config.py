@@ -203,8 +203,13 @@ class StatusConfig(_Section):
     # People the user wants to hear from on a fixed rhythm: address -> days. Their status
     # follows that cadence instead of the learned rhythm.
     cadence: dict[str, float] = Field(default_factory=dict)
+    # Address-book labels -> days: everyone with the label gets that cadence (a
+    # per-address cadence wins). Not yet applied by marts.relationship_status.
+    cadence_by_label: dict[str, float] = Field(default_factory=dict)
+    # A new sender domain is a job change when the old one was silent this long before.
+    job_domain_silence_days: float = Field(90, gt=0)
 
-    @field_validator("cadence")
+    @field_validator("cadence", "cadence_by_label")
     @classmethod
     def _cadence_positive(cls, cadence: dict[str, float]) -> dict[str, float]:
         for address, days in cadence.items():
@@ -313,7 +318,7 @@ class KeepwarmConfig(_Section):
         """Bound parameters for the core and marts SQL files."""
         merge_addresses = [a for group in self.identities.merge for a in group]
         merge_into = [group[0] for group in self.identities.merge for _ in group]
-        status = self.status.model_dump(exclude={"as_of", "cadence"})
+        status = self.status.model_dump(exclude={"as_of", "cadence", "cadence_by_label"})
         return {
             "self_addresses": self.me.addresses,
             "merge_addresses": merge_addresses,
@@ -324,6 +329,8 @@ class KeepwarmConfig(_Section):
             "role_local_parts": [p.lower() for p in self.noise.role_local_parts],
             "cadence_addresses": list(self.status.cadence),
             "cadence_days": list(self.status.cadence.values()),
+            "cadence_labels": list(self.status.cadence_by_label),
+            "cadence_label_days": list(self.status.cadence_by_label.values()),
             "as_of": self.as_of(),
             **status,
             **{f"strength_{k}": v for k, v in self.strength.model_dump().items()},

@@ -47,6 +47,8 @@ ALL_ASSETS = [
     model.network_summary,
     model.open_loops,
     model.introductions,
+    model.key_dates,
+    model.job_changes,
     history.status_history,
     history.backtest,
 ]
