@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
+from assets.contacts import RAW_CONTACTS
 from assets.ingest import RAW_EVENTS, RAW_MESSAGES
 from assets.resources import Settings, WarehouseResource
 from assets.tables import build_table, markdown_table
@@ -99,7 +100,7 @@ def _describe_last_build(
 
 identities = sql_asset(
     "core", "identities",
-    deps=[RAW_MESSAGES, RAW_EVENTS], group=MODEL_GROUP,
+    deps=[RAW_MESSAGES, RAW_EVENTS, RAW_CONTACTS], group=MODEL_GROUP,
     description="Every address seen, normalised, mapped to a person.",
 )  # fmt: skip
 people = sql_asset(

@@ -74,6 +74,9 @@ class DemoSourceConfig(_Section):
     end: date | None = None
     scale: float = 1.0
     profile: Literal["default", "sparse", "meetings"] = "default"
+    # Simulate an address book for the demo's owner (contacts, birthdays, job changes,
+    # labels) in raw.contacts.
+    address_book: bool = True
 
 
 class FilesSourceConfig(_Section):
@@ -82,6 +85,8 @@ class FilesSourceConfig(_Section):
     account: str
     mail: list[str] = Field(default_factory=list)
     calendars: list[str] = Field(default_factory=list)
+    # vCard files (Google Takeout's Contacts/*.vcf, Apple or Outlook exports): globs.
+    contacts: list[str] = Field(default_factory=list)
     # Recurring series are expanded from this many days before status.as_of (else today)
     # to this many after; one-off events are read whatever their date.
     past_days: int = 730
