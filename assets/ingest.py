@@ -186,7 +186,7 @@ def _read_files(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
 def _note_stats(notes: dict[str, Any], stats: ReadStats) -> None:
     notes.update(files_read=stats.files, files_unchanged=stats.skipped_unchanged,
                  outside_window=stats.outside_window, duplicates_skipped=stats.duplicates,
-                 duplicates_relabelled=stats.relabelled)
+                 duplicates_relabelled=stats.relabelled, skipped=dict(stats.skipped))
 
 
 def _read_calendars(config: KeepwarmConfig, calendars: list[Path], state: MailboxState,

@@ -75,6 +75,8 @@ sys.path.insert(0, str(REPO))
 from bench.corpora import CACHE_DIR, CorpusUnavailable, untuned_corpus  # noqa: E402
 from connectors import headers  # noqa: E402
 from connectors.takeout import ReadStats, dates, read_mbox  # noqa: E402
+from connectors.takeout.mbox import parse_envelope  # noqa: E402
+from connectors.takeout.message import record_from_headers  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mail"
 CORPORA = ("spamassassin-easy-ham-1.mbox", "emailnetwork-takeout-sample.mbox")
@@ -347,6 +349,89 @@ def measure_file(path: Path, readers: list[str], rounds: int, repeat: int) -> Fi
     return FileFigures(path, times, counts, mailbox_count(path))
 
 
+# --- where the time goes ---------------------------------------------------------------
+
+STAGES = (
+    "the From_ search alone (each From_ line's end, then the next `\\nFrom `)",
+    "+ the envelope (Gmail id, date)",
+    "+ the header split (one findall per message, values unfolded)",
+    "+ the record, caches cold (addresses, dates, ids, labels; as read_mbox runs)",
+)
+
+
+def stage_seconds(path: Path, repeat: int) -> tuple[list[float], float, int]:
+    """read_mbox's per-message steps, cumulatively, over the whole file in memory.
+
+    Returns the best time of each stage in `STAGES` (each includes the ones before it),
+    the time of the last stage's record step alone with every cache warm (what remains
+    when no value needs parsing: the lookups and the objects), and the message count.
+    The file is read before the clock starts, so this leaves out reading, chunking,
+    de-duplication and batches, which read_mbox's own time includes.
+    """
+    data = path.read_bytes()
+    separator = re.compile(re.escape(SEPARATOR)).search
+    now = datetime.now(UTC)
+    latest = now + dates.FUTURE
+    split = headers.split_header_span
+
+    def run(level: int) -> tuple[float, list]:
+        headers.clear_caches()
+        dates.clear_caches()
+        kept = []
+        pos = 0
+        start = time.perf_counter()
+        while True:
+            newline = data.find(b"\n", pos)
+            found = separator(data, newline)
+            following = found.start() if found is not None else len(data)
+            if level >= 1:
+                gmail_id, envelope_date = parse_envelope(data[pos:newline].rstrip(b"\r"))
+                if level >= 2:
+                    values = split(data, newline, following, False)
+                    if level >= 3:
+                        record_from_headers(
+                            values, None, "b@example.com", "mbox", "", gmail_id,
+                            envelope_date, now, latest, False, (), False,
+                        )  # fmt: skip
+                    else:
+                        kept.append((values, gmail_id, envelope_date))
+            if found is None:
+                break
+            pos = following + 1
+        return time.perf_counter() - start, kept
+
+    best = [min(run(level)[0] for _ in range(repeat)) for level in range(len(STAGES))]
+    _, kept = run(2)
+    warm = float("inf")
+    for _ in range(repeat + 1):  # the first round fills the caches
+        start = time.perf_counter()
+        for values, gmail_id, envelope_date in kept:
+            record_from_headers(
+                values, None, "b@example.com", "mbox", "", gmail_id,
+                envelope_date, now, latest, False, (), False,
+            )  # fmt: skip
+        warm = min(warm, time.perf_counter() - start)
+    return best, warm, len(kept)
+
+
+def stage_rows(path: Path, figures: FileFigures, repeat: int) -> list[str]:
+    """A table of `stage_seconds` beside read_mbox, the 20x budget and the raw scan."""
+    best, warm, count = stage_seconds(path, repeat)
+    budget = figures.seconds("mailbox+compat32") / SMALL_MAIL_RATIO
+    ratio = f"{SMALL_MAIL_RATIO:.0f}"
+    rows = [
+        (f"the {ratio}x budget (mailbox+compat32 / {ratio})", budget),
+        ("raw scan (the file mapped, `bytes.find` only)", figures.seconds("raw scan")),
+        *zip(STAGES, best, strict=True),
+        ("the record step alone, every cache warm (lookups and objects only)", warm),
+        ("read_mbox (adds chunked reading, de-duplication, batches)", figures.seconds("read_mbox")),
+    ]
+    lines = ["| step | seconds | us per message |", "|---|---:|---:|"]
+    for label, seconds in rows:
+        lines.append(f"| {label} | {seconds:.3f} | {seconds / count * 1e6:.1f} |")
+    return lines
+
+
 MARKS = {True: "PASS", False: "FAIL", None: "n/a "}
 
 
@@ -495,6 +580,15 @@ def main() -> int:
         print()
         for passed, target, evidence in verdicts(measured, real, large):
             print(f"- {MARKS[passed]} {target}: {evidence}")
+        if real is not None and "mailbox+compat32" in readers:
+            print()
+            print(
+                f"Where read_mbox's time goes on {real.name} (steps cumulative, file already "
+                f"in memory, best of {args.repeat}; caches emptied before each run):"
+            )
+            print()
+            for line in stage_rows(real, measured[real], args.repeat):
+                print(line)
 
         if not args.no_memory:
             print()

@@ -47,8 +47,7 @@ _SHAPING_CODE = (
     REPO / "connectors" / "demo" / "simulator.py",
     REPO / "connectors" / "demo" / "source.py",
     REPO / "connectors" / "records.py",
-    REPO / "assets" / "sql" / "raw" / "messages.sql",
-    REPO / "assets" / "sql" / "raw" / "events.sql",
+    *sorted((REPO / "assets" / "sql" / "migrations").glob("*.sql")),
 )
 # Bump when the copying SQL below changes.
 _COPY_VERSION = 1

@@ -378,17 +378,46 @@ def parse_addresses(raw: bytes | None) -> list[Address]:
 
 # A mailbox repeats itself: the owner's address is in most To headers, a few senders
 # write most mail. Caching parsed values by their raw bytes saves most of the parsing.
+# Spam-shy spellings of an address, restored before parsing: `user at domain.tld` (mailing
+# list archives; pipermail writes `From: user at domain.tld (Name)`) and `user @ domain`.
+# The domain must have a dot and the words must be address-shaped, so "meet at home" in a
+# display name is left alone.
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+"
+_DOMAIN = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+_OBFUSCATED = re.compile(
+    rf"(?<![^\s<,(])({_LOCAL})(?:[ \t]+at[ \t]+|[ \t]*@[ \t]*)({_DOMAIN})(?![A-Za-z0-9.-])",
+    re.IGNORECASE,
+)
+
+
+def restore_obfuscated(value: str) -> str:
+    """`user at domain.tld` and `user @ domain.tld` (anywhere in an address header) as
+    `user@domain.tld`; anything else unchanged."""
+    if " at " not in value.lower() and " @" not in value and "@ " not in value:
+        return value
+    return _OBFUSCATED.sub(r"\1@\2", value)
+
+
+def usable_address(address: str) -> bool:
+    """An address mail can be sent to: a local part and a domain (`jjl` alone is not:
+    unrelated people sharing a local part would merge into one person)."""
+    local, at, domain = address.rpartition("@")
+    return bool(at and local.strip('"') and domain.strip(".[]"))
+
+
 @lru_cache(maxsize=16384)
 def cached_addresses(raw: bytes) -> tuple[Address, ...]:
-    """`parse_addresses` for a non-empty value, as a tuple, cached (bounded) by the bytes."""
-    value = bytes_to_text(raw)
+    """`parse_addresses` for a non-empty value, as a tuple, cached (bounded) by the bytes.
+    Obfuscated addresses are restored (`restore_obfuscated`); addresses without a domain
+    are dropped (`usable_address`)."""
+    value = restore_obfuscated(bytes_to_text(raw))
     pairs = _fast_addresses(value)
     if pairs is None:
         pairs = email.utils.getaddresses([value])
     result = []
     for name, address in pairs:
         address = address.strip().lower()
-        if not address:
+        if not address or not usable_address(address):
             continue
         if name:
             name = decode_words(name).strip().strip('"').strip() or None

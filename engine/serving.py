@@ -10,6 +10,7 @@ file, and the pipeline never opens the serving path itself, so a reader never wa
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import time
@@ -52,6 +53,7 @@ def publish_serving_copy(con: duckdb.DuckDBPyConnection, serving: Path) -> Publi
     serving.parent.mkdir(parents=True, exist_ok=True)
     temporary = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
     _remove(temporary)
+    remove_stale_copies(serving)
     source, path = fetch_one(
         con, "select database_name, path from duckdb_databases() "
              "where database_name = current_database()")
@@ -94,6 +96,30 @@ def open_serving_copy(serving: Path) -> duckdb.DuckDBPyConnection:
             "successful run (`keepwarm run`)"
         )
     return duckdb.connect(str(serving), read_only=True)
+
+
+def remove_stale_copies(serving: Path) -> list[Path]:
+    """Delete the half-written copies (`.<name>.<pid>.tmp`) of publishes whose process is
+    gone, killed before its rename; return them. A live process's copy is left alone."""
+    removed = []
+    for leftover in serving.parent.glob(f".{glob.escape(serving.name)}.*.tmp"):
+        pid = leftover.name[len(serving.name) + 2:-len(".tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            _remove(leftover)
+            removed.append(leftover)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except OSError:  # Windows: no such process
+        return False
+    return True
 
 
 def _remove(path: Path) -> None:

@@ -41,6 +41,8 @@ class Tally:
             expansion window (`past_days`), left out.
         files: files read (an mbox, a Maildir message, an .ics).
         unchanged: files skipped because they have not changed since the last run.
+        skipped: files and folders not read, by reason (a Maildir's files outside cur/
+            and new/, what a glob matched that is not mail).
         reasons: quarantine reason -> how many records it rejected.
         done, total: bytes of mbox read and to read, when the reader knows them.
         seconds: time since the landing began.
@@ -55,6 +57,7 @@ class Tally:
     outside_window: int = 0
     files: int = 0
     unchanged: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     done: int = 0
     total: int = 0
@@ -89,6 +92,7 @@ class Tally:
         self.outside_window = notes.get("outside_window", 0)
         self.files = notes.get("files_read", 0)
         self.unchanged = notes.get("files_unchanged", 0)
+        self.skipped = dict(notes.get("skipped") or {})
         position = notes.get("progress") or {}
         self.done, self.total = position.get("done", 0), position.get("total", 0)
 
@@ -197,6 +201,21 @@ class RunSummary:
             counts.update(tally.reasons)
         return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
+    def skipped(self) -> list[tuple[str, int]]:
+        """Files and folders not read, by reason, the most frequent first."""
+        counts: Counter[str] = Counter()
+        for tally in self.mailboxes:
+            counts.update(tally.skipped)
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+    def skipped_text(self) -> str:
+        """'4 files or folders not read: 3 "file in a Maildir outside ...", 1 "..."'."""
+        skipped = self.skipped()
+        total = sum(count for _, count in skipped)
+        shown = ", ".join(f'{count:,} "{reason}"' for reason, count in skipped)
+        what = "file or folder" if total == 1 else "files or folders"
+        return f"{total:,} {what} not read: {shown}"
+
     def _files(self) -> str:
         """"3 files", "3 files and 2 unchanged since the last run", or ""."""
         files, unchanged = self.total("files"), self.total("unchanged")
@@ -238,6 +257,8 @@ class RunSummary:
             rows.append(f"{self.quarantine_text()}; see them with {QUARANTINE_QUERY}")
         else:
             rows.append("0 quarantined")
+        if self.skipped():
+            rows.append(self.skipped_text())
         if self.total("outside_window"):
             rows.append(f"{self.total('outside_window'):,} instances of recurring events "
                         "left out, before the calendar window (sources.files.past_days)")

@@ -24,13 +24,16 @@ import duckdb
 import polars as pl
 
 from connectors.records import Batch, Cursor, events_frame, messages_frame, quarantine_frame
+from engine.compaction import Compaction, compact
 from engine.landing import SNAPSHOT_TABLES, LandedBatch, LandingZone
 from engine.locks import exclusive_lock
+from engine.migrations import migrate
 
 log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "assets" / "sql"
-# actions is the user's own (keepwarm log, snooze, ignore, cadence): no load touches it.
+# The raw tables (their DDL: assets/sql/migrations). actions is the user's own (keepwarm
+# log, snooze, ignore, cadence): no load touches it.
 RAW_TABLES = (
     "messages", "events", "quarantine", "sync_state", "demo_truth", "actions", "contacts",
     "contact_groups",
@@ -112,18 +115,22 @@ def query_sql_file(
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the schemas, shared macros and raw tables if they are not there yet."""
-    # One transaction: a hundred COMMENT ON statements committed one by one cost every
-    # connection a quarter of a second.
+    """Bring the warehouse's schema up to date: the shared macros, then every migration it
+    lacks (engine/migrations.py). Call under the writer lock, as Warehouse.connect does.
+
+    Raises:
+        WarehouseTooNewError: the file was migrated by a newer keepwarm.
+    """
+    # One transaction: the macros' statements committed one by one cost every connection
+    # a noticeable share of a second.
     con.begin()
     try:
         run_sql_file(con, SQL_DIR / "schemas.sql")
-        for table in RAW_TABLES:
-            run_sql_file(con, SQL_DIR / "raw" / f"{table}.sql")
         con.commit()
     except BaseException:
         con.rollback()
         raise
+    migrate(con)
 
 
 def apply_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
@@ -170,16 +177,84 @@ def load_landing(con: duckdb.DuckDBPyConnection, zone: LandingZone) -> LoadRepor
         landing_id = mailbox.landing_id()
         position = load_cursor(con, mailbox.account, LANDING_SOURCE, mailbox.kind) or {}
         after = position.get("seq", 0) if position.get("landing_id") == landing_id else 0
-        for landed in mailbox.committed(after_seq=after):
-            apply_landed(con, landed, landing_id=landing_id)
-            report.batches += 1
-            report.messages += landed.rows.get("messages", 0)
-            report.events += landed.rows.get("events", 0)
-            report.quarantined += landed.rows.get("quarantine", 0)
+        for group in _load_groups(mailbox.committed(after_seq=after)):
+            apply_landed_group(con, group, landing_id=landing_id)
+            for landed in group:
+                report.batches += 1
+                report.messages += landed.rows.get("messages", 0)
+                report.events += landed.rows.get("events", 0)
+                report.quarantined += landed.rows.get("quarantine", 0)
             key = f"{mailbox.kind}:{mailbox.account}"
             if not report.mailboxes or report.mailboxes[-1] != key:
                 report.mailboxes.append(key)
     return report
+
+
+# Rows per load transaction when consecutive landed batches only add rows: a first import
+# lands hundreds of 5,000-row batches, and each transaction's fixed cost (the upsert's
+# delete-join, the cursor writes, the commit) is paid per group instead of per batch.
+LOAD_GROUP_ROWS = 100_000
+
+
+def _load_groups(batches: Iterator[LandedBatch]) -> Iterator[list[LandedBatch]]:
+    """Consecutive batches that only add rows, up to LOAD_GROUP_ROWS rows; any other batch
+    (deletions, a replacement, a snapshot) alone, so it applies exactly as it landed."""
+    group: list[LandedBatch] = []
+    rows = 0
+    for landed in batches:
+        if not _rows_only(landed):
+            if group:
+                yield group
+            yield [landed]
+            group, rows = [], 0
+            continue
+        size = sum(landed.rows.values())
+        if group and rows + size > LOAD_GROUP_ROWS:
+            yield group
+            group, rows = [], 0
+        group.append(landed)
+        rows += size
+    if group:
+        yield group
+
+
+def _rows_only(landed: LandedBatch) -> bool:
+    return not (landed.deleted_message_keys or landed.deleted_event_keys
+                or landed.replace_account_source or landed.snapshots)
+
+
+def apply_landed_group(con: duckdb.DuckDBPyConnection, group: list[LandedBatch], *,
+                       landing_id: str) -> None:
+    """Load several row-only landed batches in one transaction, as if applied one by one.
+
+    Rows keep their landing order, so a key landed twice resolves to its last copy as it
+    would batch by batch; each stream's last cursor and the loader's position after the
+    group's last batch commit with the rows, so a load killed half-way resumes at the
+    first batch of the group it had not committed.
+    """
+    if len(group) == 1:
+        apply_landed(con, group[0], landing_id=landing_id)
+        return
+    parts: dict[str, list[pl.DataFrame]] = {"messages": [], "events": [], "quarantine": []}
+    cursors: dict[tuple[str, str, str], Cursor] = {}
+    for landed in group:
+        for table, frames in parts.items():
+            frame = landed.table(table)
+            if frame is not None:
+                frames.append(frame)
+        if landed.cursor:
+            c = landed.cursor
+            cursors[(c.account, c.source, c.stream)] = c
+    last = group[-1]
+    position = Cursor(last.mailbox.account, LANDING_SOURCE, last.mailbox.kind,
+                      {"landing_id": landing_id, "seq": last.seq})
+    frames = _frames(
+        messages=pl.concat(parts["messages"]) if parts["messages"] else None,
+        events=pl.concat(parts["events"]) if parts["events"] else None,
+        quarantine=pl.concat(parts["quarantine"]) if parts["quarantine"] else None,
+        deleted_message_keys=[], deleted_event_keys=[],
+    )
+    _apply_atomically(con, frames, replace=None, cursors=[*cursors.values(), position])
 
 
 def apply_landed(con: duckdb.DuckDBPyConnection, landed: LandedBatch, *, landing_id: str) -> None:
@@ -404,6 +479,31 @@ class Warehouse:
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection with the schema in place; closed on exit."""
         path = Path(self.path)
+        with self._writer_lock():
+            con = _connect_with_retry(path, self.lock_timeout_s, self.memory_limit,
+                                     self.serving_file())
+            try:
+                ensure_schema(con)
+                yield con
+            finally:
+                con.close()
+
+    def compact(self) -> Compaction | None:
+        """Rewrite the file if enough of it is free blocks (engine/compaction.py), holding
+        the writer lock; None when there is no file yet."""
+        path = Path(self.path)
+        with self._writer_lock():
+            if not path.exists():
+                return None
+            # Opened once first, so that another holder of the file is waited for and
+            # named as a connection would, rather than failing inside compaction.
+            _connect_with_retry(path, self.lock_timeout_s, self.memory_limit,
+                                     self.serving_file()).close()
+            return compact(path)
+
+    @contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        path = Path(self.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(
             path.with_name(f"{path.name}.writer.lock"), wait_s=self.writer_wait_s,
@@ -411,16 +511,32 @@ class Warehouse:
                                      path),
             held_by="another keepwarm step writing the warehouse",
         ):
-            con = _connect_with_retry(path, self.lock_timeout_s, self.memory_limit)
-            try:
-                ensure_schema(con)
-                yield con
-            finally:
-                con.close()
+            yield
+
+
+_HOLDER_PID = re.compile(r"\(PID (\d+)\)")
+
+
+def lock_holder(message: str) -> str:
+    """Who holds a DuckDB file, from DuckDB's lock error: PID and, where the system shows
+    it (/proc), the command line; else what DuckDB said."""
+    match = _HOLDER_PID.search(message)
+    if not match:
+        return f"another process ({message})"
+    pid = match[1]
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return f"process {pid}"
+    command = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+    if len(command) > 200:
+        command = command[:199] + "…"
+    return f"process {pid} ({command})" if command else f"process {pid}"
 
 
 def _connect_with_retry(
-    path: Path, timeout_s: float, memory_limit: str | None = None
+    path: Path, timeout_s: float, memory_limit: str | None = None,
+    serving: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + timeout_s
     delay = 0.05
@@ -433,8 +549,10 @@ def _connect_with_retry(
                 raise
             if time.monotonic() >= deadline:
                 raise WarehouseLockedError(
-                    f"{path} is open for writing in another process (a DuckDB shell or "
-                    f"notebook?). Close it, or query the serving copy instead. ({exc})"
+                    f"{path} is held by {lock_holder(str(exc))}, a DuckDB session (shell, "
+                    "notebook or script; read-only ones hold it too) that keeps the run from "
+                    f"writing. Close it; to query while runs write, open the serving copy "
+                    f"{serving or 'instead'}, which no run holds (keepwarm sql reads it)."
                 ) from exc
             time.sleep(delay)
             delay = min(delay * 2, 1.0)

@@ -19,6 +19,7 @@ import yaml
 from connectors.google import AuthError, require_token_file
 from connectors.takeout import SourceFileError, check_calendar_paths, check_mail_paths
 from engine.config import CONFIG_ENV, ConfigError, KeepwarmConfig, config_path, load_config
+from engine.migrations import WarehouseTooNewError, refuse_newer
 from engine.serving import ServingCopyMissingError, open_serving_copy
 from engine.warehouse import WarehouseLockedError, fetch_one
 from pipelines.progress import RunProgress
@@ -40,7 +41,8 @@ class UsageError(Exception):
 
 
 # Printed as one message with exit status 2, never as a traceback.
-USER_ERRORS = (UsageError, ConfigError, WarehouseLockedError, AuthError, SourceFileError)
+USER_ERRORS = (UsageError, ConfigError, WarehouseLockedError, WarehouseTooNewError, AuthError,
+               SourceFileError)
 
 
 def terminal_width() -> int:
@@ -284,7 +286,9 @@ def _open(config_file: Path) -> duckdb.DuckDBPyConnection:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config_file = Path(args.config)
-    check_sources(load_config(config_file), config_file)
+    config = load_config(config_file)
+    check_sources(config, config_file)
+    refuse_newer(config.warehouse.path)
     with RunProgress(sys.stderr, bars=not args.verbose) as progress:
         succeeded = run_pipeline(config_file, quiet=not args.verbose, progress=progress)
     if not succeeded:

@@ -27,6 +27,8 @@ import pytest
 from dagster import DagsterInstance
 
 from connectors.google import GMAIL_SCOPES
+from engine.migrations import migrations
+from engine.warehouse import ensure_schema
 from pipelines.cli import build_parser, main
 from pipelines.definitions import materialize_everything
 from tests.conftest import make_config
@@ -61,6 +63,8 @@ MESSAGES = {
                     "  fix sources.files.mail in <config>",
     "mail_glob_matches_nothing": "keepwarm: <path>: the pattern matches no file or folder\n"
                                  "  fix sources.files.mail in <config>",
+    "mail_glob_matches_no_mail": "keepwarm: <path>: the pattern matches no mail (<counts>)\n"
+                                 "  fix sources.files.mail in <config>",
     "mail_unreadable": "keepwarm: <path>: permission denied (check the file's owner and mode)\n"
                        "  fix sources.files.mail in <config>",
     "mail_folder_not_maildir": "keepwarm: <path>: not a Maildir (no cur/ or new/ folder "
@@ -83,6 +87,11 @@ MESSAGES = {
                             f"run {REAUTH} again.",
     "cold_before_any_run": "keepwarm: no warehouse at <warehouse> yet: run `keepwarm --config "
                            "<config> run` first",
+    "warehouse_too_new": "keepwarm: <warehouse> has schema version 9999, written by a newer "
+                         "keepwarm; this one knows versions up to <version>. Update keepwarm "
+                         "(git pull, then python3 run.py demo to reinstall), or set "
+                         "warehouse.path in keepwarm.yaml to another file. The warehouse was "
+                         "not changed.",
     "sql_syntax_error": 'keepwarm: Parser Error: syntax error at or near "selec"\n'
                         f"  check the query near that word; for example: {SQL_EXAMPLE}",
     "sql_unknown_table": "keepwarm: Catalog Error: Table with name relationship_status does not "
@@ -202,6 +211,18 @@ def test_a_mail_pattern_that_matches_nothing(tmp_path, capsys):
     config = files_config(tmp_path, mail=[str(pattern)])
     assert keepwarm(capsys, "--config", config, "run") == (
         2, "", expect("mail_glob_matches_nothing", path=pattern, config=config))
+
+
+def test_a_mail_glob_that_matches_no_mail(tmp_path, capsys):
+    # A folder with no Maildir and a photo: a glob skips both, so nothing is left to read.
+    (tmp_path / "photos" / "2024").mkdir(parents=True)
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8\xff\xe0")
+    pattern = tmp_path / "photos" / "**"
+    config = files_config(tmp_path, mail=[str(pattern)])
+    counts = ("1 file a glob matched that is not mail (no From_ line or mail header), "
+              "2 folder a glob matched that holds no Maildir (no cur/ or new/)")
+    assert keepwarm(capsys, "--config", config, "run") == (
+        2, "", expect("mail_glob_matches_no_mail", path=pattern, counts=counts, config=config))
 
 
 NOBODY = 65534
@@ -375,6 +396,21 @@ def test_cold_before_any_run(tmp_path, capsys):
     config, loaded = make_config(tmp_path, sources=TINY_DEMO)
     assert keepwarm(capsys, "--config", config, "cold") == (
         2, "", expect("cold_before_any_run", warehouse=loaded.warehouse.path, config=config))
+
+
+def test_a_warehouse_written_by_a_newer_keepwarm(tmp_path, capsys):
+    config, loaded = make_config(tmp_path, sources=TINY_DEMO)
+    with duckdb.connect(loaded.warehouse.path) as con:
+        ensure_schema(con)
+        con.execute("insert into meta.schema_migrations (version, name, checksum) "
+                    "values (9999, 'from_the_future', 'x')")
+    version = migrations()[-1].version
+    for command in (["run"], ["log", "ana@example.com"]):
+        assert keepwarm(capsys, "--config", config, *command) == (
+            2, "", expect("warehouse_too_new", warehouse=loaded.warehouse.path, version=version))
+    with duckdb.connect(loaded.warehouse.path, read_only=True) as con:
+        assert con.execute("select max(version) from meta.schema_migrations").fetchall() == [
+            (9999,)]
 
 
 @pytest.fixture(scope="module")

@@ -26,3 +26,75 @@ def test_message_keys_leave_out_what_later_batches_deleted_or_replaced(con, tmp_
     load_landing(con, zone)
     assert [k for (k,) in con.execute(
         "select message_key from raw.messages order by 1").fetchall()] == held
+
+
+def _landed_mailbox(tmp_path, name, records):
+    """Batches that only add rows around one that deletes, over two streams, with a key
+    landed twice (its second copy relabelled) and a quarantined input landed twice."""
+    from dataclasses import replace
+
+    from connectors.records import Cursor, QuarantineRecord
+
+    zone = LandingZone(str(tmp_path / name))
+    mailbox = zone.mailbox("test", ME)
+    a, b, c, d, e = records
+    bad = QuarantineRecord("test", ME, "message", "f:10", "no date")
+
+    def at(stream, n):
+        return Cursor(ME, "test", stream, {"offset": n})
+
+    mailbox.land([
+        Batch(messages=[a, b], quarantine=[bad], cursor=at("one", 1)),
+        Batch(messages=[c], cursor=at("two", 1)),
+        Batch(messages=[replace(a, labels=["SENT"])], quarantine=[bad], cursor=at("one", 2)),
+        Batch(deleted_message_keys=[(ME, b.message_key)], cursor=at("two", 2)),
+        Batch(messages=[d], cursor=at("one", 3)),
+        Batch(messages=[e, replace(d, labels=["Inbox"])], cursor=at("two", 3)),
+    ])
+    return zone, {"a": a.message_key, "b": b.message_key, "d": d.message_key}
+
+
+def _raw(con):
+    return {
+        "messages": con.execute(
+            "select * exclude (loaded_at) from raw.messages order by all").fetchall(),
+        "quarantine": con.execute(
+            "select source, account, kind, locator, reason, excerpt from raw.quarantine "
+            "order by all").fetchall(),
+        "sync_state": con.execute(
+            "select account, source, stream, cursor from raw.sync_state order by all"
+        ).fetchall(),
+    }
+
+
+def test_batches_loaded_together_leave_what_loading_them_one_by_one_leaves(tmp_path, monkeypatch):
+    import duckdb
+
+    from engine import warehouse
+    from engine.warehouse import ensure_schema
+
+    records = [mail("ana@x.example", [ME], utc(2026, 5, day)) for day in range(1, 6)]
+    results = {}
+    for group_rows in (1, warehouse.LOAD_GROUP_ROWS):
+        monkeypatch.setattr(warehouse, "LOAD_GROUP_ROWS", group_rows)
+        zone, keys = _landed_mailbox(tmp_path, f"landing-{group_rows}", records)
+        with duckdb.connect(str(tmp_path / f"w-{group_rows}.duckdb")) as con:
+            ensure_schema(con)
+            report = load_landing(con, zone)
+            assert (report.batches, report.messages, report.quarantined) == (6, 7, 2)
+            results[group_rows] = _raw(con)
+    one_by_one, grouped = results.values()
+    # The landing id differs between the two folders; the loader's position must not.
+    for rows in (one_by_one, grouped):
+        rows["sync_state"] = [r if r[1] != "landing" else (*r[:3], r[3][-10:])
+                              for r in rows["sync_state"]]
+    assert grouped == one_by_one
+    assert len(grouped["messages"]) == 4 and len(grouped["quarantine"]) == 1
+    with duckdb.connect(str(tmp_path / f"w-{warehouse.LOAD_GROUP_ROWS}.duckdb")) as con:
+        labels = dict(con.execute("select message_key, labels from raw.messages").fetchall())
+        cursors = dict(con.execute("select stream, cursor from raw.sync_state").fetchall())
+    # Each key's last copy wins; the deleted key stays deleted; each stream's last cursor.
+    assert keys["b"] not in labels
+    assert labels[keys["a"]] == ["SENT"] and labels[keys["d"]] == ["Inbox"]
+    assert cursors["one"] == '{"offset": 3}' and cursors["two"] == '{"offset": 3}'
+    assert '"seq": 6' in cursors["test"]

@@ -85,26 +85,31 @@ def expand_paths(paths_or_globs: Iterable[str | os.PathLike[str]]) -> list[Path]
     Raises:
         SourceFileError: a plain path does not exist, or a pattern matches nothing.
     """
+    return [path for path, _ in expand_paths_marked(paths_or_globs)]
+
+
+def expand_paths_marked(
+    paths_or_globs: Iterable[str | os.PathLike[str]],
+) -> list[tuple[Path, bool]]:
+    """`expand_paths`, each resolved path with whether only a glob pattern named it (a
+    path named on its own must be readable; one a glob found may be skipped)."""
     if isinstance(paths_or_globs, str | os.PathLike):
         paths_or_globs = [paths_or_globs]
-    found: list[Path] = []
+    found: list[tuple[Path, bool]] = []
     for item in paths_or_globs:
         text = os.path.expanduser(os.fspath(item))
         if _GLOB_CHARS & set(text):
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
                 raise SourceFileError(text, "the pattern matches no file or folder")
-            found.extend(Path(m) for m in matches)
+            found.extend((Path(m), True) for m in matches)
         else:
             path = Path(text)
             if not path.exists():
                 raise SourceFileError(text, "no such file or folder")
-            found.append(path)
-    unique: list[Path] = []
-    seen: set[Path] = set()
-    for path in found:
+            found.append((path, False))
+    unique: dict[Path, bool] = {}
+    for path, globbed in found:
         resolved = path.resolve()
-        if resolved not in seen:
-            seen.add(resolved)
-            unique.append(resolved)
-    return unique
+        unique[resolved] = unique.get(resolved, True) and globbed
+    return list(unique.items())

@@ -87,6 +87,7 @@ from typing import Any
 import icalendar
 import recurring_ical_events
 
+from connectors.headers import restore_obfuscated, usable_address
 from connectors.records import Attendee, Batch, Cursor, EventRecord, QuarantineRecord
 from connectors.takeout.files import SourceFileError, cursor_value, describe_os_error, stat_file
 from connectors.takeout.message import EXCERPT_CHARS, ReadStats
@@ -146,15 +147,17 @@ def _instance_stamp(value: date | datetime) -> str:
 
 
 def _address(value: Any) -> str | None:
-    """The e-mail address in a CAL-ADDRESS value ("mailto:a@b"), lower-cased."""
+    """The e-mail address in a CAL-ADDRESS value ("mailto:a@b"), lower-cased; an
+    obfuscated one restored ("mailto:a at b.org"), None when it has no domain (as in
+    mail: see `connectors.headers.usable_address`)."""
     params = getattr(value, "params", {}) or {}
     text = str(value).strip()
     if text[:7].lower() == "mailto:":
         text = text[7:]
     elif params.get("EMAIL"):
         text = str(params["EMAIL"])
-    text = text.strip().lower()
-    return text or None
+    text = restore_obfuscated(text.strip()).lower()
+    return text if usable_address(text) else None
 
 
 def _param(value: Any, name: str) -> str | None:

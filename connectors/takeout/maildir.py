@@ -116,9 +116,14 @@ def _folder_state(entry: dict[str, Any]) -> dict[str, Any]:
     return {"mtime_ns": entry["mtime_ns"], "seen": _pack(seen) if isinstance(seen, set) else seen}
 
 
-def find_folders(root: Path) -> list[_Folder]:
+OUTSIDE_CUR_NEW = "file in a Maildir outside cur/ and new/ (not a message; not read)"
+
+
+def find_folders(root: Path, outside: list[Path] | None = None) -> list[_Folder]:
     """Every cur/ and new/ directory under `root`, sorted; tmp/ and the insides of
-    cur/ and new/ are not walked (they hold only message files)."""
+    cur/ and new/ are not walked (they hold only message files). `outside`, when given,
+    receives the files seen outside cur/, new/ and tmp/ (index files, `maildirfolder`,
+    stray copies): the reader counts them as skipped."""
     folders: list[_Folder] = []
     stack = [root]
     while stack:
@@ -129,6 +134,8 @@ def find_folders(root: Path) -> list[_Folder]:
             continue
         for entry in entries:
             if not entry.is_dir(follow_symlinks=False):
+                if outside is not None and entry.is_file(follow_symlinks=False):
+                    outside.append(Path(entry.path))
                 continue
             if entry.name in ("cur", "new"):
                 name = directory.relative_to(root).as_posix()
@@ -140,8 +147,9 @@ def find_folders(root: Path) -> list[_Folder]:
     return folders
 
 
-def check_maildir(root: Path) -> list[_Folder]:
-    """The message folders of the Maildir at `root`, or `SourceFileError` saying why not."""
+def check_maildir(root: Path, outside: list[Path] | None = None) -> list[_Folder]:
+    """The message folders of the Maildir at `root`, or `SourceFileError` saying why not.
+    `outside` is `find_folders`'."""
     if not root.is_dir():
         problem = "no such folder" if not root.exists() else "not a folder (expected a Maildir)"
         raise SourceFileError(root, problem)
@@ -149,7 +157,7 @@ def check_maildir(root: Path) -> list[_Folder]:
         os.scandir(root).close()
     except OSError as error:
         raise SourceFileError(root, describe_os_error(error)) from error
-    folders = find_folders(root)
+    folders = find_folders(root, outside)
     if not folders:
         raise SourceFileError(
             root, "not a Maildir (no cur/ or new/ folder inside): name the Maildir itself, "
@@ -193,6 +201,7 @@ def read_maildir(
     stats: ReadStats | None = None,
     seen: SeenMessages | None = None,
     now: datetime | None = None,
+    counted_elsewhere: frozenset[Path] = frozenset(),
 ) -> Iterator[Batch]:
     """Read message metadata from a Maildir (and its sub-folders).
 
@@ -207,6 +216,8 @@ def read_maildir(
         seen: message keys already emitted in this run, with their labels (shared
             across sources; see `SeenMessages`).
         now: the current time for the date sanity rule; defaults to the clock.
+        counted_elsewhere: files under the root, outside cur/ and new/, that the caller
+            reads or counts itself (what a glob matched): not counted again here.
 
     Yields:
         `Batch` objects whose cursor is `Cursor(account, "maildir", stream=<root>, ...)`.
@@ -217,8 +228,10 @@ def read_maildir(
             cur/ or new/ directory anywhere.
     """
     root = Path(path).expanduser().resolve()
-    folders = check_maildir(root)
+    outside: list[Path] = []
+    folders = check_maildir(root, outside)
     stats = stats if stats is not None else ReadStats()
+    stats.skip(OUTSIDE_CUR_NEW, len(set(outside) - counted_elsewhere))
     seen = seen if seen is not None else SeenMessages()
     now = now or datetime.now(UTC)
     previous = (cursor_value(cursor) or {}).get("folders", {})

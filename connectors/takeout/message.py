@@ -26,7 +26,7 @@ Keys:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import NamedTuple
 
@@ -66,6 +66,8 @@ class ReadStats:
         skipped_unchanged: files or folders skipped by the cursor's cheap check.
         outside_window: instances of recurring calendar series that end before the
             expansion window, left out (.ics only).
+        skipped: files and folders not read, by reason (a Maildir's files outside cur/
+            and new/; what a glob matched that is not mail).
     """
 
     files: int = 0
@@ -77,6 +79,12 @@ class ReadStats:
     relabelled: int = 0
     skipped_unchanged: int = 0
     outside_window: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        """Count `count` files or folders not read, for `reason`."""
+        if count:
+            self.skipped[reason] = self.skipped.get(reason, 0) + count
 
 
 class SeenMessages(dict[str, tuple[str, ...]]):

@@ -3,34 +3,136 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.headers import has_header_lines
 from connectors.records import Batch, Cursor
-from connectors.takeout.files import expand_paths, stat_file
-from connectors.takeout.maildir import check_maildir, read_maildir
+from connectors.takeout.files import (
+    SourceFileError,
+    expand_paths,
+    expand_paths_marked,
+    stat_file,
+)
+from connectors.takeout.maildir import check_maildir, find_folders, read_maildir
 from connectors.takeout.mbox import read_mbox
 from connectors.takeout.message import ReadStats, SeenMessages
+
+NOT_A_MAILDIR = "folder a glob matched that holds no Maildir (no cur/ or new/)"
+NOT_MAIL = "file a glob matched that is not mail (no From_ line or mail header)"
+UNREADABLE = "file a glob matched that cannot be read"
+_MAILDIR_PARTS = frozenset({"cur", "new", "tmp"})
+# A file is taken for mail when it starts with an mbox From_ line or its first lines are
+# headers, one of them a header every message has (an .ics's "BEGIN:" is not one).
+_MAIL_HEADER = re.compile(
+    rb"(?im)^(?:from|to|date|message-id|received|return-path|delivered-to|subject)[ \t]*:"
+)
+_SNIFF_BYTES = 8192
+
+
+def looks_like_mail(path: Path) -> bool:
+    """Whether a file starts like an mbox or a message (.eml, a Maildir file)."""
+    with path.open("rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    if head.startswith(b"From "):
+        return True
+    block = re.split(rb"\r?\n\r?\n", head, maxsplit=1)[0]
+    return has_header_lines(block.split(b"\n", 1)[0]) and _MAIL_HEADER.search(block) is not None
+
+
+def select_mail_paths(
+    paths_or_globs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+) -> tuple[list[Path], dict[str, int], frozenset[Path]]:
+    """The mail sources named, expanded, each a readable file or a Maildir; nothing is read
+    but the first bytes of what a glob matched.
+
+    A path named on its own must be mail. What a glob pattern matched is kept when it is a
+    Maildir (a folder with cur/ or new/ somewhere below) or a file that looks like mail
+    (`looks_like_mail`); the rest is skipped and counted by reason, so `Mail/**` over a
+    folder tree reads the mail in it. What lies inside a kept Maildir's cur/, new/ or tmp/
+    (and its sub-folders) is the Maildir reader's and is not counted again.
+
+    Returns:
+        The paths to read, the count of what was skipped, by reason, and every file
+        looked at (read or skipped), which a Maildir reader must not count again.
+
+    Raises:
+        SourceFileError: the first path named on its own that is missing, cannot be read,
+            or is a folder but not a Maildir; or a pattern that matches nothing, or
+            nothing that is mail. The message names it.
+    """
+    marked = expand_paths_marked(paths_or_globs)
+    skipped: dict[str, int] = {}
+    kept: list[Path] = []
+    roots: list[Path] = []  # Maildirs kept
+
+    def skip(reason: str) -> None:
+        skipped[reason] = skipped.get(reason, 0) + 1
+
+    # Parents before children, so a Maildir's insides know it was kept.
+    order = sorted(range(len(marked)), key=lambda i: len(marked[i][0].parts))
+    keep = [False] * len(marked)
+    for i in order:
+        path, globbed = marked[i]
+        if not globbed:
+            if path.is_dir():
+                check_maildir(path)
+                roots.append(path)
+            else:
+                stat_file(path)
+            keep[i] = True
+            continue
+        inside = next((r for r in roots if path.is_relative_to(r) and path != r), None)
+        if path.is_dir():
+            if inside is not None:
+                continue  # a sub-folder of a Maildir being read
+            try:
+                found = find_folders(path)
+            except OSError:
+                found = []
+            if found:
+                roots.append(path)
+                keep[i] = True
+            else:
+                skip(NOT_A_MAILDIR)
+            continue
+        if inside is not None and _MAILDIR_PARTS & set(path.relative_to(inside).parts[:-1]):
+            continue  # a message file of a Maildir being read
+        try:
+            stat_file(path)
+            mail = looks_like_mail(path)
+        except OSError:
+            skip(UNREADABLE)
+            continue
+        if mail:
+            keep[i] = True
+        else:
+            skip(NOT_MAIL)
+    kept = [path for (path, _), k in zip(marked, keep, strict=True) if k]
+    if marked and not kept:
+        what = ", ".join(f"{n:,} {reason}" for reason, n in sorted(skipped.items()))
+        patterns = paths_or_globs
+        if not isinstance(patterns, str | os.PathLike):
+            patterns = " ".join(os.fspath(p) for p in patterns)
+        raise SourceFileError(patterns, f"the pattern matches no mail ({what})")
+    looked_at = frozenset(p for (p, _), k in zip(marked, keep, strict=True)
+                          if k or not p.is_dir())
+    return kept, skipped, looked_at
 
 
 def check_mail_paths(
     paths_or_globs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
 ) -> list[Path]:
-    """The mail sources named, expanded, each a readable file or a Maildir; nothing is read.
+    """The mail sources named, expanded, each a readable file or a Maildir
+    (`select_mail_paths` without the counts); nothing is read.
 
     Raises:
-        SourceFileError: the first path that is missing, matches nothing, cannot be read,
-            or is a folder but not a Maildir; the message names it.
+        SourceFileError: see `select_mail_paths`.
     """
-    paths = expand_paths(paths_or_globs)
-    for path in paths:
-        if path.is_dir():
-            check_maildir(path)
-        else:
-            stat_file(path)
-    return paths
+    return select_mail_paths(paths_or_globs)[0]
 
 
 def check_calendar_paths(
@@ -82,7 +184,7 @@ def read_mail_paths(
         SourceFileError: a path does not exist, a pattern matches nothing, or a file or
             folder cannot be read; the message names it.
     """
-    paths = check_mail_paths(paths_or_globs)
+    paths, skipped, looked_at = select_mail_paths(paths_or_globs)
     by_stream: dict[str, Any] = {}
     if isinstance(cursors, Mapping):
         by_stream = dict(cursors)
@@ -91,15 +193,12 @@ def read_mail_paths(
     seen = SeenMessages()
     now = datetime.now(UTC)
     stats = stats if stats is not None else ReadStats()
+    for reason, count in skipped.items():
+        stats.skip(reason, count)
     for path in paths:
-        reader = read_maildir if path.is_dir() else read_mbox
-        yield from reader(
-            path,
-            account,
-            cursor=by_stream.get(str(path)),
-            include_subject=include_subject,
-            batch_size=batch_size,
-            stats=stats,
-            seen=seen,
-            now=now,
-        )
+        common = {"cursor": by_stream.get(str(path)), "include_subject": include_subject,
+                  "batch_size": batch_size, "stats": stats, "seen": seen, "now": now}
+        if path.is_dir():
+            yield from read_maildir(path, account, counted_elsewhere=looked_at, **common)
+        else:
+            yield from read_mbox(path, account, **common)

@@ -221,3 +221,191 @@ def test_an_end_before_the_start_is_quarantined_whatever_the_zone(
         events, quarantine, _ = _read(path)
     assert [e.event_key for e in events] == ["normal"]
     assert quarantine == {"backwards": "event ends (DTEND) before it starts (DTSTART)"}
+
+
+# --- obfuscated and domain-less addresses ---------------------------------------------
+
+
+def _pipermail(path: Path) -> Path:
+    # A list archive as pipermail writes it: the From_ line and the From header spell the
+    # address "user at domain" and the name follows in parentheses.
+    text = (
+        "From jjl at pobox.com  Mon Jan  1 09:00:00 2024\n"
+        "From: jjl at pobox.com (John J. Lee)\n"
+        "Date: Mon, 1 Jan 2024 09:00:00 +0000\n"
+        "Subject: [list] one\n"
+        "Message-ID: <one@pobox.com>\n"
+        "\n"
+        "body\n"
+        "\n"
+        "From jjl at example.org  Mon Jan  1 10:00:00 2024\n"
+        "From: jjl at example.org (Jane J. Lin)\n"
+        "To: list @ lists.example.net\n"
+        "Date: Mon, 1 Jan 2024 10:00:00 +0000\n"
+        "Message-ID: <two@example.org>\n"
+        "\n"
+        "body\n"
+        "\n"
+        "From jjl  Mon Jan  1 11:00:00 2024\n"
+        "From: jjl\n"
+        "To: list\n"
+        "Date: Mon, 1 Jan 2024 11:00:00 +0000\n"
+        "Message-ID: <three@nowhere>\n"
+        "\n"
+        "no domain anywhere\n"
+        "\n"
+        "From jjl  Mon Jan  1 12:00:00 2024\n"
+        "From: jjl\n"
+        "To: Me <me@example.org>\n"
+        "Date: Mon, 1 Jan 2024 12:00:00 +0000\n"
+        "Message-ID: <four@nowhere>\n"
+        "\n"
+        "a sender without a domain\n"
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_pipermail_addresses_are_restored_and_domain_less_ones_are_unusable(
+    tmp_path: Path,
+) -> None:
+    path = _pipermail(tmp_path / "list.mbox")
+    batches = list(read_mbox(path, ACCOUNT, now=NOW))
+    by_id = {m.rfc_message_id: m for b in batches for m in b.messages}
+    quarantine = [q for b in batches for q in b.quarantine]
+    assert set(by_id) == {"one@pobox.com", "two@example.org", "four@nowhere"}
+    # Two people sharing the local part "jjl" stay two addresses.
+    assert [(a.address, a.name) for a in by_id["one@pobox.com"].from_addrs] == [
+        ("jjl@pobox.com", "John J. Lee")]
+    assert [(a.address, a.name) for a in by_id["two@example.org"].from_addrs] == [
+        ("jjl@example.org", "Jane J. Lin")]
+    assert [a.address for a in by_id["two@example.org"].to_addrs] == ["list@lists.example.net"]
+    # A domain-less sender is no address; the message still has a usable recipient.
+    assert by_id["four@nowhere"].from_addrs == []
+    assert [a.address for a in by_id["four@nowhere"].to_addrs] == ["me@example.org"]
+    # No usable address at all: quarantined with the reason.
+    assert len(quarantine) == 1
+    assert quarantine[0].reason.startswith("no usable address")
+    assert quarantine[0].locator.startswith(f"{path.resolve()}:")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"jjl at pobox.com (John Lee)", [("jjl@pobox.com", "John Lee")]),
+        (b"Ann <ann AT example.co.uk>", [("ann@example.co.uk", "Ann")]),
+        (b"bob @ example.com, carol@example.com",
+         [("bob@example.com", None), ("carol@example.com", None)]),
+        # A display name that says "at" is not an address.
+        (b'"Bob at work" <bob@example.com>', [("bob@example.com", "Bob at work")]),
+        (b'"Meet at home.com" <x@example.org>', [("x@example.org", "Meet at home.com")]),
+        (b"jjl", []),
+        (b"MAILER-DAEMON, x@", []),
+    ],
+)
+def test_address_spellings(raw: bytes, expected: list) -> None:
+    from connectors.headers import parse_addresses
+
+    assert [(a.address, a.name) for a in parse_addresses(raw)] == expected
+
+
+# --- Maildir strays and globs over a folder tree ----------------------------------------
+
+
+def _message(to: str = "me@example.org", mid: str = "m1@example.com") -> bytes:
+    return (f"From: Bob <bob@example.com>\nTo: {to}\nDate: Mon, 1 Jan 2024 10:00:00 +0000\n"
+            f"Message-ID: <{mid}>\n\nhi\n").encode()
+
+
+def _tree(root: Path) -> Path:
+    """A folder tree: two Maildirs (one with strays outside cur/ and new/), an mbox, and
+    things that are not mail."""
+    inbox = root / "Mail" / "Inbox"
+    for sub in ("cur", "new", "tmp"):
+        (inbox / sub).mkdir(parents=True)
+    (inbox / "cur" / "1.host:2,S").write_bytes(_message(mid="a@example.com"))
+    (inbox / "new" / "2.host").write_bytes(_message(mid="b@example.com"))
+    (inbox / "tmp" / "3.host").write_bytes(b"half-delivered")
+    (inbox / "dovecot-uidlist").write_bytes(b"3 V1 N3\n")
+    (inbox / "stray copy.eml").write_bytes(_message(mid="stray@example.com"))
+    work = root / "Mail" / "Work"
+    (work / "cur").mkdir(parents=True)
+    (work / "cur" / "4.host:2,").write_bytes(_message(mid="c@example.com"))
+    (root / "Mail" / "archive.mbox").write_bytes(
+        b"From bob@example.com Mon Jan  1 09:00:00 2024\n" + _message(mid="d@example.com"))
+    (root / "Mail" / "photos").mkdir()
+    (root / "Mail" / "photos" / "cat.jpg").write_bytes(b"\xff\xd8\xff\xe0JFIF\x00" * 10)
+    (root / "Mail" / "notes.txt").write_text("meet at noon\n")
+    (root / "Mail" / "cal.ics").write_text("BEGIN:VCALENDAR\nEND:VCALENDAR\n")
+    return root / "Mail"
+
+
+def test_maildir_files_outside_cur_and_new_are_counted(tmp_path: Path) -> None:
+    from connectors.takeout import ReadStats
+    from connectors.takeout.maildir import OUTSIDE_CUR_NEW, read_maildir
+
+    inbox = _tree(tmp_path) / "Inbox"
+    stats = ReadStats()
+    batches = list(read_maildir(inbox, ACCOUNT, stats=stats, now=NOW))
+    assert sorted(m.rfc_message_id for b in batches for m in b.messages) == [
+        "a@example.com", "b@example.com"]
+    # dovecot-uidlist and the stray copy; tmp/ (deliveries in progress) is not counted.
+    assert stats.skipped == {OUTSIDE_CUR_NEW: 2}
+
+
+def test_a_glob_over_a_folder_tree_reads_the_mail_and_counts_the_rest(tmp_path: Path) -> None:
+    from connectors.takeout import ReadStats, read_mail_paths
+    from connectors.takeout.maildir import OUTSIDE_CUR_NEW
+    from connectors.takeout.paths import NOT_A_MAILDIR, NOT_MAIL
+
+    mail = _tree(tmp_path)
+    stats = ReadStats()
+    batches = list(read_mail_paths(str(mail / "**"), ACCOUNT, stats=stats))
+    ids = sorted(m.rfc_message_id for b in batches for m in b.messages)
+    # Mail/ is a folder above two Maildirs: read once, as their root. The mbox beside
+    # them and the stray .eml (mail, though outside cur/ and new/) are read as files.
+    assert ids == ["a@example.com", "b@example.com", "c@example.com", "d@example.com",
+                   "stray@example.com"]
+    assert [q for b in batches for q in b.quarantine] == []
+    # notes.txt, cal.ics, cat.jpg and dovecot-uidlist: matched by the glob, not mail, and
+    # counted once (not again as files in a Maildir outside cur/ and new/).
+    assert stats.skipped == {NOT_MAIL: 4}
+    assert OUTSIDE_CUR_NEW not in stats.skipped
+    assert NOT_A_MAILDIR not in stats.skipped
+
+
+def test_a_glob_over_folders_without_maildirs_skips_them(tmp_path: Path) -> None:
+    from connectors.takeout import ReadStats, read_mail_paths
+    from connectors.takeout.paths import NOT_A_MAILDIR, NOT_MAIL
+
+    (tmp_path / "a" / "empty").mkdir(parents=True)
+    (tmp_path / "a" / "x.mbox").write_bytes(
+        b"From bob@example.com Mon Jan  1 09:00:00 2024\n" + _message())
+    (tmp_path / "a" / "x.pdf").write_bytes(b"%PDF-1.4\n")
+    stats = ReadStats()
+    batches = list(read_mail_paths(str(tmp_path / "a" / "*"), ACCOUNT, stats=stats))
+    assert [m.rfc_message_id for b in batches for m in b.messages] == ["m1@example.com"]
+    assert stats.skipped == {NOT_A_MAILDIR: 1, NOT_MAIL: 1}
+
+
+def test_a_glob_that_matches_no_mail_is_one_clear_error(tmp_path: Path) -> None:
+    from connectors.takeout import SourceFileError
+    from connectors.takeout.paths import check_mail_paths
+
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8\xff")
+    with pytest.raises(SourceFileError, match="the pattern matches no mail"):
+        check_mail_paths(str(tmp_path / "**"))
+
+
+def test_calendar_addresses_follow_the_same_rules(tmp_path: Path) -> None:
+    path = _calendar(
+        tmp_path / "cal.ics",
+        NORMAL + "\r\nORGANIZER:mailto:jjl at pobox.com\r\nATTENDEE:mailto:jjl\r\n"
+        "ATTENDEE;CN=Ann:mailto:ann @ example.org",
+    )
+    events, quarantine, _ = _read(path)
+    assert quarantine == {}
+    [event] = events
+    assert event.organizer == "jjl@pobox.com"
+    assert [a.address for a in event.attendees] == ["bob@example.com", "ann@example.org"]

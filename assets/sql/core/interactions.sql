@@ -6,65 +6,13 @@
 -- user ignores (`keepwarm ignore`) stay, marked 'ignored by you'.
 --
 -- Built incrementally. A row depends only on its own message, meeting or logged contact,
--- the message it answers, core.identities, whether its person is ignored and a few
--- settings, so a nightly run rebuilds the rows of what changed in raw.* (and in the
--- actions in force) since the last build and leaves the rest. Everything is rebuilt when
+-- the message it answers, its other copies (the same dedupe_key: one copy counts),
+-- core.identities, whether its person is ignored and a few settings, so a nightly run
+-- rebuilds the rows of what changed in raw.* (and in the actions in force) since the last
+-- build, with their copies, and leaves the rest. Everything is rebuilt when
 -- that is not enough: on the first build, when this file or a setting it reads changed
 -- ($sql_fingerprint), when an address already seen changed person or kind in
 -- core.identities, or when asked ($full_rebuild). docs/architecture.md has the design.
-
-create table if not exists core.interactions (
-    account varchar,
-    interaction_key varchar,
-    person_id varchar,
-    address varchar,
-    occurred_at timestamptz,
-    channel varchar,
-    direction varchar,
-    thread_key varchar,
-    n_participants bigint,
-    weight double,
-    is_reply boolean,
-    reply_latency_s bigint,
-    in_reply_to_key varchar,
-    duration_minutes double,
-    in_person boolean,
-    on_video boolean,
-    is_one_on_one boolean,
-    noise_reason varchar,
-    is_noise boolean
-);
-
--- What the rows were built from: each raw row's key and the time it was written.
-create table if not exists core.interaction_sources (
-    kind varchar not null,
-    account varchar not null,
-    calendar_id varchar,
-    source_key varchar not null,
-    loaded_at timestamptz not null
-);
-
--- The identities the rows were built with.
-create table if not exists core.interaction_identities (
-    address varchar,
-    person_id varchar,
-    is_self boolean,
-    is_automated boolean,
-    not_a_person varchar
-);
-
-create table if not exists core.interaction_builds (
-    built_at timestamptz not null,
-    mode varchar not null,
-    reason varchar not null,
-    messages_rebuilt bigint not null,
-    events_rebuilt bigint not null,
-    rows_written bigint not null,
-    fingerprint varchar not null
-);
-
--- The people ignored when the rows were built: when the set changes, their rows are redone.
-create table if not exists core.interaction_ignores (person_id varchar);
 
 create or replace temp view current_identities as
 select
@@ -196,6 +144,45 @@ incremental as (
     from core.interactions i
     semi join ignores_changed using (person_id)
     where not (select yes from everything)
+),
+
+-- Which copy of a message or meeting counts depends on every copy (dedupe_key), so every
+-- copy of what is in scope is rebuilt with it: the raw rows sharing its key now, and the
+-- rows built with its key before (which finds the copies of a row deleted from raw).
+raw_keys as materialized (
+    select
+        'email' as kind, account, message_key as source_key,
+        message_dedupe_key(rfc_message_id, from_addrs, to_addrs, cc_addrs, sent_at)
+            as dedupe_key
+    from raw.messages
+    where not (select yes from everything)
+    union all
+    select
+        'meeting', account, event_key,
+        event_dedupe_key(ical_uid, start_at, organizer, attendees)
+    from raw.events
+    where not (select yes from everything)
+),
+
+copy_keys as (
+    select k.dedupe_key
+    from raw_keys k
+    semi join incremental c
+        on c.kind = k.kind and c.account = k.account and c.source_key = k.source_key
+    union
+    select i.dedupe_key
+    from core.interactions i
+    semi join incremental c
+        on c.kind = i.channel and c.account = i.account and c.source_key = i.interaction_key
+    where i.dedupe_key is not null
+),
+
+copies as (
+    select kind, account, source_key from raw_keys semi join copy_keys using (dedupe_key)
+    union
+    select i.channel, i.account, i.interaction_key
+    from core.interactions i
+    semi join copy_keys using (dedupe_key)
 )
 
 select 'email' as kind, account, message_key as source_key
@@ -211,14 +198,13 @@ from logged_contacts
 where (select yes from everything)
 union all
 select kind, account, source_key
-from incremental
+from (select * from incremental union select * from copies)
 where not (select yes from everything);
 
 -- Whose rows change, for marts.contact_summaries, which redoes only those people: the
 -- owners of the rows about to be deleted (here) and of the rows written in their place
 -- (after the insert). A full build writes one null instead: "everyone". The reader
 -- empties the table.
-create table if not exists core.interaction_changes (person_id varchar);
 
 -- (Empty on a full build, where the null says it all: the scope side is emptied first,
 -- which spares the join.)
@@ -229,10 +215,10 @@ semi join (
     select * from interaction_scope where (select reason is null from interaction_rebuild)
 ) s on s.account = i.account and s.source_key = i.interaction_key and s.kind = i.channel;
 
-insert into core.interaction_changes
+insert into core.interaction_changes (person_id)
 select null where (select reason is not null from interaction_rebuild);
 
-insert into core.interaction_changes from people_in_scope();
+insert into core.interaction_changes (person_id) select person_id from people_in_scope();
 
 -- Two statements: emptying the table is cheap on its own, and a full build's scope is every
 -- key, which the second statement would otherwise have to match row by row.
@@ -279,6 +265,8 @@ create or replace temp macro message_headers() as table
 select
     m.account, m.message_key, m.rfc_message_id, m.thread_key, m.sent_at, m.in_reply_to,
     m.labels, m.list_id, m.precedence, m.auto_submitted, m.has_list_unsubscribe,
+    message_dedupe_key(m.rfc_message_id, m.from_addrs, m.to_addrs, m.cc_addrs, m.sent_at)
+        as dedupe_key,
     m.from_addrs[1].address as sender_spelling,
     list_transform(m.to_addrs || m.cc_addrs || m.bcc_addrs, lambda a: a.address)
         as recipient_spellings,
@@ -287,7 +275,9 @@ from raw.messages m
 left join message_reads r using (account, message_key)
 where r.account is not null or (select reason is not null from interaction_rebuild);
 
-insert into core.interactions
+-- By name: a warehouse whose columns sit in another order (added by a migration) still
+-- gets each value in its own column.
+insert into core.interactions by name
 with
 
 identities as (
@@ -395,6 +385,7 @@ message_people as (
     -- Mail the user sent: one row per recipient other than the user.
     select
         c.account, c.message_key, c.thread_key, c.sent_at, c.bulk_reason, c.allow_listed,
+        c.dedupe_key,
         'outbound' as direction, r.address as address,
         len(c.others) as n_participants
     from in_scope c, unnest(c.others) as r(address)
@@ -403,12 +394,14 @@ message_people as (
     -- Mail the user received: the sender, and anyone copied alongside the user.
     select
         c.account, c.message_key, c.thread_key, c.sent_at, c.bulk_reason, c.allow_listed,
+        c.dedupe_key,
         'inbound', c.sender, len(c.recipients)
     from in_scope c
     where not c.outbound and c.sender is not null
     union all
     select
         c.account, c.message_key, c.thread_key, c.sent_at, c.bulk_reason, c.allow_listed,
+        c.dedupe_key,
         'copied', r.address, len(c.recipients)
     from in_scope c, unnest(c.recipients) as r(address)
     where not c.outbound and r.address <> c.sender
@@ -437,7 +430,8 @@ message_interactions as (
             case when not mp.allow_listed then mp.bulk_reason end,
             i.not_a_person
         ) as noise_reason,
-        i.has_several_addresses as may_repeat
+        i.has_several_addresses as may_repeat,
+        mp.dedupe_key
     from message_people mp
     join identities i on i.address = mp.address
     left join replies using (account, message_key)
@@ -454,7 +448,8 @@ scoped_events as (
 attendee_rows as (
     select
         e.account, e.calendar_id, e.event_key, e.start_at, e.end_at, e.has_location,
-        e.has_conference, e.status, e.event_type, e.all_day, e.a
+        e.has_conference, e.status, e.event_type, e.all_day, e.a,
+        event_dedupe_key(e.ical_uid, e.start_at, e.organizer, e.attendees) as dedupe_key
     from (select *, unnest(attendees) as a from scoped_events) e
 ),
 
@@ -483,7 +478,7 @@ event_attendees as (
 event_rows as (
     select
         account, event_key, start_at, end_at, has_location, has_conference,
-        n_participants,
+        n_participants, dedupe_key,
         address,
         a.response_status,
         case
@@ -523,7 +518,8 @@ meeting_interactions as (
             i.not_a_person
         ) as noise_reason,
         -- An attendee list can name one person twice, in two spellings.
-        true as may_repeat
+        true as may_repeat,
+        er.dedupe_key
     from event_rows er
     join identities i on i.address = er.address
     where not i.is_self
@@ -551,7 +547,8 @@ logged_interactions as (
         false as on_video,
         true as is_one_on_one,
         i.not_a_person as noise_reason,
-        false as may_repeat
+        false as may_repeat,
+        'log:' || l.source_key as dedupe_key
     from logged_contacts l
     semi join interaction_scope s
         on s.kind = 'meeting' and s.account = l.account and s.source_key = l.source_key
@@ -586,12 +583,65 @@ marked as (
             case when person_id in (select person_id from ignored_people) then 'ignored by you' end
         ) as noise_reason)
     from once
+),
+
+-- Whose mailbox or calendar each copy came from: 'me' for every address of the user's
+-- (me.addresses, and what core.identities finds is theirs), else the person the account's
+-- address belongs to, else the account itself.
+owners as (
+    select
+        a.account,
+        case
+            when i.is_self or list_contains(
+                list_transform($self_addresses,
+                               lambda s: normalize_address(s, keep := $split_addresses)),
+                a.address)
+                then 'me'
+            else coalesce(i.person_id, a.account)
+        end as owner
+    from (
+        -- From raw, not from the rows above: a second reader of those would make DuckDB
+        -- materialise them all (seconds and hundreds of MB at a million messages).
+        select account, normalize_address(account, keep := $split_addresses) as address
+        from (
+            select distinct account from raw.messages
+            union
+            select distinct account from raw.events
+            union
+            select 'logged'
+        )
+    ) a
+    left join identities i using (address)
+),
+
+-- The same message read from two sources, or two mailboxes of one person, and the same
+-- invite on two of their calendars: of the copies one owner holds (one dedupe_key, one
+-- person, one direction) one counts, the others are noise. The copy that counts is one
+-- that counts on its own if any, then the first by account and key: never row order.
+copies as (
+    select
+        m.*,
+        o.owner,
+        row_number() over (
+            partition by o.owner, m.dedupe_key, m.person_id, m.direction
+            order by m.noise_reason is not null, m.account, m.interaction_key
+        ) as copy_number
+    from marked m
+    join owners o using (account)
 )
 
-select *, noise_reason is not null as is_noise
-from marked;
+select
+    * exclude (copy_number) replace (coalesce(
+        noise_reason,
+        case when copy_number > 1 then 'duplicate: another copy of it counts' end
+    ) as noise_reason),
+    coalesce(
+        noise_reason,
+        case when copy_number > 1 then 'duplicate: another copy of it counts' end
+    ) is not null as is_noise
+from copies;
 
-insert into core.interaction_changes from people_in_scope();
+insert into core.interaction_changes (person_id) select person_id from people_in_scope();
 
 delete from core.interaction_sources
 where (select reason is not null from interaction_rebuild);
@@ -602,7 +652,7 @@ where exists (
     where c.kind = s.kind and c.account = s.account and c.source_key = s.source_key
 );
 
-insert into core.interaction_sources
+insert into core.interaction_sources (kind, account, calendar_id, source_key, loaded_at)
 select 'email', m.account, null, m.message_key, m.loaded_at
 from raw.messages m
 semi join interaction_scope s
@@ -618,13 +668,16 @@ from logged_contacts l
 semi join interaction_scope s
     on s.kind = 'meeting' and s.account = l.account and s.source_key = l.source_key;
 
-create or replace table core.interaction_identities as
-select * from current_identities;
+delete from core.interaction_identities;
+insert into core.interaction_identities (address, person_id, is_self, is_automated, not_a_person)
+select address, person_id, is_self, is_automated, not_a_person from current_identities;
 
-create or replace table core.interaction_ignores as
-select person_id from ignored_people;
+delete from core.interaction_ignores;
+insert into core.interaction_ignores (person_id) select person_id from ignored_people;
 
-insert into core.interaction_builds
+insert into core.interaction_builds (
+    built_at, mode, reason, messages_rebuilt, events_rebuilt, rows_written, fingerprint
+)
 select
     now(),
     case when reason is null then 'incremental' else 'full' end,
@@ -637,53 +690,3 @@ select
         and s.kind = i.channel),
     $sql_fingerprint
 from interaction_rebuild;
-
-comment on table core.interactions is 'One row per person per message or meeting, noise included and marked; marts use the rows where is_noise is false. Rebuilt incrementally: see core.interaction_builds.';
-comment on column core.interactions.account is 'Mailbox or calendar the interaction was read from; ''logged'' for contact the user logged with keepwarm log (core.actions).';
-comment on column core.interactions.interaction_key is 'raw.messages.message_key or raw.events.event_key; log-<action_id> for a logged contact (raw.actions).';
-comment on column core.interactions.person_id is 'Who the user interacted with (core.people.person_id).';
-comment on column core.interactions.address is 'The address of theirs that was used.';
-comment on column core.interactions.occurred_at is 'When the message was sent or the meeting started (UTC).';
-comment on column core.interactions.channel is 'email or meeting (a logged contact is a one-to-one meeting).';
-comment on column core.interactions.direction is 'outbound (the user wrote to them), inbound (they wrote to the user), copied (both on someone else''s message) or meeting.';
-comment on column core.interactions.thread_key is 'Thread the message belongs to.';
-comment on column core.interactions.n_participants is 'Recipients of the message, or human attendees of the meeting.';
-comment on column core.interactions.weight is 'Share of attention: 1 / recipients for mail, 1 / other attendees for meetings.';
-comment on column core.interactions.is_reply is 'This message answers one that went the other way.';
-comment on column core.interactions.reply_latency_s is 'Seconds between the message answered and this reply.';
-comment on column core.interactions.in_reply_to_key is 'For a reply: the interaction_key of the message it answers.';
-comment on column core.interactions.duration_minutes is 'Meeting length in minutes.';
-comment on column core.interactions.in_person is 'The meeting had a physical location and no video link.';
-comment on column core.interactions.on_video is 'The meeting had a video link (conference data, Meet link or a URL).';
-comment on column core.interactions.is_one_on_one is 'The meeting had exactly two people: the user and this person.';
-comment on column core.interactions.noise_reason is 'Why this does not count as personal contact (bulk headers, declined, cancelled, too large, ..., ignored by you: keepwarm ignore); null when it counts.';
-comment on column core.interactions.is_noise is 'noise_reason is set: marts leave this row out.';
-
-comment on table core.interaction_sources is 'Bookkeeping for incremental builds: every raw message and event, and every logged contact in force (core.actions), core.interactions was built from, with the time the raw row was written. A row not here, written since, or here but gone (deleted, or a log withdrawn) is rebuilt next time.';
-comment on column core.interaction_sources.kind is 'email (raw.messages) or meeting (raw.events): the channel of the rows it gave core.interactions.';
-comment on column core.interaction_sources.account is 'Mailbox or calendar account of the raw row.';
-comment on column core.interaction_sources.calendar_id is 'Calendar of a raw.events row; null for messages.';
-comment on column core.interaction_sources.source_key is 'raw.messages.message_key, raw.events.event_key, or log-<action_id> for a logged contact (account ''logged'').';
-comment on column core.interaction_sources.loaded_at is 'The raw row''s loaded_at when it was read.';
-
-comment on table core.interaction_identities is 'Bookkeeping for incremental builds: core.identities as core.interactions last read it. When a known address changes person or kind, every row is rebuilt.';
-comment on column core.interaction_identities.address is 'Normalised address.';
-comment on column core.interaction_identities.person_id is 'Its person then.';
-comment on column core.interaction_identities.is_self is 'Whether it was the user''s then.';
-comment on column core.interaction_identities.is_automated is 'Whether it looked like a machine sender then.';
-comment on column core.interaction_identities.not_a_person is 'Why it was not a person then (mailing list, role address), else null.';
-
-comment on table core.interaction_ignores is 'Bookkeeping for incremental builds: the people ignored (keepwarm ignore) when core.interactions was last built. Someone who joins or leaves the set has all their rows rebuilt.';
-comment on column core.interaction_ignores.person_id is 'core.people.person_id.';
-
-comment on table core.interaction_changes is 'Bookkeeping for incremental builds: the people whose rows in core.interactions were rewritten since marts.contact_summaries last read this (it then empties it); a null person means every row was rebuilt.';
-comment on column core.interaction_changes.person_id is 'core.people.person_id, or null for a full build of core.interactions.';
-
-comment on table core.interaction_builds is 'One row per build of core.interactions: whether it was full or incremental, why, and how much it rebuilt.';
-comment on column core.interaction_builds.built_at is 'When the build ran.';
-comment on column core.interaction_builds.mode is 'full (every row rebuilt) or incremental (only the rows of raw rows that changed).';
-comment on column core.interaction_builds.reason is 'Why a full build was needed (first build, changed SQL or settings, identities that changed, asked for), or "only what changed in raw.*".';
-comment on column core.interaction_builds.messages_rebuilt is 'Raw messages whose rows were rebuilt (new, rewritten, deleted, or replies to those).';
-comment on column core.interaction_builds.events_rebuilt is 'Raw events and logged contacts whose rows were rebuilt.';
-comment on column core.interaction_builds.rows_written is 'Rows of core.interactions written by the build.';
-comment on column core.interaction_builds.fingerprint is 'Hash of this SQL file, the macros and the settings it reads; a different one forces a full build.';

@@ -13,54 +13,6 @@
 -- ($sql_fingerprint), when the as-of time moved back, when core.interactions was rebuilt
 -- whole, or when asked ($full_rebuild). docs/architecture.md has the design.
 
-create table if not exists marts.contact_summaries (
-    person_id varchar,
-    first_contact_at timestamptz,
-    last_contact_at timestamptz,
-    last_two_way_at timestamptz,
-    last_inbound_at timestamptz,
-    last_outbound_at timestamptz,
-    last_meeting_at timestamptz,
-    last_inbound_was_reply boolean,
-    interactions_30d bigint,
-    interactions_90d bigint,
-    interactions_365d bigint,
-    weighted_30d double,
-    weighted_90d double,
-    weighted_365d double,
-    messages_sent bigint,
-    messages_received bigint,
-    their_median_reply_hours double,
-    your_median_reply_hours double,
-    their_reply_rate double,
-    your_reply_rate double,
-    initiation_share double,
-    threads bigint,
-    unanswered_outbound_streak bigint,
-    unanswered_inbound_streak bigint,
-    meetings bigint,
-    meetings_one_on_one bigint,
-    meetings_group bigint,
-    meetings_in_person bigint,
-    meetings_video bigint,
-    meeting_hours double,
-    meeting_hours_365d double,
-    touchpoints bigint,
-    n_gaps bigint,
-    first_touchpoint_at timestamptz,
-    mean_gap_days double,
-    p90_gap_days double
-);
-
-create table if not exists marts.contact_summary_builds (
-    built_at timestamptz not null,
-    as_of timestamptz not null,
-    mode varchar not null,
-    reason varchar not null,
-    people_rebuilt bigint not null,
-    fingerprint varchar not null
-);
-
 -- Why everything must be rebuilt; null when the changes alone will do.
 create or replace temp table summary_rebuild as
 with
@@ -127,7 +79,7 @@ delete from marts.contact_summaries s
 where (select reason is null from summary_rebuild)
   and s.person_id in (select person_id from summary_scope);
 
-insert into marts.contact_summaries
+insert into marts.contact_summaries by name
 with
 
 interactions as (
@@ -359,7 +311,9 @@ left join initiation using (person_id)
 left join streaks using (person_id)
 left join rhythm using (person_id);
 
-insert into marts.contact_summary_builds
+insert into marts.contact_summary_builds (
+    built_at, as_of, mode, reason, people_rebuilt, fingerprint
+)
 select
     now(),
     $as_of,
@@ -371,49 +325,3 @@ from summary_rebuild;
 
 -- Read: the next build starts from here.
 delete from core.interaction_changes;
-
-comment on table marts.contact_summaries is 'One row per person with counted contact (noise and copies left out) as of the last build''s as-of time: the sums, medians and gaps marts.contact_metrics and marts.relationship_status are computed from. Rebuilt incrementally: see marts.contact_summary_builds.';
-comment on column marts.contact_summaries.person_id is 'core.people.person_id (any kind: the marts keep people only).';
-comment on column marts.contact_summaries.first_contact_at is 'First message or meeting with them.';
-comment on column marts.contact_summaries.last_contact_at is 'Latest message either way or meeting.';
-comment on column marts.contact_summaries.last_two_way_at is 'Latest reply either way, or meeting.';
-comment on column marts.contact_summaries.last_inbound_at is 'Latest message they sent the user.';
-comment on column marts.contact_summaries.last_outbound_at is 'Latest message the user sent them.';
-comment on column marts.contact_summaries.last_meeting_at is 'Latest meeting with them.';
-comment on column marts.contact_summaries.last_inbound_was_reply is 'Their latest message answered one of the user''s (null when they never wrote).';
-comment on column marts.contact_summaries.interactions_30d is 'Messages either way plus meetings in the 30 days before as-of.';
-comment on column marts.contact_summaries.interactions_90d is 'The same over 90 days.';
-comment on column marts.contact_summaries.interactions_365d is 'The same over 365 days.';
-comment on column marts.contact_summaries.weighted_30d is 'Interactions over 30 days, each weighted by 1 / audience size (unrounded).';
-comment on column marts.contact_summaries.weighted_90d is 'The same over 90 days.';
-comment on column marts.contact_summaries.weighted_365d is 'The same over 365 days.';
-comment on column marts.contact_summaries.messages_sent is 'Messages the user sent them.';
-comment on column marts.contact_summaries.messages_received is 'Messages they sent the user.';
-comment on column marts.contact_summaries.their_median_reply_hours is 'Median hours they took to answer the user.';
-comment on column marts.contact_summaries.your_median_reply_hours is 'Median hours the user took to answer them.';
-comment on column marts.contact_summaries.their_reply_rate is 'Share of the user''s messages to them that they answered.';
-comment on column marts.contact_summaries.your_reply_rate is 'Share of their messages that the user answered.';
-comment on column marts.contact_summaries.initiation_share is 'Share of email threads with them that the user opened.';
-comment on column marts.contact_summaries.threads is 'Email threads with them.';
-comment on column marts.contact_summaries.unanswered_outbound_streak is 'Messages the user sent since they last wrote or met.';
-comment on column marts.contact_summaries.unanswered_inbound_streak is 'Messages they sent since the user last wrote or met.';
-comment on column marts.contact_summaries.meetings is 'Meetings with them that counted.';
-comment on column marts.contact_summaries.meetings_one_on_one is 'Of which just the two of you.';
-comment on column marts.contact_summaries.meetings_group is 'Of which with more people.';
-comment on column marts.contact_summaries.meetings_in_person is 'Of which in person.';
-comment on column marts.contact_summaries.meetings_video is 'Of which with a video link.';
-comment on column marts.contact_summaries.meeting_hours is 'Hours in those meetings.';
-comment on column marts.contact_summaries.meeting_hours_365d is 'Hours in meetings with them over the last 365 days.';
-comment on column marts.contact_summaries.touchpoints is 'Separate conversations in one-to-one mail and meetings (group mail only for someone with no other contact): contact within status.session_gap_days of the previous contact continues it.';
-comment on column marts.contact_summaries.n_gaps is 'Silences between touchpoints (touchpoints - 1).';
-comment on column marts.contact_summaries.first_touchpoint_at is 'Start of the first of those touchpoints.';
-comment on column marts.contact_summaries.mean_gap_days is 'Mean silence between touchpoints (null with one touchpoint).';
-comment on column marts.contact_summaries.p90_gap_days is '90th percentile of those silences.';
-
-comment on table marts.contact_summary_builds is 'One row per build of marts.contact_summaries: full or incremental, why, and how many people it redid.';
-comment on column marts.contact_summary_builds.built_at is 'When the build ran.';
-comment on column marts.contact_summary_builds.as_of is 'The as-of time it was built for; the next build redoes the people whose contact lies between it and its own.';
-comment on column marts.contact_summary_builds.mode is 'full (every person) or incremental.';
-comment on column marts.contact_summary_builds.reason is 'Why a full build was needed, or that only changed people were redone.';
-comment on column marts.contact_summary_builds.people_rebuilt is 'People whose rows were rebuilt.';
-comment on column marts.contact_summary_builds.fingerprint is 'Hash of this SQL file, the macros and the settings it reads; a different one forces a full build.';

@@ -1,3 +1,8 @@
+-- 0003: the address book (issue 16). raw.contacts keeps one row per version of a contact
+-- from Google Contacts, a .vcf file or the demo, so an earlier organisation or title stays
+-- visible; raw.contact_groups names the labels the memberships point at. Both are new
+-- tables: a warehouse from before has no rows to carry over.
+
 create table if not exists raw.contacts (
     account varchar not null,
     source varchar not null,
@@ -30,3 +35,20 @@ comment on column raw.contacts.birthday is 'Birthday as YYYY-MM-DD, or --MM-DD w
 comment on column raw.contacts.events is 'Other dates: {kind (anniversary, other, ...), date as YYYY-MM-DD or --MM-DD}.';
 comment on column raw.contacts.groups is 'Contact-group resource names (gcontacts) or category names (vcard).';
 comment on column raw.contacts.seen_at is 'When this version was first read.';
+
+create table if not exists raw.contact_groups (
+    account varchar not null,
+    source varchar not null,
+    group_key varchar not null,
+    name varchar not null,
+    group_type varchar not null,
+    loaded_at timestamptz not null
+);
+
+comment on table raw.contact_groups is 'Contact groups (labels) of an address book, as last read; replaced whole on each read. Key: (account, source, group_key).';
+comment on column raw.contact_groups.account is 'The address book owner.';
+comment on column raw.contact_groups.source is 'gcontacts, vcard or demo.';
+comment on column raw.contact_groups.group_key is 'Group resource name (contactGroups/...) as memberships in raw.contacts.groups name it; for vcard the category itself.';
+comment on column raw.contact_groups.name is 'The label as the user named it (Family, Clients, ...).';
+comment on column raw.contact_groups.group_type is 'USER_CONTACT_GROUP or SYSTEM_CONTACT_GROUP (myContacts, starred, ...).';
+comment on column raw.contact_groups.loaded_at is 'When the group list was read.';
