@@ -102,7 +102,7 @@ TOKEN_DIR = Path("~/.config/keepwarm/tokens")
 
 class GoogleAccountConfig(_Section):
     """One Google account: a user token from `keepwarm auth google`, or a Workspace
-    service account. Gmail and Calendar share the token file of an address."""
+    service account. Gmail, Calendar and Contacts share the token file of an address."""
 
     address: str
     token_file: str | None = None
@@ -143,11 +143,23 @@ class GcalSourceConfig(_Section):
     api_endpoint: str | None = None
 
 
+class GcontactsSourceConfig(_Section):
+    """Google Contacts (the People API): the address book of each account, read-only."""
+
+    accounts: list[GoogleAccountConfig]
+    # Google's People API read quota is 90 requests a minute per user; an incremental
+    # run costs two (one page of changes, the labels).
+    requests_per_minute: int = Field(90, ge=1)
+    # Point the client at another server (an emulator); None means Google.
+    api_endpoint: str | None = None
+
+
 class SourcesConfig(_Section):
     demo: DemoSourceConfig | None = None
     files: FilesSourceConfig | None = None
     gmail: GmailSourceConfig | None = None
     gcal: GcalSourceConfig | None = None
+    gcontacts: GcontactsSourceConfig | None = None
 
     def google_sources(self, address: str) -> dict[str, bool]:
         """Which Google sources read `address`: one token must carry all their scopes."""
@@ -157,6 +169,8 @@ class SourcesConfig(_Section):
                          for a in (self.gmail.accounts if self.gmail else [])),
             "calendar": any(a.address.lower() == address
                             for a in (self.gcal.accounts if self.gcal else [])),
+            "contacts": any(a.address.lower() == address
+                            for a in (self.gcontacts.accounts if self.gcontacts else [])),
         }
 
 

@@ -21,7 +21,6 @@ What is read (nothing else is kept: no TEL, ADR, NOTE or PHOTO):
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import re
@@ -34,6 +33,7 @@ import vobject
 
 from connectors.contacts import ContactRecord
 from connectors.records import QuarantineRecord
+from connectors.takeout.files import expand_paths, stat_file
 
 SOURCE = "vcard"
 _BEGIN = re.compile(rb"^BEGIN:VCARD\s*$", re.I)
@@ -206,17 +206,28 @@ def _excerpt(text: str) -> str:
     return ",".join(names)[:300]
 
 
+def check_contact_paths(patterns: Iterable[str]) -> list[Path]:
+    """The .vcf files `patterns` (paths or globs, ~ expanded) name, each once, each a
+    readable file; nothing is read.
+
+    Raises:
+        SourceFileError: the first path that is missing, matches nothing, is a folder or
+            cannot be read; the message names it.
+    """
+    paths = expand_paths(patterns)
+    for path in paths:
+        stat_file(path)
+    return paths
+
+
 def read_vcard_paths(
     patterns: Iterable[str], account: str, *, stats: VcardStats | None = None
 ) -> Iterator[VcardBatch]:
-    """Every file matched by `patterns` (globs, ~ expanded), each once, in sorted order."""
-    seen: set[str] = set()
-    for pattern in patterns:
-        expanded = os.path.expanduser(pattern)
-        matches = sorted(glob.glob(expanded)) if glob.has_magic(expanded) else [expanded]
-        for name in matches:
-            real = os.path.realpath(name)
-            if real in seen:
-                continue
-            seen.add(real)
-            yield from read_vcard(name, account, stats=stats)
+    """Every file `patterns` name, each once, in their order (a glob's matches sorted).
+    All are checked before the first is read, so a typo fails fast.
+
+    Raises:
+        SourceFileError: as `check_contact_paths`.
+    """
+    for path in check_contact_paths(patterns):
+        yield from read_vcard(path, account, stats=stats)
