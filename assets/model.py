@@ -133,12 +133,21 @@ contact_summaries = sql_asset(
 )  # fmt: skip
 contact_metrics = sql_asset(
     "marts", "contact_metrics",
-    deps=[people.key, contact_summaries.key], group=METRICS_GROUP,
-    description="Recency, frequency, reciprocity and meetings per person.",
+    deps=[people.key, contact_summaries.key, identities.key, RAW_CONTACTS],
+    group=METRICS_GROUP,
+    description="Recency, frequency, reciprocity, meetings and address-book labels per "
+                "person.",
+)  # fmt: skip
+job_changes = sql_asset(
+    "marts", "job_changes",
+    deps=[identities.key, RAW_MESSAGES, RAW_CONTACTS], group=METRICS_GROUP,
+    description="Organisation or title changes between address-book versions, and new "
+                "sender domains after the old one went quiet.",
 )  # fmt: skip
 relationship_status = sql_asset(
     "marts", "relationship_status",
-    deps=[contact_metrics.key, contact_summaries.key, actions.key], group=METRICS_GROUP,
+    deps=[contact_metrics.key, contact_summaries.key, actions.key, job_changes.key],
+    group=METRICS_GROUP,
     description="New / active / cooling / cold / dormant per tie, with reason and next step.",
     describe=_describe_status,
 )  # fmt: skip
@@ -186,10 +195,4 @@ key_dates = sql_asset(
     deps=[identities.key, people.key, contact_metrics.key, RAW_EVENTS], group=METRICS_GROUP,
     description="Birthdays and other dates from the address book and the birthday "
                 "calendar, and first-contact anniversaries of inner-layer ties.",
-)  # fmt: skip
-job_changes = sql_asset(
-    "marts", "job_changes",
-    deps=[identities.key, RAW_MESSAGES], group=METRICS_GROUP,
-    description="Organisation or title changes between address-book versions, and new "
-                "sender domains after the old one went quiet.",
 )  # fmt: skip

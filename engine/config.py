@@ -222,9 +222,12 @@ class StatusConfig(_Section):
     # People the user wants to hear from on a fixed rhythm: address -> days. Their status
     # follows that cadence instead of the learned rhythm.
     cadence: dict[str, float] = Field(default_factory=dict)
-    # Address-book labels -> days: everyone with the label gets that cadence (a
-    # per-address cadence wins). Not yet applied by marts.relationship_status.
+    # Address-book labels -> days: everyone with the label gets that cadence (the shortest
+    # of their labels'; a per-address cadence wins). Labels match in any case.
     cadence_by_label: dict[str, float] = Field(default_factory=dict)
+    # A job change seen this many days ago or less, with no mail from you nor meeting
+    # since, is the next step: congratulate them.
+    job_change_days: float = Field(60, gt=0)
     # A new sender domain is a job change when the old one was silent this long before.
     job_domain_silence_days: float = Field(90, gt=0)
 

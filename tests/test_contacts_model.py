@@ -91,3 +91,63 @@ def test_a_merge_in_config_wins_over_the_address_book(con, model):
     )
     assert identities[SAM_WORK] == SAM_WORK and identities[JO] == SAM_WORK
     assert identities[SAM_HOME] == SAM_HOME
+
+
+def _labelled(key, name, emails, groups, org=None, title=None):
+    return ContactRecord(ME, "vcard", key, None, name, tuple(emails), org, title, None, (),
+                         tuple(groups))  # fmt: skip
+
+
+def test_label_cadences_with_explicit_cadences_winning_and_job_news_as_next_step(con, model):
+    apply_contacts(con, ME, "vcard", [
+        _labelled("sam", "Sam Rivera", [SAM_HOME, SAM_WORK], ["Family", "myContacts"]),
+        _labelled("jo", "Jo Chen", [JO], ["Family", "Clients"], "Client Ltd", "CTO"),
+        _labelled("lee", "Lee Park", [LEE], ["Clients", "starred"]),
+    ], now=utc(2026, 1, 1))  # fmt: skip
+    apply_contacts(con, ME, "vcard", [
+        _labelled("jo", "Jo Chen", [JO], ["Family", "Clients"], "Fabrikam", "VP Engineering"),
+    ], now=utc(2026, 3, 1))  # fmt: skip
+    model(_mails(), status={
+        "as_of": "2026-06-01T00:00:00+00:00",
+        "cadence": {JO: 45},
+        "cadence_by_label": {"family": 14, "Clients": 30},
+        "job_change_days": 100,
+    })
+
+    labels = dict(con.execute("select person_id, labels from marts.contact_metrics").fetchall())
+    # Google's system groups (myContacts, starred) are not labels; Kim has none.
+    assert (labels[SAM_HOME], labels[JO], labels[LEE], labels[KIM_OLD]) == (
+        ["Family"], ["Clients", "Family"], ["Clients"], [])
+
+    status = {row[0]: row[1:] for row in con.execute(
+        "select person_id, cadence_days, cadence_label, status, reason, next_step "
+        "from marts.relationship_status").fetchall()}
+    # Sam: Family's 14 days (the label matched in any case); last contact 2026-05-04 09:00,
+    # 27.6 days before as-of: past 1.5 x 14 = 21, cold.
+    assert status[SAM_HOME][:4] == (
+        14, "Family", "cold", "you want contact every 14 days (label Family); silent 28 days")
+    # Jo: the per-address 45 days wins over Family's 14; silent 26.6 days, active. The
+    # move to Fabrikam (seen 2026-03-01, 92 days back, within 100) with no mail from me
+    # since is the next step even for an active tie.
+    assert status[JO] == (
+        45, None, "active", "you want contact every 45 days; silent 27 days",
+        "congratulate them on the new job: now VP Engineering at Fabrikam")
+    # Lee: one mail in, no tie, but Clients gives a cadence: 30 days, silent 11.6, active.
+    assert status[LEE] == (
+        30, "Clients", "active", "you want contact every 30 days (label Clients); silent 12 days",
+        "nothing needed")
+    # Kim (one-way mail, no label, no cadence) is not a tie.
+    assert KIM_OLD not in status
+
+
+def test_job_news_older_than_job_change_days_or_answered_is_not_the_next_step(con, model):
+    apply_contacts(con, ME, "vcard", [
+        _labelled("jo", "Jo Chen", [JO], [], "Client Ltd", "CTO")], now=utc(2026, 1, 1))
+    apply_contacts(con, ME, "vcard", [
+        _labelled("jo", "Jo Chen", [JO], [], "Fabrikam", "CEO")], now=utc(2026, 5, 1))
+    # I wrote to Jo on 2026-05-06, after the change was seen: no longer news to act on.
+    answered = [*_mails(), mail(ME, [JO], utc(2026, 5, 6, 9))]
+    model(answered, status={"as_of": "2026-06-01T00:00:00+00:00", "cadence": {JO: 10}})
+    next_step = con.execute("select next_step from marts.relationship_status "
+                            "where person_id = $p", {"p": JO}).fetchone()[0]
+    assert not next_step.startswith("congratulate")
