@@ -27,6 +27,7 @@ from assets.resources import Settings, WarehouseResource
 from connectors.demo.address_book import demo_address_book
 from connectors.google import (
     CONTACTS_STREAM,
+    OTHER_CONTACTS_STREAM,
     AuthError,
     PeopleSyncError,
     PeopleSyncReport,
@@ -111,26 +112,35 @@ def _sync_google(config: KeepwarmConfig, con: duckdb.DuckDBPyConnection, notes: 
     """Sync each sources.gcontacts account, page by page, each page applied with its cursor
     before the next is asked for; yields (address, report) as each account finishes."""
     gcontacts = config.sources.gcontacts
+    streams = [(CONTACTS_STREAM, "people/")]
+    if gcontacts and gcontacts.other_contacts:
+        streams.append((OTHER_CONTACTS_STREAM, "otherContacts/"))
     for account in gcontacts.accounts if gcontacts else []:
         address = account.address
-        report = PeopleSyncReport(address)
         service = build_people_service(google_credentials(config, account),
                                        gcontacts.api_endpoint)
-        batches = sync_contacts(
-            service, address, load_cursor(con, address, GCONTACTS, CONTACTS_STREAM),
-            limiter=QuotaLimiter.for_ceiling(gcontacts.requests_per_minute),
-            # A resync after an expired token prunes, on its last page, what Google no
-            # longer lists; read only once every earlier page is applied.
-            known_contacts=lambda address=address: stored_contact_keys(con, address, GCONTACTS),
-            report=report,
-        )
-        for batch in batches:
-            load = apply_contacts(
-                con, address, GCONTACTS, batch.contacts,
-                deleted_keys=[key for _, key in batch.deleted_contact_keys],
-                groups=batch.groups, quarantine=batch.quarantine, cursor=batch.cursor,
+        # The account's requests share one bucket, whichever stream sends them.
+        limiter = QuotaLimiter.for_ceiling(gcontacts.requests_per_minute)
+        for stream, prefix in streams:
+            report = PeopleSyncReport(address)
+            batches = sync_contacts(
+                service, address, load_cursor(con, address, GCONTACTS, stream),
+                limiter=limiter, stream=stream,
+                # A resync after an expired token prunes, on its last page, what Google no
+                # longer lists (this stream's keys only); read once every earlier page is
+                # applied.
+                known_contacts=lambda address=address, prefix=prefix: [
+                    k for k in stored_contact_keys(con, address, GCONTACTS)
+                    if k.startswith(prefix)],
+                report=report,
             )
-            notes["versions"] += load.versions
-            notes["deleted"] += load.deleted
-            notes["quarantined"] += load.quarantined
-        yield address, report
+            for batch in batches:
+                load = apply_contacts(
+                    con, address, GCONTACTS, batch.contacts,
+                    deleted_keys=[key for _, key in batch.deleted_contact_keys],
+                    groups=batch.groups, quarantine=batch.quarantine, cursor=batch.cursor,
+                )
+                notes["versions"] += load.versions
+                notes["deleted"] += load.deleted
+                notes["quarantined"] += load.quarantined
+            yield (address if stream == CONTACTS_STREAM else f"{address}/other"), report

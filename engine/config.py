@@ -150,6 +150,9 @@ class GcontactsSourceConfig(_Section):
     # Google's People API read quota is 90 requests a minute per user; an incremental
     # run costs two (one page of changes, the labels).
     requests_per_minute: int = Field(90, ge=1)
+    # Also read the "other contacts" Gmail saves by itself (names and addresses only);
+    # asks for one more scope, contacts.other.readonly.
+    other_contacts: bool = False
     # Point the client at another server (an emulator); None means Google.
     api_endpoint: str | None = None
 
@@ -171,6 +174,8 @@ class SourcesConfig(_Section):
                             for a in (self.gcal.accounts if self.gcal else [])),
             "contacts": any(a.address.lower() == address
                             for a in (self.gcontacts.accounts if self.gcontacts else [])),
+            "other_contacts": bool(self.gcontacts and self.gcontacts.other_contacts) and any(
+                a.address.lower() == address for a in self.gcontacts.accounts),
         }
 
 
@@ -227,9 +232,9 @@ class StatusConfig(_Section):
     cadence_by_label: dict[str, float] = Field(default_factory=dict)
     # A job change seen this many days ago or less, with no mail from you nor meeting
     # since, is the next step: congratulate them.
-    job_change_days: float = Field(60, gt=0)
+    job_change_days: float = Field(60.0, gt=0)
     # A new sender domain is a job change when the old one was silent this long before.
-    job_domain_silence_days: float = Field(90, gt=0)
+    job_domain_silence_days: float = Field(90.0, gt=0)
 
     @field_validator("cadence", "cadence_by_label")
     @classmethod

@@ -408,9 +408,10 @@ def cmd_auth_google(args: argparse.Namespace) -> int:
 
     sources = load_config(Path(args.config)).sources.google_sources(args.account)
     if not any(sources.values()):
-        sources = {"gmail": True, "calendar": False, "contacts": False}
+        sources = {"gmail": True, "calendar": False, "contacts": False, "other_contacts": False}
     scopes = google_scopes(gmail=sources["gmail"], calendar=sources["calendar"] or args.calendar,
-                           contacts=sources["contacts"] or args.contacts)
+                           contacts=sources["contacts"] or args.contacts,
+                           other_contacts=sources["other_contacts"])
     token = GoogleAccountConfig(address=args.account, token_file=args.token_file).token_path()
     token.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     authorize(args.client_secrets, token, scopes, account=args.account,

@@ -11,7 +11,8 @@ from dagster import DagsterInstance
 
 from pipelines.definitions import materialize_everything
 from tests.conftest import make_config
-from tests.connectors.test_people_sync import CLIENTS, ME, alex_book
+from tests.connectors.test_people_sync import CLIENTS, ME, OTHER, alex_book
+from tests.emulators.people import CONTACTS_SCOPE, OTHER_CONTACTS_SCOPE
 from tests.test_gmail_source import token_file
 
 pytest_plugins = ["tests.emulators.plugin"]
@@ -111,8 +112,49 @@ def test_one_token_carries_the_contacts_scope_of_the_address(tmp_path):
         "gcontacts": {"accounts": [{"address": ME}]},
     })
     sources = config.sources.google_sources(ME)
-    assert sources == {"gmail": True, "calendar": False, "contacts": True}
+    assert sources == {"gmail": True, "calendar": False, "contacts": True,
+                       "other_contacts": False}
     assert google_scopes(**sources) == [
         "https://www.googleapis.com/auth/gmail.metadata",
         "https://www.googleapis.com/auth/contacts.readonly",
     ]
+    # Other contacts ask for their own scope, only when turned on.
+    _, config = make_config(tmp_path, sources={
+        "gcontacts": {"accounts": [{"address": ME}], "other_contacts": True}})
+    assert google_scopes(**config.sources.google_sources(ME)) == [
+        "https://www.googleapis.com/auth/contacts.readonly",
+        "https://www.googleapis.com/auth/contacts.other.readonly",
+    ]
+
+
+def test_other_contacts_land_beside_the_address_book_when_turned_on(
+        people_emulator_factory, tmp_path):
+    emulator = people_emulator_factory()
+    book = emulator.add_book(alex_book())
+    book.put_other("otherContacts/o1", OTHER["otherContacts/o1"])
+    emulator.grant("test-token", ME, [CONTACTS_SCOPE, OTHER_CONTACTS_SCOPE])
+    path, config = make_config(
+        tmp_path, me={"addresses": [ME]},
+        sources={"gcontacts": {"accounts": [{"address": ME,
+                                             "token_file": str(token_file(tmp_path, ME))}],
+                               "other_contacts": True, "api_endpoint": emulator.endpoint},
+                 "files": {"account": ME, "mail": [str(mbox(tmp_path))]}},
+    )
+    meta = run(path)
+    assert meta[f"gcontacts/{ME}"].value["mode"] == "full"
+    assert meta[f"gcontacts/{ME}/other"].value["mode"] == "full"
+    with duckdb.connect(config.warehouse.path, read_only=True) as con:
+        stored = latest(con)
+        assert len(stored) == 6
+        assert stored["otherContacts/o1"] == (1, False, "Ravi Saved", None, None)
+        # Each stream keeps its own cursor.
+        assert con.execute("select stream from raw.sync_state where source = 'gcontacts' "
+                           "order by 1").fetchall() == [("connections",), ("other_contacts",)]
+
+    # An expired token on the address book prunes only the address book's keys.
+    book.expire_sync_tokens()
+    again = run(path)
+    assert again[f"gcontacts/{ME}"].value["mode"] == "full_after_expiry"
+    assert again[f"gcontacts/{ME}"].value["pruned"] == 0
+    with duckdb.connect(config.warehouse.path, read_only=True) as con:
+        assert latest(con) == stored

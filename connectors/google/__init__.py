@@ -48,6 +48,9 @@ from connectors.google.gmail_api import (
     build_gmail_service,
 )
 from connectors.google.people import (
+    OTHER_STREAM as OTHER_CONTACTS_STREAM,
+)
+from connectors.google.people import (
     STREAM as CONTACTS_STREAM,
 )
 from connectors.google.people import (
@@ -72,6 +75,7 @@ __all__ = [
     "GMAIL_USER_UNITS_PER_MINUTE",
     "GMAIL_USER_UNITS_PER_MINUTE_2026",
     "OTHER_CONTACTS_SCOPES",
+    "OTHER_CONTACTS_STREAM",
     "PEOPLE_USER_REQUESTS_PER_MINUTE",
     "STREAM",
     "AuthError",

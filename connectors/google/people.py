@@ -25,6 +25,10 @@ FAILED_PRECONDITION with reason `EXPIRED_SYNC_TOKEN`. The sync then lists everyt
 its last batch deletes the stored keys the listing no longer had (`known_contacts`),
 so the table never empties on the way.
 
+Other contacts (the ones Gmail saves by itself), when the user turns them on, are a second
+stream, `OTHER_STREAM`: otherContacts.list (scope contacts.other.readonly) with names and
+addresses only, the same sync tokens, expiry and resumption, no labels.
+
 The first page of a full listing has an extra per-minute quota on Google's side and
 answers 429 past it: the shared retry (429 is a quota failure) waits and tries again.
 """
@@ -62,6 +66,9 @@ from connectors.records import Cursor, QuarantineRecord
 log = logging.getLogger(__name__)
 
 STREAM = "connections"
+# The "other contacts" (saved by Gmail when you write to someone), only when the user turns
+# them on: their own stream, method and scope; no labels.
+OTHER_STREAM = "other_contacts"
 MODES = ("full", "incremental", "full_after_expiry")
 EXPIRED = "EXPIRED_SYNC_TOKEN"
 
@@ -148,6 +155,7 @@ def sync_contacts(
     clock: Clock | None = None,
     page_size: int = api.PAGE_SIZE,
     costs: Mapping[str, int] = api.PEOPLE_COSTS,
+    stream: str = STREAM,
 ) -> Iterator[ContactBatch]:
     """Sync one account's contacts, full or incremental as the cursor says.
 
@@ -163,12 +171,16 @@ def sync_contacts(
         report: filled in as the sync runs.
         retry, clock: backoff for 429/403-rate/5xx/connection failures.
         page_size: contacts per page, at most 1000.
+        stream: `STREAM` (the address book: connections.list, with the labels) or
+            `OTHER_STREAM` (otherContacts.list, scope contacts.other.readonly, no labels).
 
     Raises:
         AuthError: the token is revoked or lacks the contacts scope.
         PeopleSyncError: the sync token expired again right after a full listing.
         RetriesExhaustedError: the API kept failing after every retry.
     """
+    if stream not in (STREAM, OTHER_STREAM):
+        raise ValueError(f"unknown contacts stream {stream!r}")
     if not 1 <= page_size <= api.PAGE_SIZE:
         raise ValueError(f"page_size must be between 1 and {api.PAGE_SIZE}")
     report = report if report is not None else PeopleSyncReport(account)
@@ -181,7 +193,7 @@ def sync_contacts(
         clock=clock or limiter.clock,
         stats=report.stats,
     )
-    run = _PeopleSync(people, account, caller, report, known_contacts, page_size)
+    run = _PeopleSync(people, account, caller, report, known_contacts, page_size, stream)
     started = time.monotonic()
     try:
         yield from run.run(cursor)
@@ -190,9 +202,10 @@ def sync_contacts(
     except HttpError as exc:
         status = exc.resp.status if exc.resp is not None else 0
         if status == 401 or (status == 403 and error_reason(exc) != "rateLimitExceeded"):
+            scope = "contacts.readonly" if stream == STREAM else "contacts.other.readonly"
             raise AuthError(
                 f"The Google token for {account} may not read contacts (HTTP {status}: it "
-                f"lacks the contacts.readonly scope). Run `{reauth_command(account)}` to "
+                f"lacks the {scope} scope). Run `{reauth_command(account)}` to "
                 "sign in again and grant Contacts access."
             ) from exc
         raise
@@ -208,6 +221,7 @@ class _PeopleSync:
     report: PeopleSyncReport
     known_contacts: KnownContacts | None
     page_size: int
+    stream: str = STREAM
     seen: set[str] = field(default_factory=set)
 
     def run(self, cursor: dict | None) -> Iterator[ContactBatch]:
@@ -256,15 +270,26 @@ class _PeopleSync:
         return found
 
     def _page(self, sync_token: str | None, page_token: str | None) -> dict[str, Any]:
-        request = self.api.list_connections(
-            sync_token=sync_token, page_token=page_token, page_size=self.page_size
-        )
-        page = self.caller.execute("connections.list", request)
+        if self.stream == OTHER_STREAM:
+            request = self.api.list_other_contacts(
+                sync_token=sync_token, page_token=page_token, page_size=self.page_size
+            )
+            page = self.caller.execute("otherContacts.list", request)
+            page["connections"] = page.pop("otherContacts", None) or []
+        else:
+            request = self.api.list_connections(
+                sync_token=sync_token, page_token=page_token, page_size=self.page_size
+            )
+            page = self.caller.execute("connections.list", request)
         self.report.pages += 1
         return page
 
+    def _labels(self) -> list[ContactGroupRecord] | None:
+        # Other contacts carry no memberships: the labels are the address book's to read.
+        return self._groups() if self.stream == STREAM else None
+
     def _batch(self, page: dict[str, Any], cursor_value: dict[str, Any]) -> ContactBatch:
-        batch = ContactBatch(cursor=Cursor(self.account, SOURCE, STREAM, cursor_value))
+        batch = ContactBatch(cursor=Cursor(self.account, SOURCE, self.stream, cursor_value))
         for person in page.get("connections") or []:
             if is_deleted(person):
                 if person.get("resourceName"):
@@ -298,7 +323,7 @@ class _PeopleSync:
                 raise PeopleSyncError("Google ended a contacts listing without a sync token.")
             batch = self._batch(page, value)
             if first:
-                batch.groups = self._groups()
+                batch.groups = self._labels()
                 first = False
             if not page_token and self.known_contacts is not None and not self.report.resumed:
                 gone = sorted(set(self.known_contacts()) - self.seen)
@@ -325,7 +350,7 @@ class _PeopleSync:
                 }
             batch = self._batch(page, value)
             if first:
-                batch.groups = self._groups()
+                batch.groups = self._labels()
                 first = False
             yield batch
             if not page_token:

@@ -14,12 +14,17 @@ from google.oauth2.credentials import Credentials
 
 from connectors.google import QuotaLimiter, RetryPolicy
 from connectors.google.auth import AuthError
-from connectors.google.people import ContactBatch, PeopleSyncReport, sync_contacts
+from connectors.google.people import OTHER_STREAM, ContactBatch, PeopleSyncReport, sync_contacts
 from connectors.google.people_api import PERSON_FIELDS, build_people_service
 from connectors.google.people_records import ContactGroupRecord, ContactRecord
 from connectors.google.quota import ScaledClock
 from tests.emulators.http import FaultPlan
-from tests.emulators.people import AddressBook, PeopleEmulator
+from tests.emulators.people import (
+    CONTACTS_SCOPE,
+    OTHER_CONTACTS_SCOPE,
+    AddressBook,
+    PeopleEmulator,
+)
 
 pytest_plugins = ["tests.emulators.plugin"]
 
@@ -268,3 +273,47 @@ def test_a_token_without_the_contacts_scope_gets_one_clear_message(people_emulat
     emulator.grant("gmail-only", ME, ["https://www.googleapis.com/auth/gmail.metadata"])
     with pytest.raises(AuthError, match=r"contacts\.readonly"):
         Store().run(service_for(emulator, "gmail-only"))
+
+
+OTHER = {
+    "otherContacts/o1": {
+        "names": [{"displayName": "Ravi Saved"}],
+        "emailAddresses": [_email("Ravi@Elsewhere.example", True)],
+        "phoneNumbers": [{"value": "+1 555 0199"}],
+    },
+    "otherContacts/o2": {"emailAddresses": [_email("nobody@list.example", True)]},
+}
+
+
+def test_other_contacts_are_their_own_stream_with_their_scope_and_names_only(
+        people_emulator_factory):
+    emulator = people_emulator_factory()
+    book = emulator.add_book(alex_book())
+    for key, fields in OTHER.items():
+        book.put_other(key, fields)
+    emulator.grant("both", ME, [CONTACTS_SCOPE, OTHER_CONTACTS_SCOPE])
+    store = Store()
+    report = store.run(service_for(emulator, "both"), page_size=1, stream=OTHER_STREAM)
+    assert store.contacts == {
+        "otherContacts/o1": ContactRecord(ME, "gcontacts", "otherContacts/o1", "%E" + str(
+            book.other["otherContacts/o1"].changed), "Ravi Saved", ("ravi@elsewhere.example",)),
+        "otherContacts/o2": ContactRecord(ME, "gcontacts", "otherContacts/o2", "%E" + str(
+            book.other["otherContacts/o2"].changed), None, ("nobody@list.example",)),
+    }
+    # Only names and addresses asked for; no labels read; the cursor names its stream.
+    assert emulator.person_fields_seen[-1] == "emailAddresses,metadata,names"
+    assert dict(report.stats.calls) == {"otherContacts.list": 3}  # two pages, one increment
+    assert store.groups == [] and store.cursor["phase"] == "incremental"
+
+    # A deletion arrives through the sync token; the address book's stream is untouched.
+    book.delete("otherContacts/o2")
+    again = store.run(service_for(emulator, "both"), stream=OTHER_STREAM)
+    assert (again.mode, again.deletions) == ("incremental", 1)
+    assert list(store.contacts) == ["otherContacts/o1"]
+
+
+def test_other_contacts_without_their_scope_name_the_scope(people_emulator_factory):
+    emulator = people_emulator_factory()
+    emulator.add_book(alex_book(), token="t")  # contacts.readonly only
+    with pytest.raises(AuthError, match=r"contacts\.other\.readonly"):
+        Store().run(service_for(emulator), stream=OTHER_STREAM)

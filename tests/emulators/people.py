@@ -40,7 +40,10 @@ from tests.emulators.http import (
 )
 
 CONTACTS_SCOPE = "https://www.googleapis.com/auth/contacts.readonly"
-_METHODS = ("people.connections.list", "contactGroups.list")
+OTHER_CONTACTS_SCOPE = "https://www.googleapis.com/auth/contacts.other.readonly"
+_METHODS = ("people.connections.list", "contactGroups.list", "otherContacts.list")
+# What otherContacts.list's readMask may name for the contact source.
+OTHER_FIELD_NAMES = frozenset({"emailAddresses", "metadata", "names", "phoneNumbers", "photos"})
 PERSON_FIELD_NAMES = frozenset(
     {
         "addresses", "ageRanges", "biographies", "birthdays", "calendarUrls", "clientData",
@@ -106,6 +109,8 @@ class AddressBook:
 
     owner: str
     people: dict[str, StoredPerson] = field(default_factory=dict)
+    # "Other contacts": saved by Gmail, listed by otherContacts.list.
+    other: dict[str, StoredPerson] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     serial: int = 0
     min_sync_serial: int = 0
@@ -118,8 +123,15 @@ class AddressBook:
 
     def delete(self, resource_name: str) -> None:
         self.serial += 1
-        person = self.people[resource_name]
+        person = (self.other if resource_name.startswith("otherContacts/") else
+                  self.people)[resource_name]
         person.deleted, person.changed = True, self.serial
+
+    def put_other(self, resource_name: str, fields: dict[str, Any]) -> StoredPerson:
+        self.serial += 1
+        person = StoredPerson(resource_name, copy.deepcopy(fields), self.serial)
+        self.other[resource_name] = person
+        return person
 
     def add_group(self, resource_name: str, name: str, group_type: str = "USER_CONTACT_GROUP"):
         self.groups[resource_name] = {
@@ -182,6 +194,17 @@ class PeopleEmulator(GoogleApiEmulator):
         if route.method_id == "people.contactGroups.list":
             groups = [book.groups[k] for k in sorted(book.groups)]
             return {"contactGroups": copy.deepcopy(groups), "totalItems": len(groups)}
+        if route.method_id == "people.otherContacts.list":
+            mask = query_value(query, "readMask")
+            if not mask:
+                raise bad_request("readMask is required. Please specify one or more valid "
+                                  "paths.")  # fmt: skip
+            wanted = set(mask.split(","))
+            if wanted - OTHER_FIELD_NAMES:
+                raise bad_request(f"Invalid readMask path: {sorted(wanted - OTHER_FIELD_NAMES)}")
+            with self.lock:
+                self.person_fields_seen.append(mask)
+            return self._connections(book, query, wanted, book.other, "otherContacts")
         if args.get("resourceName") != "people/me":
             raise bad_request("Must be a person resource name of the form people/me.")
         fields = query_value(query, "personFields")
@@ -198,8 +221,10 @@ class PeopleEmulator(GoogleApiEmulator):
         return self._connections(book, query, wanted)
 
     def _connections(
-        self, book: AddressBook, query: dict[str, list[str]], wanted: set[str]
+        self, book: AddressBook, query: dict[str, list[str]], wanted: set[str],
+        people: dict[str, StoredPerson] | None = None, key: str = "connections",
     ) -> dict[str, Any]:
+        people = book.people if people is None else people
         sync_token = query_value(query, "syncToken")
         since: int | None = None
         if sync_token is not None:
@@ -222,15 +247,16 @@ class PeopleEmulator(GoogleApiEmulator):
         # A listing pages over the book as it was when it began (as_of): a person
         # changed later is served by the next sync token, not mid-listing.
         matching = sorted(
-            key
-            for key, p in book.people.items()
+            name
+            for name, p in people.items()
             if ((since is None and not p.deleted) or (since is not None and p.changed > since))
-            and (after is None or key > after)
+            and (after is None or name > after)
         )
         page = matching[:size]
         out: dict[str, Any] = {
-            "connections": [book.people[k].resource(wanted) for k in page],
-            "totalPeople": sum(1 for p in book.people.values() if not p.deleted),
+            key: [people[k].resource(wanted) for k in page],
+            "totalPeople" if key == "connections" else "totalSize":
+                sum(1 for p in people.values() if not p.deleted),
         }
         if len(matching) > size:
             out["nextPageToken"] = _encode({"sig": signature, "as_of": as_of, "after": page[-1]})

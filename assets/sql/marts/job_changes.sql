@@ -62,7 +62,7 @@ from_domains as (
     join sent old
         on old.person_id = new.person_id and old.domain <> new.domain
        and old.last_at < new.first_at
-       and new.first_at >= old.last_at + to_days($job_domain_silence_days)
+       and date_diff('second', old.last_at, new.first_at) >= $job_domain_silence_days * 86400
     qualify row_number() over (partition by new.person_id, new.domain order by old.last_at desc) = 1
 )
 
