@@ -7,6 +7,7 @@ from datetime import date
 
 from connectors.contacts import ContactRecord
 from engine.contacts import apply_contacts
+from engine.digest import person_profiles
 from tests.conftest import utc
 from tests.crafted import ME, mail, meeting
 
@@ -69,6 +70,11 @@ def test_contacts_merge_addresses_name_people_and_give_key_dates_and_job_changes
         (LEE, "birthday", "--07-01", None, date(2026, 7, 1), "gcal"),
         (SAM_HOME, "birthday", "--06-10", None, date(2026, 6, 10), "vcard"),
     ]
+
+    # The person view's next birthday is the address book's (no calendar event for Sam).
+    (sam,) = person_profiles(con, [SAM_HOME])
+    assert dict(next(b for b in sam.blocks if b.title == "Key dates").lines)[
+        "next birthday"] == "2026-06-10"
 
     changes = con.execute(
         "select person_id, from_organization, from_title, to_organization, to_title, "
@@ -138,6 +144,10 @@ def test_label_cadences_with_explicit_cadences_winning_and_job_news_as_next_step
         "nothing needed")
     # Kim (one-way mail, no label, no cadence) is not a tie.
     assert KIM_OLD not in status
+
+    # The person view shows the labels.
+    (jo,) = person_profiles(con, [JO])
+    assert dict(jo.blocks[0].lines)["labels"] == "Clients, Family"
 
 
 def test_job_news_older_than_job_change_days_or_answered_is_not_the_next_step(con, model):

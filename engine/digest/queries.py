@@ -650,6 +650,7 @@ def _profile(f: dict, timeline: list[TimelineRow], total: int,
             ("addresses", ", ".join(f["addresses"])),
             ("layer", "-" if f["dunbar_layer"] is None else
              f"{f['dunbar_layer']} (strength rank {f['strength_rank']})"),
+            ("labels", ", ".join(f["labels"]) or "-"),
         )),
         Block("Where you stand", (
             ("status", f["status"] or ("not a tie yet" if not f["is_tie"] else "-")),
