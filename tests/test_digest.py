@@ -205,6 +205,12 @@ def test_every_section_matches_the_marts(demo):
                   {"t": AS_OF})
     assert moved and page.counts["new_jobs"] == len(moved)
     assert page.names["new_jobs"] == moved[:LIMIT]
+    # The terminal text has the same two sections with the same counts and names.
+    text = render_text(digest, 200)
+    assert f"4. Coming up ({len(expected)})" in text
+    assert f"5. New jobs ({len(moved)})" in text
+    new_jobs = text.split("5. New jobs", 1)[1].split("6. Before your meetings", 1)[0]
+    assert all(f"* {name}:" in new_jobs for name in moved[:LIMIT])
 
     # Meetings: counted meetings from the start of the day to the end of the 7th after.
     meetings = con.execute("""
