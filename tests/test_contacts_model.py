@@ -3,11 +3,12 @@ expected value is worked out by hand from the records below (as of 2026-06-01)."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from connectors.contacts import ContactRecord
 from engine.contacts import apply_contacts
-from engine.digest import person_profiles
+from engine.digest import build_digest, person_profiles
 from tests.conftest import utc
 from tests.crafted import ME, mail, meeting
 
@@ -161,3 +162,26 @@ def test_job_news_older_than_job_change_days_or_answered_is_not_the_next_step(co
     next_step = con.execute("select next_step from marts.relationship_status "
                             "where person_id = $p", {"p": JO}).fetchone()[0]
     assert not next_step.startswith("congratulate")
+
+
+def test_a_birthday_event_is_whose_contact_google_made_it_from(con, model):
+    apply_contacts(con, ME, "gcontacts", [
+        ContactRecord(ME, "gcontacts", "people/c9", None, "Lee Park", (LEE,)),
+        ContactRecord(ME, "gcontacts", "people/c10", None, "Noa Nomail"),
+    ], now=utc(2026, 1, 1))  # fmt: skip
+    # Google's birthday events: no invitees, no title kept, only the contact's name.
+    lee = meeting(utc(2026, 6, 12), 24 * 60, [], event_type="birthday")
+    noa = meeting(utc(2026, 6, 10), 24 * 60, [], event_type="birthday")
+    model(_mails(), [replace(lee, birthday_contact="people/c9"),
+                     replace(noa, birthday_contact="people/c10")])
+    assert con.execute(
+        "select person_id, kind, date, next_occurrence, source from marts.key_dates "
+        "where kind = 'birthday'").fetchall() == [
+        (LEE, "birthday", "--06-12", date(2026, 6, 12), "gcal")]
+    # The digest: Lee by person; Noa (a contact with no address, so no person) by the
+    # contact's name.
+    coming = {s.key: s for s in build_digest(con).sections}["coming_up"].items
+    assert [(i.label, [p.name for p in i.people], i.facts) for i in coming] == [
+        ("Wed 2026-06-10: Noa Nomail", [], "birthday"),
+        ("Fri 2026-06-12", ["Lee Park"], "birthday"),
+    ]

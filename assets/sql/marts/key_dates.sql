@@ -1,7 +1,7 @@
 -- Key dates per person: birthdays and other dates from the address book (raw.contacts),
 -- birthdays from Google Calendar's birthday events (raw.events.event_type = 'birthday',
--- whose through an invited address, else by the person's name in the title when titles
--- are kept), and first-contact anniversaries of inner-layer ties (Dunbar layer 15 or
+-- whose through the contact Google made it from (birthday_contact), else an invited
+-- address, else the person's name in the title when titles are kept), and first-contact anniversaries of inner-layer ties (Dunbar layer 15 or
 -- closer). A 29 February falls on 28 February in a common year.
 create or replace table marts.key_dates as
 with
@@ -41,9 +41,18 @@ contact_dates as (
 ),
 
 calendar_birthdays as (
-    select e.account, e.event_key, e.start_at, e.summary, e.attendees
+    select e.account, e.event_key, e.start_at, e.summary, e.attendees, e.birthday_contact
     from raw.events e
     where e.event_type = 'birthday' and e.status <> 'cancelled'
+),
+
+-- Whose: the contact Google made the event from (birthdayProperties.contact), else an
+-- invited address, else a person whose name begins the title.
+calendar_by_contact as (
+    select distinct b.event_key, p.person_id, b.start_at
+    from calendar_birthdays b
+    join contact_person p
+        on p.source = 'gcontacts' and p.contact_key = b.birthday_contact
 ),
 
 calendar_by_address as (
@@ -52,6 +61,7 @@ calendar_by_address as (
     join core.identities i
         on i.address = normalize_address(b.a.address, keep := $split_addresses)
     where not b.a.is_self and not i.is_self
+      and b.event_key not in (select event_key from calendar_by_contact)
 ),
 
 calendar_by_name as (
@@ -61,13 +71,15 @@ calendar_by_name as (
         on p.kind = 'person' and p.display_name is not null
        and starts_with(lower(b.summary), lower(p.display_name))
     where b.event_key not in (select event_key from calendar_by_address)
+      and b.event_key not in (select event_key from calendar_by_contact)
 ),
 
 -- Google gives a recurring birthday event's instances; one date per person is enough.
 calendar_dates as (
     select person_id, 'birthday' as kind,
            strftime(min(timezone('UTC', start_at))::date, '--%m-%d') as date, 'gcal' as source
-    from (select * from calendar_by_address union all select * from calendar_by_name)
+    from (select * from calendar_by_contact union all select * from calendar_by_address
+          union all select * from calendar_by_name)
     group by person_id
 ),
 

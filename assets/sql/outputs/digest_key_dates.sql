@@ -5,7 +5,8 @@
 --                     contact in the first 30 days of the history is where the history
 --                     begins, not the tie: skipped.
 --   unlinked          a calendar birthday event no person could be found for: listed by
---                     its title when store_subjects keeps titles.
+--                     its contact's name (a contact with no address), else its title
+--                     when store_subjects keeps titles.
 -- One entry per day, kind and person, whichever sources agree on it.
 with
 
@@ -30,6 +31,15 @@ known as (
                and k.next_occurrence > timezone('UTC', m.first_contact_at)::date))
 ),
 
+contact_names as (
+    select contact_key, display_name, emails
+    from raw.contacts
+    where source = 'gcontacts'
+    qualify row_number() over (partition by account, contact_key order by version desc) = 1
+        and not deleted
+),
+
+-- Events marts.key_dates links to a person: by their contact's address, or an invitee's.
 linked_birthday_events as (
     select distinct b.event_key
     from (select event_key, unnest(attendees) as a from raw.events
@@ -37,12 +47,22 @@ linked_birthday_events as (
     join core.identities i
         on i.address = normalize_address(b.a.address, keep := $split_addresses)
     where not b.a.is_self and not i.is_self
+    union
+    select distinct e.event_key
+    from raw.events e
+    join (select contact_key, unnest(emails) as address from contact_names) c
+        on c.contact_key = e.birthday_contact
+    join core.identities i
+        on i.address = normalize_address(c.address, keep := $split_addresses)
+    where e.event_type = 'birthday' and not i.is_self
 ),
 
 unlinked as (
     select distinct timezone('UTC', e.start_at)::date as day, 'birthday' as kind,
-           null::varchar as person_id, e.summary as name, null::integer as years
-    from raw.events e, today
+           null::varchar as person_id, coalesce(c.display_name, e.summary) as name,
+           null::integer as years
+    from raw.events e
+    left join contact_names c on c.contact_key = e.birthday_contact, today
     where e.event_type = 'birthday' and e.status <> 'cancelled'
       and timezone('UTC', e.start_at)::date
           between today.as_of_day and today.as_of_day + ($days - 1)
