@@ -216,10 +216,11 @@ def calendar_window(past_days: int, future_days: int, as_of: datetime) -> tuple[
             (day + timedelta(days=future_days + 31)).replace(day=1))
 
 
-# -- Google: Gmail and Calendar -------------------------------------------------------
+# -- Google: Gmail and Calendar (Contacts: assets/contacts.py) ---------------------------
 
 
-def _google_credentials(config: KeepwarmConfig, account: GoogleAccountConfig):
+def google_credentials(config: KeepwarmConfig, account: GoogleAccountConfig):
+    """The account's credentials, with the scopes of every Google source reading it."""
     # One token per address serves every Google source that reads it, so both load it
     # with the same scopes (otherwise each would refresh it for its own).
     scopes = google_scopes(**config.sources.google_sources(account.address))
@@ -242,7 +243,7 @@ def _read_gmail(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
     account = mailbox.settings
     report = SyncReport(account=account.address)
     yield from sync_gmail(
-        build_gmail_service(_google_credentials(config, account), gmail.api_endpoint),
+        build_gmail_service(google_credentials(config, account), gmail.api_endpoint),
         account.address,
         state.cursor("gmail", GMAIL_STREAM),
         limiter=QuotaLimiter.for_ceiling(gmail.units_per_minute),
@@ -266,7 +267,7 @@ def _read_gcal(config: KeepwarmConfig, mailbox: Mailbox, state: MailboxState,
                notes: dict[str, Any]) -> Iterator[Batch]:
     gcal = config.sources.gcal
     account: GcalAccountConfig = mailbox.settings
-    service = build_calendar_service(_google_credentials(config, account), gcal.api_endpoint)
+    service = build_calendar_service(google_credentials(config, account), gcal.api_endpoint)
     # The quota is per user: the account's calendars share one bucket.
     limiter = QuotaLimiter.for_ceiling(gcal.requests_per_minute)
     window_start, window_end = calendar_window(gcal.past_days, gcal.future_days,

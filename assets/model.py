@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
+from assets.contacts import RAW_CONTACTS
 from assets.ingest import RAW_EVENTS, RAW_MESSAGES
 from assets.resources import Settings, WarehouseResource
 from assets.tables import build_table, markdown_table
@@ -99,7 +100,7 @@ def _describe_last_build(
 
 identities = sql_asset(
     "core", "identities",
-    deps=[RAW_MESSAGES, RAW_EVENTS], group=MODEL_GROUP,
+    deps=[RAW_MESSAGES, RAW_EVENTS, RAW_CONTACTS], group=MODEL_GROUP,
     description="Every address seen, normalised, mapped to a person.",
 )  # fmt: skip
 people = sql_asset(
@@ -132,12 +133,21 @@ contact_summaries = sql_asset(
 )  # fmt: skip
 contact_metrics = sql_asset(
     "marts", "contact_metrics",
-    deps=[people.key, contact_summaries.key], group=METRICS_GROUP,
-    description="Recency, frequency, reciprocity and meetings per person.",
+    deps=[people.key, contact_summaries.key, identities.key, RAW_CONTACTS],
+    group=METRICS_GROUP,
+    description="Recency, frequency, reciprocity, meetings and address-book labels per "
+                "person.",
+)  # fmt: skip
+job_changes = sql_asset(
+    "marts", "job_changes",
+    deps=[identities.key, RAW_MESSAGES, RAW_CONTACTS], group=METRICS_GROUP,
+    description="Organisation or title changes between address-book versions, and new "
+                "sender domains after the old one went quiet.",
 )  # fmt: skip
 relationship_status = sql_asset(
     "marts", "relationship_status",
-    deps=[contact_metrics.key, contact_summaries.key, actions.key], group=METRICS_GROUP,
+    deps=[contact_metrics.key, contact_summaries.key, actions.key, job_changes.key],
+    group=METRICS_GROUP,
     description="New / active / cooling / cold / dormant per tie, with reason and next step.",
     describe=_describe_status,
 )  # fmt: skip
@@ -179,4 +189,10 @@ introductions = sql_asset(
     group=METRICS_GROUP,
     description="Introductions you made (A and B, new to each other) and received (who "
                 "referred whom), and whether the two introduced were in touch afterwards.",
+)  # fmt: skip
+key_dates = sql_asset(
+    "marts", "key_dates",
+    deps=[identities.key, people.key, contact_metrics.key, RAW_EVENTS], group=METRICS_GROUP,
+    description="Birthdays and other dates from the address book and the birthday "
+                "calendar, and first-contact anniversaries of inner-layer ties.",
 )  # fmt: skip

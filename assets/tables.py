@@ -24,10 +24,12 @@ MODEL_TABLES = [
     ("core", "interactions"),
     ("marts", "contact_summaries"),
     ("marts", "contact_metrics"),
+    ("marts", "job_changes"),
     ("marts", "relationship_status"),
     ("marts", "network_summary"),
     ("marts", "open_loops"),
     ("marts", "introductions"),
+    ("marts", "key_dates"),
 ]
 # Tables an incremental build keeps beside its own, written by the same SQL file.
 BOOKKEEPING_TABLES = [

@@ -112,6 +112,8 @@ class EventRecord:
         event_type: Google's eventType: "default", "focusTime", "outOfOffice",
             "workingLocation", "birthday", "fromGmail".
         summary: only when the user opted in; None otherwise.
+        birthday_contact: for a birthday event made from a contact, the contact's People
+            API resource name (Google's birthdayProperties.contact), else None.
     """
 
     account: str
@@ -131,6 +133,7 @@ class EventRecord:
     has_location: bool = False
     event_type: str = "default"
     summary: str | None = None
+    birthday_contact: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +250,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "has_location": pl.Boolean,
     "event_type": pl.String,
     "summary": pl.String,
+    "birthday_contact": pl.String,
 }
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {

@@ -41,7 +41,8 @@ def main() -> int:
     config = load_config(ROOT / "keepwarm.yaml")
     with open_serving_copy(Path(config.warehouse.serving_path)) as con:
         digest = build_digest(con, limit=LIMIT, min_touchpoints=config.status.min_touchpoints,
-                              split_addresses=config.identities.split)
+                              split_addresses=config.identities.split,
+                              job_change_days=config.status.job_change_days)
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "digest.html"
         write_page(page, render_html(digest))

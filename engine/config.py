@@ -74,6 +74,9 @@ class DemoSourceConfig(_Section):
     end: date | None = None
     scale: float = 1.0
     profile: Literal["default", "sparse", "meetings"] = "default"
+    # Simulate an address book for the demo's owner (contacts, birthdays, job changes,
+    # labels) in raw.contacts.
+    address_book: bool = True
 
 
 class FilesSourceConfig(_Section):
@@ -82,6 +85,8 @@ class FilesSourceConfig(_Section):
     account: str
     mail: list[str] = Field(default_factory=list)
     calendars: list[str] = Field(default_factory=list)
+    # vCard files (Google Takeout's Contacts/*.vcf, Apple or Outlook exports): globs.
+    contacts: list[str] = Field(default_factory=list)
     # Recurring series are expanded from this many days before status.as_of (else today)
     # to this many after; one-off events are read whatever their date.
     past_days: int = 730
@@ -97,7 +102,7 @@ TOKEN_DIR = Path("~/.config/keepwarm/tokens")
 
 class GoogleAccountConfig(_Section):
     """One Google account: a user token from `keepwarm auth google`, or a Workspace
-    service account. Gmail and Calendar share the token file of an address."""
+    service account. Gmail, Calendar and Contacts share the token file of an address."""
 
     address: str
     token_file: str | None = None
@@ -138,11 +143,26 @@ class GcalSourceConfig(_Section):
     api_endpoint: str | None = None
 
 
+class GcontactsSourceConfig(_Section):
+    """Google Contacts (the People API): the address book of each account, read-only."""
+
+    accounts: list[GoogleAccountConfig]
+    # Google's People API read quota is 90 requests a minute per user; an incremental
+    # run costs two (one page of changes, the labels).
+    requests_per_minute: int = Field(90, ge=1)
+    # Also read the "other contacts" Gmail saves by itself (names and addresses only);
+    # asks for one more scope, contacts.other.readonly.
+    other_contacts: bool = False
+    # Point the client at another server (an emulator); None means Google.
+    api_endpoint: str | None = None
+
+
 class SourcesConfig(_Section):
     demo: DemoSourceConfig | None = None
     files: FilesSourceConfig | None = None
     gmail: GmailSourceConfig | None = None
     gcal: GcalSourceConfig | None = None
+    gcontacts: GcontactsSourceConfig | None = None
 
     def google_sources(self, address: str) -> dict[str, bool]:
         """Which Google sources read `address`: one token must carry all their scopes."""
@@ -152,6 +172,10 @@ class SourcesConfig(_Section):
                          for a in (self.gmail.accounts if self.gmail else [])),
             "calendar": any(a.address.lower() == address
                             for a in (self.gcal.accounts if self.gcal else [])),
+            "contacts": any(a.address.lower() == address
+                            for a in (self.gcontacts.accounts if self.gcontacts else [])),
+            "other_contacts": bool(self.gcontacts and self.gcontacts.other_contacts) and any(
+                a.address.lower() == address for a in self.gcontacts.accounts),
         }
 
 
@@ -203,8 +227,16 @@ class StatusConfig(_Section):
     # People the user wants to hear from on a fixed rhythm: address -> days. Their status
     # follows that cadence instead of the learned rhythm.
     cadence: dict[str, float] = Field(default_factory=dict)
+    # Address-book labels -> days: everyone with the label gets that cadence (the shortest
+    # of their labels'; a per-address cadence wins). Labels match in any case.
+    cadence_by_label: dict[str, float] = Field(default_factory=dict)
+    # A job change seen this many days ago or less, with no mail from you nor meeting
+    # since, is the next step: congratulate them.
+    job_change_days: float = Field(60.0, gt=0)
+    # A new sender domain is a job change when the old one was silent this long before.
+    job_domain_silence_days: float = Field(90.0, gt=0)
 
-    @field_validator("cadence")
+    @field_validator("cadence", "cadence_by_label")
     @classmethod
     def _cadence_positive(cls, cadence: dict[str, float]) -> dict[str, float]:
         for address, days in cadence.items():
@@ -313,7 +345,7 @@ class KeepwarmConfig(_Section):
         """Bound parameters for the core and marts SQL files."""
         merge_addresses = [a for group in self.identities.merge for a in group]
         merge_into = [group[0] for group in self.identities.merge for _ in group]
-        status = self.status.model_dump(exclude={"as_of", "cadence"})
+        status = self.status.model_dump(exclude={"as_of", "cadence", "cadence_by_label"})
         return {
             "self_addresses": self.me.addresses,
             "merge_addresses": merge_addresses,
@@ -324,6 +356,8 @@ class KeepwarmConfig(_Section):
             "role_local_parts": [p.lower() for p in self.noise.role_local_parts],
             "cadence_addresses": list(self.status.cadence),
             "cadence_days": list(self.status.cadence.values()),
+            "cadence_labels": list(self.status.cadence_by_label),
+            "cadence_label_days": list(self.status.cadence_by_label.values()),
             "as_of": self.as_of(),
             **status,
             **{f"strength_{k}": v for k, v in self.strength.model_dump().items()},

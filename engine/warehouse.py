@@ -34,7 +34,10 @@ log = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).resolve().parent.parent / "assets" / "sql"
 # The raw tables (their DDL: assets/sql/migrations). actions is the user's own (keepwarm
 # log, snooze, ignore, cadence): no load touches it.
-RAW_TABLES = ("messages", "events", "quarantine", "sync_state", "demo_truth", "actions")
+RAW_TABLES = (
+    "messages", "events", "quarantine", "sync_state", "demo_truth", "actions", "contacts",
+    "contact_groups",
+)
 
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 # String literals and line comments may contain "$word" that is not a parameter.
@@ -245,9 +248,11 @@ def apply_landed_group(con: duckdb.DuckDBPyConnection, group: list[LandedBatch],
     last = group[-1]
     position = Cursor(last.mailbox.account, LANDING_SOURCE, last.mailbox.kind,
                       {"landing_id": landing_id, "seq": last.seq})
+    # Diagonal: a batch landed before a migration added a column (raw.events'
+    # birthday_contact) lacks it; its rows get null there, as a load of it alone would.
     frames = _frames(
         messages=pl.concat(parts["messages"]) if parts["messages"] else None,
-        events=pl.concat(parts["events"]) if parts["events"] else None,
+        events=pl.concat(parts["events"], how="diagonal_relaxed") if parts["events"] else None,
         quarantine=pl.concat(parts["quarantine"]) if parts["quarantine"] else None,
         deleted_message_keys=[], deleted_event_keys=[],
     )

@@ -17,7 +17,12 @@ import duckdb
 import yaml
 
 from connectors.google import AuthError, require_token_file
-from connectors.takeout import SourceFileError, check_calendar_paths, check_mail_paths
+from connectors.takeout import (
+    SourceFileError,
+    check_calendar_paths,
+    check_contact_paths,
+    check_mail_paths,
+)
 from engine.config import CONFIG_ENV, ConfigError, KeepwarmConfig, config_path, load_config
 from engine.migrations import WarehouseTooNewError, refuse_newer
 from engine.serving import ServingCopyMissingError, open_serving_copy
@@ -58,16 +63,18 @@ def check_sources(config: KeepwarmConfig, config_file: Path) -> None:
     """
     if not any(dict(config.sources).values()):
         raise UsageError(f"{config_file} names no source to read: add one under `sources:` "
-                         "(demo, files, gmail or gcal; README, Your own mail and calendar)")
+                         "(demo, files, gmail, gcal or gcontacts; README, Your own mail and "
+                         "calendar)")
     files = config.sources.files
     if files is not None:
         for key, paths, check in (("mail", files.mail, check_mail_paths),
-                                  ("calendars", files.calendars, check_calendar_paths)):
+                                  ("calendars", files.calendars, check_calendar_paths),
+                                  ("contacts", files.contacts, check_contact_paths)):
             try:
                 check(paths)
             except SourceFileError as exc:
                 raise UsageError(f"{exc}\n  fix sources.files.{key} in {config_file}") from None
-    for source in ("gmail", "gcal"):
+    for source in ("gmail", "gcal", "gcontacts"):
         section = getattr(config.sources, source)
         for account in section.accounts if section else []:
             if not account.service_account_key:
@@ -392,17 +399,19 @@ def cmd_cold(args: argparse.Namespace) -> int:
 def cmd_auth_google(args: argparse.Namespace) -> int:
     """Run Google's consent flow in the browser and store the token, owner-only.
 
-    The token asks for what keepwarm.yaml reads from this address (Gmail, Calendar or
-    both, in one consent); an address not configured yet gets Gmail, plus Calendar with
-    --calendar.
+    The token asks for what keepwarm.yaml reads from this address (Gmail, Calendar,
+    Contacts, in one consent); an address not configured yet gets Gmail, plus Calendar with
+    --calendar and Contacts with --contacts.
     """
     from connectors.google import authorize, google_scopes
     from engine.config import GoogleAccountConfig
 
     sources = load_config(Path(args.config)).sources.google_sources(args.account)
     if not any(sources.values()):
-        sources = {"gmail": True, "calendar": args.calendar}
-    scopes = google_scopes(gmail=sources["gmail"], calendar=sources["calendar"] or args.calendar)
+        sources = {"gmail": True, "calendar": False, "contacts": False, "other_contacts": False}
+    scopes = google_scopes(gmail=sources["gmail"], calendar=sources["calendar"] or args.calendar,
+                           contacts=sources["contacts"] or args.contacts,
+                           other_contacts=sources["other_contacts"])
     token = GoogleAccountConfig(address=args.account, token_file=args.token_file).token_path()
     token.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     authorize(args.client_secrets, token, scopes, account=args.account,
@@ -686,7 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
     auth = commands.add_parser("auth", help="authorise access to a Google account")
     auth_source = auth.add_subparsers(dest="service", required=True, metavar="SERVICE")
     google = auth_source.add_parser(
-        "google", help="Gmail metadata and Calendar events, read-only",
+        "google", help="Gmail metadata, Calendar events and Contacts, read-only",
         description="Sign in to Google in the browser and keep the token, readable by you only.")
     google.add_argument("--account", required=True, metavar="ADDRESS",
                         help="the Google address to authorise (required)")
@@ -694,6 +703,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also ask for Calendar (read-only) for an address not yet in the "
                              "config (default: what the config reads from the address, else "
                              "Gmail only)")
+    google.add_argument("--contacts", action="store_true",
+                        help="also ask for Contacts (read-only) for an address not yet in the "
+                             "config (default: what the config reads from the address)")
     google.add_argument("--client-secrets", required=True, metavar="CLIENT.json",
                         help="the 'Desktop app' OAuth client JSON downloaded from Google Cloud "
                              "console (required)")

@@ -22,7 +22,7 @@ from dagster import (
     multiprocess_executor,
 )
 
-from assets import history, ingest, model
+from assets import contacts, history, ingest, model
 from assets.digest import digest_asset
 from assets.resources import Landing, Settings, WarehouseResource
 from assets.serving import SERVING, serving_asset
@@ -37,6 +37,7 @@ from pipelines.progress import LOGGERS
 ALL_ASSETS = [
     ingest.landing,
     ingest.raw_tables,
+    contacts.raw_contacts,
     model.identities,
     model.people,
     model.actions,
@@ -47,6 +48,8 @@ ALL_ASSETS = [
     model.network_summary,
     model.open_loops,
     model.introductions,
+    model.key_dates,
+    model.job_changes,
     history.status_history,
     history.backtest,
 ]

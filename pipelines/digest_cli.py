@@ -32,7 +32,8 @@ def print_digest(con: duckdb.DuckDBPyConnection, config: KeepwarmConfig, *,
     try:
         digest = build_digest(con, limit=None if show_all else limit or config.outputs.digest_limit,
                               min_touchpoints=config.status.min_touchpoints,
-                              split_addresses=config.identities.split)
+                              split_addresses=config.identities.split,
+                              job_change_days=config.status.job_change_days)
     except LookupError as exc:
         print(f"keepwarm: {exc}", file=sys.stderr)
         return 2

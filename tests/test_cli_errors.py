@@ -55,8 +55,8 @@ MESSAGES = {
     "config_bad_value": "keepwarm: <config>: status.cold_probability: Input should be less "
                         "than 1",
     "config_without_sources": "keepwarm: <config> names no source to read: add one under "
-                              "`sources:` (demo, files, gmail or gcal; README, Your own mail "
-                              "and calendar)",
+                              "`sources:` (demo, files, gmail, gcal or gcontacts; README, Your "
+                              "own mail and calendar)",
     "unknown_command": "keepwarm: error: argument COMMAND: invalid choice: 'frob' (choose from "
                        "<commands>)",
     "mail_missing": "keepwarm: <path>: no such file or folder\n"
@@ -75,6 +75,8 @@ MESSAGES = {
                         "  fix sources.files.calendars in <config>",
     "calendar_is_a_folder": "keepwarm: <path>: is a folder, expected a file\n"
                             "  fix sources.files.calendars in <config>",
+    "contacts_glob_matches_nothing": "keepwarm: <path>: the pattern matches no file or folder\n"
+                                     "  fix sources.files.contacts in <config>",
     "google_not_authorised": f"keepwarm: No Google token for <address> at <token>. Run {REAUTH}.",
     "client_secrets_missing": f"keepwarm: no OAuth client file at <path>: {CLIENT_HELP}",
     "client_secrets_not_json": "keepwarm: <path> is not JSON (Expecting value, line 1): "
@@ -277,6 +279,13 @@ def test_a_missing_calendar_file(tmp_path, capsys):
                           calendars=[str(missing)])
     assert keepwarm(capsys, "--config", config, "run") == (
         2, "", expect("calendar_missing", path=missing, config=config))
+
+
+def test_a_vcard_glob_that_matches_nothing(tmp_path, capsys):
+    pattern = tmp_path / "Takeout" / "Contacts" / "*.vcf"
+    config = files_config(tmp_path, contacts=[str(pattern)])
+    assert keepwarm(capsys, "--config", config, "run") == (
+        2, "", expect("contacts_glob_matches_nothing", path=pattern, config=config))
 
 
 def test_a_folder_where_a_calendar_file_belongs(tmp_path, capsys):

@@ -135,8 +135,8 @@ def test_every_section_matches_the_marts(demo):
     _, _, _, _, con = demo
     digest = build_digest(con, limit=LIMIT)
     page = Page(render_html(digest))
-    assert set(page.counts) == {"replies", "cold", "reconnect", "coming_up", "meetings",
-                                "introductions"}
+    assert set(page.counts) == {"replies", "cold", "reconnect", "coming_up", "new_jobs",
+                                "meetings", "introductions"}
 
     owed = names(con, "select display_name from marts.open_loops "
                       "where loop = 'you_owe_reply' order by since, person_id")
@@ -161,7 +161,8 @@ def test_every_section_matches_the_marts(demo):
     assert page.counts["reconnect"] == len(peaks)
     assert page.names["reconnect"] == [name for *_, name in sorted(peaks)][:LIMIT]
 
-    # Coming up: birthdays from the calendar, anniversaries from the metrics, by hand.
+    # Coming up: birthdays from the calendar and the address book, anniversaries from the
+    # metrics, by hand.
     today = date(2026, 6, 1)
     window = [today + timedelta(days=d) for d in range(14)]
     birthdays = con.execute("""
@@ -169,7 +170,24 @@ def test_every_section_matches_the_marts(demo):
         from (select start_at, unnest(attendees) as a from raw.events
               where event_type = 'birthday' and status <> 'cancelled') e
         join core.identities i on i.address = lower(e.a.address)""").fetchall()
-    expected = {(day, person) for day, person in birthdays if day in window}
+    expected = {(day, "birthday", person) for day, person in birthdays if day in window}
+    identities = dict(con.execute(
+        "select address, person_id from core.identities where not is_self").fetchall())
+    contacts = con.execute("""
+        select emails, birthday, events from raw.contacts
+        qualify row_number() over (partition by account, source, contact_key
+                                   order by version desc) = 1 and not deleted""").fetchall()
+    book_dates = 0
+    for emails, birthday, events in contacts:
+        person = next((identities[a] for a in emails if a in identities), None)
+        dated = [("birthday", birthday)] * bool(birthday) + [(e["kind"], e["date"])
+                                                              for e in events]
+        for kind, text in dated if person else []:
+            for day in window:
+                if (day.month, day.day) == (int(text[-5:-3]), int(text[-2:])):
+                    expected.add((day, kind, person))
+                    book_dates += 1
+    assert book_dates > 0  # the demo's address book has birthdays coming up
     started = con.execute("select min(first_contact_at) from marts.contact_metrics").fetchone()[0]
     for person, first in con.execute("select person_id, first_contact_at from "
                                      "marts.contact_metrics where dunbar_layer <= 15"
@@ -177,8 +195,23 @@ def test_every_section_matches_the_marts(demo):
         if first > started + timedelta(days=30):
             for day in window:
                 if (day.month, day.day) == (first.month, first.day) and day.year > first.year:
-                    expected.add((day, person))
+                    expected.add((day, "first_contact", person))
     assert page.counts["coming_up"] == len(expected)
+
+    # New jobs: the people whose latest change was seen in the 60 days to the as-of time.
+    moved = names(con, "select display_name from marts.job_changes join core.people "
+                       "using (person_id) where first_seen_at <= $t::timestamptz "
+                       "and first_seen_at > $t::timestamptz - interval 60 day "
+                       "group by all order by max(first_seen_at) desc, any_value(person_id)",
+                  {"t": AS_OF})
+    assert moved and page.counts["new_jobs"] == len(moved)
+    assert page.names["new_jobs"] == moved[:LIMIT]
+    # The terminal text has the same two sections with the same counts and names.
+    text = render_text(digest, 200)
+    assert f"4. Coming up ({len(expected)})" in text
+    assert f"5. New jobs ({len(moved)})" in text
+    new_jobs = text.split("5. New jobs", 1)[1].split("6. Before your meetings", 1)[0]
+    assert all(f"* {name}:" in new_jobs for name in moved[:LIMIT])
 
     # Meetings: counted meetings from the start of the day to the end of the 7th after.
     meetings = con.execute("""

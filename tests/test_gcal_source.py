@@ -88,8 +88,12 @@ def test_one_token_carries_the_scopes_of_every_source_reading_the_address(tmp_pa
         "gmail": {"accounts": [{"address": "Ana@Example.com"}, {"address": "bo@example.com"}]},
         "gcal": {"accounts": [{"address": "ana@example.com", "calendars": ["primary", "team"]}]},
     })
-    assert config.sources.google_sources("ana@example.com") == {"gmail": True, "calendar": True}
-    assert config.sources.google_sources("bo@example.com") == {"gmail": True, "calendar": False}
+    assert config.sources.google_sources("ana@example.com") == {"gmail": True, "calendar": True,
+                                                                "contacts": False,
+                                                                "other_contacts": False}
+    assert config.sources.google_sources("bo@example.com") == {"gmail": True, "calendar": False,
+                                                               "contacts": False,
+                                                               "other_contacts": False}
     # Written in two cases, still one token file.
     assert config.sources.gcal.accounts[0].token_path() == \
         config.sources.gmail.accounts[0].token_path()

@@ -98,3 +98,29 @@ def test_batches_loaded_together_leave_what_loading_them_one_by_one_leaves(tmp_p
     assert labels[keys["a"]] == ["SENT"] and labels[keys["d"]] == ["Inbox"]
     assert cursors["one"] == '{"offset": 3}' and cursors["two"] == '{"offset": 3}'
     assert '"seq": 6' in cursors["test"]
+
+
+def test_events_landed_before_a_column_was_added_load_with_later_ones(tmp_path):
+    """A batch landed by the code before migration 0004 has no birthday_contact; loaded in
+    one group with a batch that has it, its rows get null there (issue 16)."""
+    import duckdb
+
+    from connectors.records import Cursor
+    from engine.warehouse import ensure_schema
+    from tests.crafted import meeting
+
+    zone = LandingZone(str(tmp_path / "landing"))
+    mailbox = zone.mailbox("test", ME)
+    old = meeting(utc(2026, 5, 1, 9), 30, [(ME, "accepted"), ("bo@x.example", "accepted")])
+    new = meeting(utc(2026, 5, 2), 24 * 60, [], event_type="birthday")
+    new.birthday_contact = "people/c1"
+    mailbox.land([Batch(events=[old], cursor=Cursor(ME, "test", "s", {"n": 1})),
+                  Batch(events=[new], cursor=Cursor(ME, "test", "s", {"n": 2}))])
+    first = mailbox.part_path("events", 1)
+    zone.store.write_parquet(first, zone.store.read_parquet(first).drop("birthday_contact"))
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        ensure_schema(con)
+        assert load_landing(con, zone).events == 2
+        assert dict(con.execute("select event_key, birthday_contact from raw.events"
+                                ).fetchall()) == {old.event_key: None,
+                                                  new.event_key: "people/c1"}

@@ -126,9 +126,10 @@ def test_the_digest_of_the_crafted_mailbox(warehouse):
     assert [p.name for p in owed.people] == ["Bo Berg"]
     assert owed.next_step == "reply to their message of 2026-05-20"
     coming = sections["coming_up"].items
+    # Within a day by kind: birthday, then first_contact.
     assert [(i.label, [p.name for p in i.people], i.facts) for i in coming] == [
-        ("Fri 2026-06-05", ["Eve Stone"], "1 year since your first contact"),
         ("Fri 2026-06-05", ["Bo Berg"], "birthday"),
+        ("Fri 2026-06-05", ["Eve Stone"], "1 year since your first contact"),
     ]
     (ahead,) = sections["meetings"].items
     assert ahead.label == "Wed 2026-06-03 10:00 UTC · 30 min · video"

@@ -49,6 +49,7 @@ def test_every_asset_but_the_backtest_and_every_check_succeeds(demo_run):
             ["raw", "messages"],
             ["raw", "events"],
             ["raw", "quarantine"],
+            ["raw", "contacts"],
             ["core", "identities"],
             ["core", "people"],
             ["core", "actions"],
@@ -59,6 +60,8 @@ def test_every_asset_but_the_backtest_and_every_check_succeeds(demo_run):
             ["marts", "open_loops"],
             ["marts", "network_summary"],
             ["marts", "introductions"],
+            ["marts", "key_dates"],
+            ["marts", "job_changes"],
             ["marts", "status_history"],
             ["serving", "warehouse"],
             ["outputs", "digest"],
@@ -205,6 +208,7 @@ def test_definitions_schedule_and_groups():
         "raw/messages": "ingest",
         "raw/events": "ingest",
         "raw/quarantine": "ingest",
+        "raw/contacts": "ingest",
         "core/identities": "model",
         "core/people": "model",
         "core/actions": "model",
@@ -215,6 +219,8 @@ def test_definitions_schedule_and_groups():
         "marts/open_loops": "metrics",
         "marts/network_summary": "metrics",
         "marts/introductions": "metrics",
+        "marts/key_dates": "metrics",
+        "marts/job_changes": "metrics",
         "serving/warehouse": "outputs",
         "outputs/digest": "outputs",
         "marts/status_history": "history",
@@ -283,3 +289,27 @@ def test_connectors_import_neither_dagster_nor_duckdb():
                 f"{source.name}: {n}" for n in names if n.split(".")[0] in ("dagster", "duckdb")
             ]
     assert offenders == []
+
+
+def test_the_demo_address_book_gives_key_dates_and_job_changes(demo_run):
+    _, config, _ = demo_run
+    with duckdb.connect(config.warehouse.path, read_only=True) as con:
+        labels = con.execute("select name from raw.contact_groups order by 1").fetchall()
+        movers = con.execute(
+            "select count(distinct contact_key) from raw.contacts where version = 2"
+        ).fetchone()[0]
+        changes = con.execute(
+            "select count(*) from marts.job_changes where source = 'demo'"
+        ).fetchone()[0]
+        priya = con.execute(
+            "select count(distinct person_id) from core.identities "
+            "where address in ('priya.shah@acme.example', 'priyashah@gmail.com')"
+        ).fetchone()[0]
+        birthdays = con.execute(
+            "select count(*) from marts.key_dates where kind = 'birthday' and source = 'demo'"
+        ).fetchone()[0]
+    assert labels == [("Clients",), ("Family",)]
+    # Every contact that changed jobs in the book is a job change of a person in mail.
+    assert movers > 0 and changes == movers
+    assert priya == 1
+    assert birthdays > 0

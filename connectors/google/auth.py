@@ -39,14 +39,26 @@ CALENDAR_SCOPES = [
 ]
 
 
-def google_scopes(*, gmail: bool = True, calendar: bool = False) -> list[str]:
+# The address book, read-only: connections.list and contactGroups.list accept it. The
+# "other contacts" Gmail saves by itself need a scope of their own, asked for only when
+# the user turns them on (sources.gcontacts.other_contacts).
+CONTACTS_SCOPES = ["https://www.googleapis.com/auth/contacts.readonly"]
+OTHER_CONTACTS_SCOPES = ["https://www.googleapis.com/auth/contacts.other.readonly"]
+
+
+def google_scopes(
+    *, gmail: bool = True, calendar: bool = False, contacts: bool = False,
+    other_contacts: bool = False,
+) -> list[str]:
     """The scopes one token needs for the Google sources configured for an account.
 
     Ask for all of them in one consent (`authorize(..., google_scopes(gmail=True,
-    calendar=True))`) and load the token with the same list for every source, so the
-    cached access token serves them all.
+    calendar=True, contacts=True))`) and load the token with the same list for every
+    source, so the cached access token serves them all.
     """
-    return [*(GMAIL_SCOPES if gmail else []), *(CALENDAR_SCOPES if calendar else [])]
+    return [*(GMAIL_SCOPES if gmail else []), *(CALENDAR_SCOPES if calendar else []),
+            *(CONTACTS_SCOPES if contacts else []),
+            *(OTHER_CONTACTS_SCOPES if contacts and other_contacts else [])]
 
 
 class AuthError(RuntimeError):
@@ -160,8 +172,8 @@ def authorize(
     Args:
         client_secrets_path: the "Desktop app" OAuth client JSON from Google Cloud console.
         token_path: where to keep the authorized-user token file.
-        scopes: what to ask for: `GMAIL_SCOPES`, `CALENDAR_SCOPES`, or both in one token
-            (`google_scopes(gmail=True, calendar=True)`).
+        scopes: what to ask for: `GMAIL_SCOPES`, `CALENDAR_SCOPES`, `CONTACTS_SCOPES`, or
+            several in one token (`google_scopes(gmail=True, calendar=True, contacts=True)`).
         account: the address expected to sign in, passed to Google as a login hint.
         port: local port for the redirect; 0 picks a free one.
         open_browser: open the consent page automatically.

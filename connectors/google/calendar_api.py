@@ -35,7 +35,7 @@ _EVENT_FIELDS = (
     "id,status,start,end,iCalUID,recurringEventId,organizer(email),"
     "attendees(email,displayName,responseStatus,self,organizer,optional,resource),"
     "attendeesOmitted,hangoutLink,conferenceData(conferenceId,entryPoints(entryPointType)),"
-    "location,eventType"
+    "location,eventType,birthdayProperties(contact)"
 )
 # What the prune after a resync needs: which ids Google still lists in the window.
 _PRESENCE_FIELDS = "id"

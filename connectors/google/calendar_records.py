@@ -23,6 +23,8 @@ event the same whether it came from a Takeout export or from the API:
 * `event_type` as given ("default" when absent): focusTime, outOfOffice, workingLocation,
   birthday and fromGmail events are kept and the model leaves them out of meetings.
 * `summary` only when the user opted in.
+* `birthday_contact`: a birthday event's `birthdayProperties.contact`, the People API
+  resource name of the contact it was made from (how marts.key_dates finds whose it is).
 
 A cancelled event that still carries its times (on the organizer's calendar Google keeps
 the details of cancelled events and cancelled instances) is kept, marked "cancelled", like
@@ -168,6 +170,7 @@ def event_record(
         has_location=has_location,
         event_type=item.get("eventType") or "default",
         summary=(item.get("summary") or None) if include_summary else None,
+        birthday_contact=(item.get("birthdayProperties") or {}).get("contact") or None,
     )
 
 

@@ -13,7 +13,9 @@ Entry points:
 * `read_maildir`: a Maildir root and its sub-folders.
 * `read_mail_paths`: several files/folders/globs, de-duplicated across them.
 * `read_ics`: one .ics file, recurring events expanded within a window.
-* `check_mail_paths`, `check_calendar_paths`: check configured paths before a run reads them.
+* `read_vcard_paths`: .vcf address books (connectors/takeout/vcard.py).
+* `check_mail_paths`, `check_calendar_paths`, `check_contact_paths`: check configured
+  paths before a run reads them.
 
 Rules for dates, keys, labels and what gets quarantined are in the docstrings of
 `dates`, `message`, `headers`, `maildir` and `ics`.
@@ -25,14 +27,17 @@ from connectors.takeout.maildir import read_maildir
 from connectors.takeout.mbox import read_mbox
 from connectors.takeout.message import ReadStats
 from connectors.takeout.paths import check_calendar_paths, check_mail_paths, read_mail_paths
+from connectors.takeout.vcard import check_contact_paths, read_vcard_paths
 
 __all__ = [
     "ReadStats",
     "SourceFileError",
     "check_calendar_paths",
+    "check_contact_paths",
     "check_mail_paths",
     "read_ics",
     "read_mail_paths",
     "read_maildir",
     "read_mbox",
+    "read_vcard_paths",
 ]

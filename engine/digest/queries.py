@@ -20,6 +20,9 @@ OUTPUTS_SQL = SQL_DIR / "outputs"
 # Coming up: key dates over the next fortnight; meetings: today and the next week.
 KEY_DATE_DAYS = 14
 MEETING_DAYS = 7
+# New jobs: changes first seen this many days back, when the caller does not pass
+# status.job_change_days (the window in which relationship_status suggests congratulating).
+DEFAULT_JOB_CHANGE_DAYS = 60
 # Introductions older than a year that never took are history, not a to-do.
 INTRODUCTION_DAYS = 365
 # The minimum regular contact a dormant tie needs to be worth reviving, when the caller
@@ -95,7 +98,7 @@ class Spark:
 
 @dataclass(frozen=True)
 class Network:
-    """Section 7: the network's shape."""
+    """Section 8: the network's shape."""
 
     number: int
     title: str
@@ -262,6 +265,7 @@ def _loop_lines(facts: dict) -> list[str]:
 def build_digest(
     con: duckdb.DuckDBPyConnection, *, limit: int | None = 10,
     min_touchpoints: int = DEFAULT_MIN_TOUCHPOINTS, split_addresses: list[str] | None = None,
+    job_change_days: float = DEFAULT_JOB_CHANGE_DAYS,
 ) -> Digest:
     """The digest of the warehouse `con` as of its marts' as-of time.
 
@@ -271,6 +275,7 @@ def build_digest(
         min_touchpoints: status.min_touchpoints, the regular contact a dormant tie needs
             to be listed under Reconnect.
         split_addresses: identities.split, for matching calendar attendees to people.
+        job_change_days: status.job_change_days, how far back New jobs reaches.
     """
     prepare(con)
     as_of = as_of_of(con)
@@ -281,10 +286,12 @@ def build_digest(
     cold = _rows(con, "digest_going_cold", params)
     reconnect = _rows(con, "digest_reconnect", params)
     dates = _rows(con, "digest_key_dates", {**params, "days": KEY_DATE_DAYS})
+    jobs = _rows(con, "digest_job_changes", {**params, "days": job_change_days})
     meetings = _rows(con, "digest_meetings", {**params, "days": MEETING_DAYS})
     intros = _rows(con, "digest_introductions", {**params, "days": INTRODUCTION_DAYS})
 
-    wanted = {r["person_id"] for r in [*replies, *cold, *reconnect, *dates] if r["person_id"]}
+    wanted = {r["person_id"] for r in [*replies, *cold, *reconnect, *dates, *jobs]
+              if r["person_id"]}
     wanted |= {p for m in meetings for p in m["attendee_ids"]}
     wanted |= {r[k] for r in intros for k in ("person_a_id", "person_b_id") if r[k]}
     facts = {f["person_id"]: f for f in _facts(con, sorted(wanted), params)}
@@ -294,6 +301,7 @@ def build_digest(
         _cold_section(cold, facts),
         _reconnect_section(reconnect, facts),
         _dates_section(dates, facts),
+        _jobs_section(jobs, facts, job_change_days),
         _meetings_section(meetings, facts),
         _introductions_section(intros),
     )
@@ -374,11 +382,15 @@ def _dates_section(rows: list[dict], facts: dict[str, dict]) -> Section:
         when = r["day"].strftime("%a %Y-%m-%d")
         person = facts.get(r["person_id"]) if r["person_id"] else None
         if r["kind"] == "birthday":
-            what, next_step = "birthday", "wish them a happy birthday"
-        else:
+            what = "birthday" + (f" ({r['years']})" if r["years"] else "")
+            next_step = "wish them a happy birthday"
+        elif r["kind"] == "first_contact":
             years = _plural(r["years"], "year")
             what = f"{years} since your first contact"
             next_step = f"a note to mark {years} of knowing each other"
+        else:
+            what = r["kind"] + (f" ({_plural(r['years'], 'year')})" if r["years"] else "")
+            next_step = f"a note for their {r['kind']}"
         people = (PersonRef(r["person_id"], r["name"] or r["person_id"]),) \
             if r["person_id"] else ()
         label = when if people else f"{when}: {r['name'] or 'a birthday'}"
@@ -391,9 +403,40 @@ def _dates_section(rows: list[dict], facts: dict[str, dict]) -> Section:
             details=(_last_contact_line(person),) if person else (),
         ))
     return Section(4, "coming_up", "Coming up",
-                   f"Birthdays, and anniversaries of first contact with inner-layer ties, "
+                   f"Birthdays and other dates from your address book and birthday "
+                   f"calendar, and anniversaries of first contact with inner-layer ties, "
                    f"in the next {KEY_DATE_DAYS} days.",
                    _total(rows), tuple(items), empty="No key dates in the next two weeks.")
+
+
+def _role(organization: str | None, title: str | None) -> str:
+    if organization and title:
+        return f"{title} at {organization}"
+    return organization or title or "?"
+
+
+def _jobs_section(rows: list[dict], facts: dict[str, dict], days: float) -> Section:
+    items = []
+    for r in rows:
+        person = facts[r["person_id"]]
+        if r["source"] == "mail":
+            what = f"mail now from {r['to_organization']}, before {r['from_organization']}"
+        else:
+            what = (f"now {_role(r['to_organization'], r['to_title'])}, before "
+                    f"{_role(r['from_organization'], r['from_title'])}")
+        step = r["next_step"] or ""
+        items.append(Item(
+            people=(_ref(r),), facts=what,
+            reason=f"seen {day_of(r['first_seen_at'])} · {_status_facts(person)}",
+            next_step=step if step.startswith("congratulate") else (
+                "" if step == "nothing needed" else step),
+            details=(_last_contact_line(person),),
+        ))
+    return Section(5, "new_jobs", "New jobs",
+                   f"People whose organisation or title changed in your address book, or "
+                   f"whose mail comes from a new domain, in the last {days:g} days; newest "
+                   "first.",
+                   _total(rows), tuple(items), empty="No job changes seen lately.")
 
 
 def _meetings_section(rows: list[dict], facts: dict[str, dict]) -> Section:
@@ -424,7 +467,7 @@ def _meetings_section(rows: list[dict], facts: dict[str, dict]) -> Section:
             facts=_plural(len(attendees), "other attendee"),
             children=tuple(attendees),
         ))
-    return Section(5, "meetings", "Before your meetings",
+    return Section(6, "meetings", "Before your meetings",
                    f"Meetings today and in the next {MEETING_DAYS} days, with where you stand "
                    "with each attendee.",
                    _total(rows), tuple(items), empty="No meetings in the coming week.")
@@ -448,7 +491,7 @@ def _introductions_section(rows: list[dict]) -> Section:
                         f"{_plural(r['follow_ups'], 'message or meeting')} since, "
                         "not yet a two-way tie"),
                 next_step=f"write to {b.name}, mentioning {r['introducer_name']}"))
-    return Section(6, "introductions", "Introductions not yet taken",
+    return Section(7, "introductions", "Introductions not yet taken",
                    f"Introductions of the last {INTRODUCTION_DAYS} days: ones you made whose two "
                    "people have not been in touch since, referrals you received that have not "
                    "become a tie. Newest first.",
@@ -514,7 +557,7 @@ def _network(con, params: dict[str, Any]) -> Network:
     days = summary["history_days"]
     note = (f"Trends from {days} daily snapshots since {day_of(summary['history_from'])}."
             if days else "No daily snapshots yet (marts.status_history is empty).")
-    return Network(7, "Your network", figures, (layer_chart, month_chart), sparks, note)
+    return Network(8, "Your network", figures, (layer_chart, month_chart), sparks, note)
 
 
 # --- one person ---------------------------------------------------------------------------
@@ -607,6 +650,7 @@ def _profile(f: dict, timeline: list[TimelineRow], total: int,
             ("addresses", ", ".join(f["addresses"])),
             ("layer", "-" if f["dunbar_layer"] is None else
              f"{f['dunbar_layer']} (strength rank {f['strength_rank']})"),
+            ("labels", ", ".join(f["labels"]) or "-"),
         )),
         Block("Where you stand", (
             ("status", f["status"] or ("not a tie yet" if not f["is_tie"] else "-")),

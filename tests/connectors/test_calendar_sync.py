@@ -87,6 +87,7 @@ def expected_record(
         has_conference=bool(event.hangout_link or event.conference_id or "://" in location),
         has_location=bool(location) and not location.startswith(("http://", "https://")),
         event_type=event.event_type,
+        birthday_contact=event.birthday_contact if event.event_type == "birthday" else None,
         summary=None,
     )
 
@@ -263,6 +264,9 @@ def test_event_types_are_kept_and_marked(calendar_emulator, calendar) -> None:
         datetime(2024, 3, 14, tzinfo=UTC),
     )
     assert birthday.recurring_event_id == series_id("birthday-bo")
+    # Whose: the contact Google made it from (birthdayProperties.contact).
+    assert birthday.birthday_contact == "people/c_bo"
+    assert all(r.birthday_contact is None for r in stored.values() if r.event_type != "birthday")
     types = {k: r.event_type for k, r in stored.items() if r.event_type != "default"}
     assert sorted(types.values()) == [
         "birthday",

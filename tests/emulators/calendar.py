@@ -121,6 +121,8 @@ class StoredEvent:
     time_zone: str = "UTC"
     status: str = "confirmed"
     event_type: str = "default"
+    # A birthday event's contact (birthdayProperties.contact: people/c...), if made from one.
+    birthday_contact: str | None = None
     summary: str | None = None
     description: str | None = None
     location: str | None = None
@@ -207,6 +209,8 @@ class StoredEvent:
             }
         if self.event_type == "birthday":
             out["birthdayProperties"] = {"type": "birthday"}
+            if self.birthday_contact:
+                out["birthdayProperties"]["contact"] = self.birthday_contact
         if self.recurrence and not self.recurring_event_id:
             out["recurrence"] = list(self.recurrence)
         return out

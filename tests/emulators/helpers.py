@@ -104,6 +104,7 @@ def gcal_only_events() -> list[StoredEvent]:
             date(2024, 3, 14),
             date(2024, 3, 15),
             event_type="birthday",
+            birthday_contact="people/c_bo",
             summary="Bo Berg's birthday (key date, not a meeting)",
             recurring_event_id=birthday_series,
             original_start=date(2024, 3, 14),

@@ -212,8 +212,11 @@ def discovery_routes(api: str, version: str, methods: Iterable[str]) -> list[Rou
             node = node["resources"][resource]
         desc = node["methods"][name]
         full_path = doc.get("servicePath", "") + desc["path"]
-        names = tuple(re.findall(r"\{(\w+)\}", full_path))
-        regex = "^/" + re.sub(r"\\\{(\w+)\\\}", r"([^/]+)", re.escape(full_path)) + "$"
+        # "{name}" is one path segment; "{+name}" (reserved expansion, e.g. the People
+        # API's "{+resourceName}" = "people/me") may span several.
+        names = tuple(re.findall(r"\{\+?(\w+)\}", full_path))
+        regex = re.sub(r"\\\{\\\+(\w+)\\\}", r"(.+?)", re.escape(full_path))
+        regex = "^/" + re.sub(r"\\\{(\w+)\\\}", r"([^/]+)", regex) + "$"
         declared = desc.get("parameters", {})
         params = {k: v for k, v in declared.items() if v.get("location") == "query"}
         params.update(doc["parameters"])

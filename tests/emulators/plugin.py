@@ -1,4 +1,4 @@
-"""Pytest fixtures for the Gmail and Calendar emulators.
+"""Pytest fixtures for the Gmail, Calendar and People emulators.
 
 Test modules name this plugin (`pytest_plugins = ["tests.emulators.plugin"]`); the whole
 suite can instead register it once in the root conftest.py. Helpers that tests import
@@ -16,6 +16,7 @@ import pytest
 from tests.emulators.calendar import CalendarEmulator
 from tests.emulators.gmail import GmailEmulator
 from tests.emulators.http import GoogleApiEmulator
+from tests.emulators.people import PeopleEmulator
 
 Emulator = TypeVar("Emulator", bound=GoogleApiEmulator)
 
@@ -58,3 +59,9 @@ def calendar_emulator(
 ) -> CalendarEmulator:
     """A started Calendar emulator with no quota ceiling and no faults."""
     return calendar_emulator_factory()
+
+
+@pytest.fixture
+def people_emulator_factory() -> Iterator[Callable[..., PeopleEmulator]]:
+    """Start People emulators with any settings; all are stopped after the test."""
+    yield from _started(PeopleEmulator)

@@ -96,6 +96,41 @@ allowed as (
     select lower(unnest($allow_list)) as pattern
 ),
 
+-- The address book: the latest version of each contact not deleted (raw.contacts).
+-- All addresses of one contact are one person, named by the contact's first address
+-- seen in mail or on the calendar; a merge confirmed in config still wins, and an
+-- address in two contacts goes with the contact listed first (by source, key).
+contact_latest as (
+    select account, source, contact_key, display_name, emails
+    from raw.contacts
+    qualify row_number() over (
+        partition by account, source, contact_key order by version desc
+    ) = 1 and not deleted
+),
+
+contact_addresses as (
+    select c.source, c.contact_key, nullif(trim(c.display_name), '') as contact_name,
+           normalize_address(e.address, keep := $split_addresses) as address, e.position
+    from contact_latest c,
+         unnest(c.emails) with ordinality as e(address, position)
+),
+
+contact_people as (
+    select ca.source, ca.contact_key, any_value(ca.contact_name) as contact_name,
+           arg_min(ca.address, ca.position) as person_id
+    from contact_addresses ca
+    where ca.address in (select address from normalised)
+    group by ca.source, ca.contact_key
+),
+
+contact_merges as (
+    select ca.address, first(cp.person_id order by cp.source, cp.contact_key) as person_id,
+           first(cp.contact_name order by cp.source, cp.contact_key) as contact_name
+    from contact_addresses ca
+    join contact_people cp using (source, contact_key)
+    group by ca.address
+),
+
 names as (
     select address, name, sum(times) as times
     from normalised
@@ -135,8 +170,9 @@ classified as (
 
 select
     addresses.address,
-    coalesce(confirmed_merges.person_id, addresses.address) as person_id,
-    addresses.display_name,
+    coalesce(confirmed_merges.person_id, contact_merges.person_id, addresses.address)
+        as person_id,
+    coalesce(contact_merges.contact_name, addresses.display_name) as display_name,
     addresses.spellings,
     addresses.times_seen,
     addresses.address in (select address from user_addresses) as is_self,
@@ -151,12 +187,13 @@ select
         and not addresses.is_allowed as is_automated
 from classified addresses
 left join confirmed_merges using (address)
+left join contact_merges using (address)
 order by person_id, address;
 
 comment on table core.identities is 'Every address seen, normalised (lower case, no +tag, gmail dots and googlemail.com folded), and the person it belongs to.';
 comment on column core.identities.address is 'Normalised address; the key of this table.';
-comment on column core.identities.person_id is 'The person this address belongs to: the first address of a merge confirmed in config, else the address itself.';
-comment on column core.identities.display_name is 'The name most often written beside this address.';
+comment on column core.identities.person_id is 'The person this address belongs to: the first address of a merge confirmed in config, else the first address (seen in mail or on the calendar) of the address-book contact that lists it, else the address itself.';
+comment on column core.identities.display_name is 'The name of the address-book contact that lists this address, else the name most often written beside it.';
 comment on column core.identities.spellings is 'Every way this address was written before normalising.';
 comment on column core.identities.times_seen is 'How many headers or attendee lists carried it.';
 comment on column core.identities.is_self is 'One of the user''s own addresses: config me.addresses, the sender of mail labelled SENT, a Gmail account synced, or a calendar attendee marked self.';

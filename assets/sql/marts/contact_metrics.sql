@@ -15,6 +15,41 @@ people as (
     select person_id, display_name, addresses from core.people where kind = 'person'
 ),
 
+-- Address-book labels: the latest version of each contact not deleted (raw.contacts), the
+-- person of its first address with an identity, and its groups by name. Only the user's
+-- own labels: Google's system groups (myContacts, starred, ...), and those two names as a
+-- .vcf's CATEGORIES (Takeout writes them there), are not labels anyone chose.
+contact_latest as (
+    select account, source, contact_key, emails, groups
+    from raw.contacts
+    qualify row_number() over (
+        partition by account, source, contact_key order by version desc
+    ) = 1 and not deleted
+),
+
+contact_person as (
+    select c.account, c.source, c.contact_key,
+           arg_min(i.person_id, e.position) as person_id
+    from contact_latest c,
+         unnest(c.emails) with ordinality as e(address, position)
+    join core.identities i
+        on i.address = normalize_address(e.address, keep := $split_addresses)
+    where not i.is_self
+    group by c.account, c.source, c.contact_key
+),
+
+labels as (
+    select p.person_id, list_sort(list(distinct coalesce(g.name, m.group_key))) as labels
+    from (select account, source, contact_key, unnest(groups) as group_key
+          from contact_latest) m
+    join contact_person p using (account, source, contact_key)
+    left join raw.contact_groups g using (account, source, group_key)
+    where g.group_type = 'USER_CONTACT_GROUP'
+       or (g.group_key is null and not starts_with(m.group_key, 'contactGroups/')
+           and lower(m.group_key) not in ('mycontacts', 'starred'))
+    group by p.person_id
+),
+
 measured as (
     select
         s.*,
@@ -124,9 +159,11 @@ select
     m.is_tie,
     m.is_active_tie,
     m.strength_rank,
-    m.dunbar_layer
+    m.dunbar_layer,
+    coalesce(labels.labels, []::varchar[]) as labels
 from layered m
 join people using (person_id)
+left join labels using (person_id)
 order by m.last_contact_at desc, people.person_id;
 
 comment on table marts.contact_metrics is 'One row per person (not lists, role or machine addresses) with contact that counts (bulk mail, declined, cancelled and oversized meetings excluded), as of the as-of time marts.contact_summaries was built for, with tie strength and its components.';
@@ -174,3 +211,4 @@ comment on column marts.contact_metrics.is_tie is 'Two-way contact: at least one
 comment on column marts.contact_metrics.is_active_tie is 'A tie with contact within status.dormant_after_days: counts against the ~150 limit.';
 comment on column marts.contact_metrics.strength_rank is 'Rank of tie_strength among active ties (1 = strongest).';
 comment on column marts.contact_metrics.dunbar_layer is 'Cumulative Dunbar layer of an active tie by strength rank: 5, 15, 50, 150, 500, else 1500; null when not active.';
+comment on column marts.contact_metrics.labels is 'Their address-book labels (the user''s own contact groups, by name, sorted; empty without any): status.cadence_by_label gives each a cadence.';

@@ -21,6 +21,36 @@ cadences as (
     group by identities.person_id
 ),
 
+-- Address-book labels with a cadence (status.cadence_by_label, the label's name in any
+-- case): the shortest of a person's. Below any cadence named for the person themself.
+label_cadences as (
+    select labelled.person_id, min(named.days) as cadence_days,
+           arg_min(labelled.label, named.days) as cadence_label
+    from (select person_id, unnest(labels) as label from marts.contact_metrics) labelled
+    join (
+        select unnest($cadence_labels::varchar[]) as label,
+               unnest($cadence_label_days::double[]) as days
+    ) named on lower(named.label) = lower(labelled.label)
+    group by labelled.person_id
+),
+
+-- A job change (marts.job_changes) is a reason to get in touch while it is news: seen in
+-- the $job_change_days before the as-of time, and since then no mail from the user nor a
+-- meeting. The latest one per person.
+job_news as (
+    select j.person_id, j.first_seen_at,
+           case
+               when j.source = 'mail' then printf('mail now comes from %s', j.to_organization)
+               when j.to_title is not null and j.to_organization is not null
+                   then printf('now %s at %s', j.to_title, j.to_organization)
+               else printf('now %s', coalesce(j.to_organization, j.to_title))
+           end as job_news
+    from marts.job_changes j, summarised
+    where j.first_seen_at <= summarised.as_of
+      and date_diff('second', j.first_seen_at, summarised.as_of) < $job_change_days * 86400
+    qualify row_number() over (partition by j.person_id order by j.first_seen_at desc) = 1
+),
+
 -- What the user said with `keepwarm cadence` and `keepwarm snooze` (core.actions, at most
 -- one of each per person). A cadence set from the command line wins over status.cadence:
 -- it is the later, more specific word about one person, and undoing it gives the file's
@@ -43,12 +73,23 @@ commanded as (
 ties as (
     select
         contact_metrics.*,
-        coalesce(commanded.cadence_days, cadences.cadence_days) as cadence_days,
-        commanded.snoozed_until
+        coalesce(commanded.cadence_days, cadences.cadence_days, label_cadences.cadence_days)
+            as cadence_days,
+        case when coalesce(commanded.cadence_days, cadences.cadence_days) is null
+             then label_cadences.cadence_label end as cadence_label,
+        commanded.snoozed_until,
+        case when job_news.first_seen_at > greatest(
+                      coalesce(contact_metrics.last_outbound_at, '-infinity'::timestamptz),
+                      coalesce(contact_metrics.last_meeting_at, '-infinity'::timestamptz))
+             then job_news.job_news end as job_news
     from marts.contact_metrics
     left join cadences using (person_id)
+    left join label_cadences using (person_id)
     left join commanded using (person_id)
-    where is_tie or coalesce(commanded.cadence_days, cadences.cadence_days) is not null
+    left join job_news using (person_id)
+    where is_tie
+       or coalesce(commanded.cadence_days, cadences.cadence_days,
+                   label_cadences.cadence_days) is not null
 ),
 
 -- Touchpoints and the gaps between them (marts.contact_summaries): one-to-one mail and
@@ -195,8 +236,8 @@ explained as (
         *,
         case
             when cadence_days is not null then printf(
-                'you want contact every %d days; silent %d days', round(cadence_days)::int,
-                silent_shown)
+                'you want contact every %d days%s; silent %d days', round(cadence_days)::int,
+                coalesce(printf(' (label %s)', cadence_label), ''), silent_shown)
             else case status
             when 'new' then printf('first contact %d days ago', round(days_known)::int)
             when 'dormant' then
@@ -222,10 +263,14 @@ explained as (
             end
         end as reason,
         case
-            when status = 'active' then 'nothing needed'
+            when status = 'active' and job_news is null then 'nothing needed'
             when unanswered_outbound_streak >= 3 then printf(
                 'they left your last %d messages unanswered: try another channel, or a meeting',
                 unanswered_outbound_streak)
+            -- News is a reason to write that beats a generic check-in, and revives a
+            -- dormant tie better than none.
+            when job_news is not null then printf('congratulate them on the new job: %s',
+                                                  job_news)
             -- Before reply and follow-up: a message or meeting past the cold line and a
             -- year old is no longer a loop to close but a tie to revive.
             when status = 'dormant' then 'reconnect if they matter: old ties revive well'
@@ -275,6 +320,7 @@ select
     tie_strength,
     dunbar_layer,
     cadence_days,
+    cadence_label,
     snoozed_until,
     round(attention_score, 1) as attention_score,
     row_number() over (
@@ -289,7 +335,7 @@ comment on column marts.relationship_status.display_name is 'Their name.';
 comment on column marts.relationship_status.address is 'Their main address.';
 comment on column marts.relationship_status.status is 'new (known under new_days, few touchpoints), active, cooling (silent past cooling_after_days), cold (past cold_after_days), dormant (past cold_after_days and silent over status.dormant_after_days: lapsed; or, with under min_touchpoints touchpoints, past cold_after_days or dormant_after_days: never became regular). A long silence on a slow rhythm is not dormant.';
 comment on column marts.relationship_status.reason is 'The status in words: their usual gap and silence in whole days (usual_gap_days and days_silent rounded half away from zero), the silence as a multiple of the gap, and how rare a gap that long is for them (fewer than 1 in 1/cold_probability when cold or dormant, 1/cooling_probability when cooling).';
-comment on column marts.relationship_status.next_step is 'A suggested action: reply (they opened something you never answered), follow up on a meeting, write again (they answered you last), check in (you wrote last); for a dormant tie, reconnect.';
+comment on column marts.relationship_status.next_step is 'A suggested action: congratulate them on a new job (marts.job_changes seen in the last status.job_change_days and no mail from you nor meeting since; even for an active tie), reply (they opened something you never answered), follow up on a meeting, write again (they answered you last), check in (you wrote last); for a dormant tie, reconnect.';
 comment on column marts.relationship_status.last_contact_at is 'Latest message either way or meeting.';
 comment on column marts.relationship_status.days_silent is 'Days from last contact of any kind (group mail included) to the as-of time.';
 comment on column marts.relationship_status.usual_gap_days is 'Expected gap: their mean gap shrunk toward the network''s typical rhythm, (prior_weight x prior + sum of gaps + w x lead-in) / (prior_weight + gaps + w), the lead-in (history start to first contact) counted as one more gap with w the probability that the tie predates the history.';
@@ -302,7 +348,8 @@ comment on column marts.relationship_status.silence_probability is 'Chance that 
 comment on column marts.relationship_status.weighted_365d is 'Audience-weighted interactions over the last year: how much this tie mattered lately.';
 comment on column marts.relationship_status.tie_strength is 'marts.contact_metrics.tie_strength (0-100).';
 comment on column marts.relationship_status.dunbar_layer is 'marts.contact_metrics.dunbar_layer: 5, 15, 50, 150, 500, 1500, or null when not active.';
-comment on column marts.relationship_status.cadence_days is 'The rhythm the user set for this person, with keepwarm cadence (which wins) or in status.cadence; when set, status follows it: cooling past it, cold past 1.5 times it.';
+comment on column marts.relationship_status.cadence_days is 'The rhythm the user set for this person, with keepwarm cadence (which wins), in status.cadence, or for one of their address-book labels in status.cadence_by_label (the shortest); when set, status follows it: cooling past it, cold past 1.5 times it.';
+comment on column marts.relationship_status.cadence_label is 'The label whose status.cadence_by_label gave cadence_days; null when none did.';
 comment on column marts.relationship_status.snoozed_until is 'The day a snooze (keepwarm snooze) ends, while it lasts at the as-of time; null when not snoozed. The status is still computed; lists of who is going cold leave snoozed people out.';
 comment on column marts.relationship_status.attention_score is 'tie_strength x urgency (cold 1, cooling 0.6, new 0.4, dormant 0.3, active 0): what attention_rank sorts by.';
 comment on column marts.relationship_status.attention_rank is '1 = most worth acting on: by attention_score, so a strong tie cooling comes before a weak tie gone cold.';

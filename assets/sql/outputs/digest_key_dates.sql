@@ -1,72 +1,84 @@
 -- Digest, "Coming up": key dates in the $days days from the as-of day (UTC) on.
---   birthday     a calendar birthday event (Google's birthday calendar): whose, from a
---                person invited to it, else its title when store_subjects keeps titles.
---   anniversary  a whole number of years since the first contact with an inner-layer
---                tie (Dunbar layer 15 or closer). A first contact in the first 30 days of
---                the history is where the history begins, not the tie: skipped.
+--   marts.key_dates   birthdays and other dates (anniversaries, ...) from the address book,
+--                     birthdays from Google's birthday calendar, and first-contact
+--                     anniversaries of inner-layer ties (kind first_contact). A first
+--                     contact in the first 30 days of the history is where the history
+--                     begins, not the tie: skipped.
+--   unlinked          a calendar birthday event no person could be found for: listed by
+--                     its contact's name (a contact with no address), else its title
+--                     when store_subjects keeps titles.
+-- One entry per day, kind and person, whichever sources agree on it.
 with
 
 today as (
     select timezone('UTC', $as_of::timestamptz)::date as as_of_day
 ),
 
-birthday_events as (
-    select e.account, e.event_key, timezone('UTC', e.start_at)::date as day, e.summary,
-           e.attendees
-    from raw.events e, today
-    where e.event_type = 'birthday' and e.status <> 'cancelled'
-      and timezone('UTC', e.start_at)::date between today.as_of_day and today.as_of_day + ($days - 1)
-),
-
-invited as (
-    select account, event_key, unnest(attendees) as a from birthday_events
-),
-
-birthday_people as (
-    select v.account, v.event_key, i.person_id
-    from invited v
-    join core.identities i
-        on i.address = normalize_address(v.a.address, keep := $split_addresses)
-    where not v.a.is_self and not i.is_self
-),
-
-birthdays as (
-    select distinct
-        b.day,
-        'birthday' as kind,
-        p.person_id,
-        coalesce(people.display_name, b.summary) as name,
-        null::integer as years
-    from birthday_events b
-    left join birthday_people p using (account, event_key)
-    left join core.people people using (person_id)
-),
-
 history as (
     select min(first_contact_at) as started_at from marts.contact_metrics
 ),
 
-inner_ties as (
-    select person_id, display_name, timezone('UTC', first_contact_at)::date as first_day
-    from marts.contact_metrics, history
-    where dunbar_layer <= 15 and first_contact_at > history.started_at + interval 30 day
+known as (
+    select k.next_occurrence as day, k.kind, k.person_id, p.display_name as name,
+           case when k.year is not null
+                then (year(k.next_occurrence) - k.year)::integer end as years
+    from marts.key_dates k
+    join core.people p using (person_id)
+    left join marts.contact_metrics m using (person_id), today, history
+    where k.next_occurrence between today.as_of_day and today.as_of_day + ($days - 1)
+      and (k.kind <> 'first_contact'
+           or (m.first_contact_at > history.started_at + interval 30 day
+               and k.next_occurrence > timezone('UTC', m.first_contact_at)::date))
 ),
 
-anniversaries as (
-    select day, 'anniversary' as kind, person_id, display_name as name,
-           (year(day) - year(first_day))::integer as years
-    from (
-        select t.*, (t.first_day + to_years(year(today.as_of_day) - year(t.first_day) + k))::date
-            as day
-        from inner_ties t, today, (select unnest([0, 1]) as k)
-    ), today
-    where day between today.as_of_day and today.as_of_day + ($days - 1) and day > first_day
+contact_names as (
+    select contact_key, display_name, emails
+    from raw.contacts
+    where source = 'gcontacts'
+    qualify row_number() over (partition by account, contact_key order by version desc) = 1
+        and not deleted
+),
+
+-- Events marts.key_dates links to a person: by their contact's address, or an invitee's.
+linked_birthday_events as (
+    select distinct b.event_key
+    from (select event_key, unnest(attendees) as a from raw.events
+          where event_type = 'birthday') b
+    join core.identities i
+        on i.address = normalize_address(b.a.address, keep := $split_addresses)
+    where not b.a.is_self and not i.is_self
+    union
+    select distinct e.event_key
+    from raw.events e
+    join (select contact_key, unnest(emails) as address from contact_names) c
+        on c.contact_key = e.birthday_contact
+    join core.identities i
+        on i.address = normalize_address(c.address, keep := $split_addresses)
+    where e.event_type = 'birthday' and not i.is_self
+),
+
+unlinked as (
+    select distinct timezone('UTC', e.start_at)::date as day, 'birthday' as kind,
+           null::varchar as person_id, coalesce(c.display_name, e.summary) as name,
+           null::integer as years
+    from raw.events e
+    left join contact_names c on c.contact_key = e.birthday_contact, today
+    where e.event_type = 'birthday' and e.status <> 'cancelled'
+      and timezone('UTC', e.start_at)::date
+          between today.as_of_day and today.as_of_day + ($days - 1)
+      and e.event_key not in (select event_key from linked_birthday_events)
+      and not exists (
+          select 1 from core.people p
+          where p.kind = 'person' and p.display_name is not null and e.summary is not null
+            and starts_with(lower(e.summary), lower(p.display_name)))
 ),
 
 dates as (
-    select * from birthdays
+    select day, kind, person_id, any_value(name) as name, max(years) as years
+    from known
+    group by day, kind, person_id
     union all
-    select * from anniversaries
+    select * from unlinked
 )
 
 select day, kind, person_id, name, years, count(*) over () as total

@@ -43,16 +43,14 @@ loops as (
     group by person_id
 ),
 
+-- The next birthday from marts.key_dates: the address book's or the birthday calendar's,
+-- whichever comes first.
 birthdays as (
-    select i.person_id, min(timezone('UTC', b.start_at)::date) as next_birthday
-    from (select start_at, unnest(attendees) as a from raw.events
-          where event_type = 'birthday' and status <> 'cancelled'
-            and start_at >= timezone('UTC', date_trunc('day', timezone('UTC', $as_of::timestamptz)))) b
-    join core.identities i
-        on i.address = normalize_address(b.a.address, keep := $split_addresses)
+    select person_id, min(next_occurrence) as next_birthday
+    from marts.key_dates
     semi join chosen using (person_id)
-    where not b.a.is_self
-    group by i.person_id
+    where kind = 'birthday'
+    group by person_id
 ),
 
 peaks as (
@@ -69,6 +67,7 @@ select
     m.is_tie,
     m.dunbar_layer,
     m.strength_rank,
+    coalesce(m.labels, []) as labels,
     m.tie_strength,
     m.frequency_score,
     m.recency_score,
