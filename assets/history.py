@@ -76,7 +76,7 @@ def statuses_over(
                     path = SQL_DIR / "marts" / f"{table}.sql"
                     run_sql_file(con, path, {
                         **params, "as_of": as_of, "full_rebuild": n == 0,
-                        "sql_fingerprint": sql_fingerprint(path, params)})
+                        "sql_fingerprint": sql_fingerprint(path, params)}, comments=False)
                     if table == "contact_summaries":
                         # Builds in one transaction share built_at (now() is when it
                         # began), so the one before is dropped: "the latest build" must
