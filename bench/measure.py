@@ -154,8 +154,6 @@ def baseline(path: str) -> dict:
         "seconds": seconds,
         "peak_rss_mib": peak,
         "rss_at_start_mib": at_start,
-        "memory_limit": memory_limit,
-        "uncapped_retries": uncapped,
         "people": len(figures),
         "ties": sum(1 for m in figures.values() if "status" in m),
         "mismatches": mismatches,
