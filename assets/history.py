@@ -10,6 +10,7 @@ days it lacks (a year on the first run, the day just ended on later ones), so th
 run and the UI's *Materialize all* keep it whole without a backfill.
 """
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -40,17 +41,53 @@ def statuses_as_of(
     con: duckdb.DuckDBPyConnection, params: dict[str, Any], as_of: datetime
 ) -> pa.Table:
     """marts.relationship_status as it would have been at `as_of`, leaving the marts as they are."""
-    con.begin()
-    try:
-        for table in _STATUS_TABLES:
-            path = SQL_DIR / "marts" / f"{table}.sql"
-            # Whole: the incremental summaries move forward from their last as-of, not back.
-            run_sql_file(con, path, {**params, "as_of": as_of, "full_rebuild": True,
-                                     "sql_fingerprint": sql_fingerprint(path, params)})
-        query = f"select {_SNAPSHOT_COLUMNS} from marts.relationship_status"
-        return con.sql(query).to_arrow_table()
-    finally:
-        con.rollback()
+    ((_, snapshot),) = statuses_over(con, params, [as_of])
+    return snapshot
+
+
+# A transaction keeps every version of the tables it replaces until it ends, so a chain of
+# past statuses is cut after this many rows of one-row-per-person tables (about 0.8 KB a
+# row across contact_metrics and relationship_status: some 400 MB) and begun afresh.
+_CHAIN_PERSON_MOMENTS = 500_000
+
+
+def statuses_over(
+    con: duckdb.DuckDBPyConnection, params: dict[str, Any], moments: list[datetime]
+) -> Iterator[tuple[datetime, pa.Table]]:
+    """marts.relationship_status as it would have been at each of `moments` (oldest
+    first), one at a time, leaving the marts as they are.
+
+    The marts are built with each as-of time bound inside a transaction that is rolled
+    back. Within one transaction the first moment rebuilds the summaries whole and each
+    later one moves them forward as a night does (marts/contact_summaries.sql redoes only
+    the people whose contact entered the history or crossed a window edge since the
+    moment before), so a year of daily snapshots costs one pass over core.interactions,
+    not one a day; the incremental build equals a whole one (tests/test_incremental.py).
+    """
+    if moments != sorted(moments):
+        raise ValueError("statuses_over needs its moments oldest first")
+    (people,) = fetch_one(con, "select count(*) from marts.contact_summaries")
+    per_chain = max(1, _CHAIN_PERSON_MOMENTS // max(people, 1))
+    for start in range(0, len(moments), per_chain):
+        con.begin()
+        try:
+            for n, as_of in enumerate(moments[start:start + per_chain]):
+                for table in _STATUS_TABLES:
+                    path = SQL_DIR / "marts" / f"{table}.sql"
+                    run_sql_file(con, path, {
+                        **params, "as_of": as_of, "full_rebuild": n == 0,
+                        "sql_fingerprint": sql_fingerprint(path, params)}, comments=False)
+                    if table == "contact_summaries":
+                        # Builds in one transaction share built_at (now() is when it
+                        # began), so the one before is dropped: "the latest build" must
+                        # be this moment's for the marts and for the next moment.
+                        con.execute("delete from marts.contact_summary_builds "
+                                    "where built_at = now() and as_of < $as_of",
+                                    {"as_of": as_of})
+                query = f"select {_SNAPSHOT_COLUMNS} from marts.relationship_status"
+                yield as_of, con.sql(query).to_arrow_table()
+        finally:
+            con.rollback()
 
 
 def end_of_day(day: date) -> datetime:
@@ -62,7 +99,31 @@ def snapshot_day(
     con: duckdb.DuckDBPyConnection, params: dict[str, Any], day: date
 ) -> int:
     """Replace marts.status_history's rows for `day`; return how many ties it holds."""
-    snapshot = statuses_as_of(con, params, end_of_day(day))
+    return write_snapshot(con, day, statuses_as_of(con, params, end_of_day(day)))
+
+
+def snapshot_days(
+    con: duckdb.DuckDBPyConnection, params: dict[str, Any], days: list[date]
+) -> Iterator[date]:
+    """Replace marts.status_history's rows for each of `days` (oldest first), yielding each
+    day once its rows are committed.
+
+    The statuses come from a second connection to the same file (`con.cursor()`), whose
+    transactions are rolled back; each day's rows commit on `con` as soon as they are known,
+    so a run stopped half-way keeps the days it did.
+    """
+    chain = con.cursor()
+    try:
+        for as_of, snapshot in statuses_over(chain, params, [end_of_day(d) for d in days]):
+            day = as_of.date() - timedelta(days=1)
+            write_snapshot(con, day, snapshot)
+            yield day
+    finally:
+        chain.close()
+
+
+def write_snapshot(con: duckdb.DuckDBPyConnection, day: date, snapshot: pa.Table) -> int:
+    """Replace marts.status_history's rows for `day` with `snapshot`; return its row count."""
     con.register("status_snapshot", snapshot)
     try:
         con.begin()
@@ -88,10 +149,10 @@ def run_backtest(
 ) -> None:
     """Build marts.backtest from the statuses as of each of `dates`."""
     frames = [
-        pl.from_arrow(statuses_as_of(con, params, moment))
+        pl.from_arrow(snapshot)
         .select("person_id", "status", "last_contact_at", "touchpoints", "usual_gap_days")
         .with_columns(as_of=pl.lit(moment).cast(pl.Datetime("us", "UTC")))
-        for moment in dates
+        for moment, snapshot in statuses_over(con, params, sorted(dates))
     ]
     snapshots = pl.concat(frames) if frames else pl.DataFrame(
         schema={"person_id": pl.String, "status": pl.String,
@@ -165,9 +226,7 @@ def status_history(
         days = missing_days(con, config)
         if len(days) > 1:
             context.log.info(f"snapshotting {len(days)} days, {days[0]} to {days[-1]}")
-        for n, day in enumerate(days, start=1):
-            # Each day commits on its own: a run stopped half-way keeps the days it did.
-            snapshot_day(con, params, day)
+        for n, day in enumerate(snapshot_days(con, params, days), start=1):
             if n % 50 == 0:
                 context.log.info(f"snapshot {n} of {len(days)} days: {day}")
         metadata = _describe_status_history(con, days)

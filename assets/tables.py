@@ -81,6 +81,10 @@ def build_table(
 
 
 def _run_in_transaction(con: duckdb.DuckDBPyConnection, path: Path, params: dict[str, Any]) -> None:
+    # Rows go into a table in whatever order they come out: keeping the order of a big
+    # insert's input makes DuckDB buffer it whole, which is what ran a 3M-message
+    # core.interactions out of a cap it otherwise fits in. No file relies on row order.
+    con.execute("set preserve_insertion_order = false")
     con.begin()
     try:
         run_sql_file(con, path, params)
@@ -88,6 +92,8 @@ def _run_in_transaction(con: duckdb.DuckDBPyConnection, path: Path, params: dict
     except BaseException:
         con.rollback()
         raise
+    finally:
+        con.execute("reset preserve_insertion_order")
 
 
 def rebuild_model(

@@ -113,9 +113,12 @@ def rebuild(path: str, explain: bool = False, memory_limit: str | None = None) -
         started = time.perf_counter()
         # As rebuild_model(con, config, full=True) does, file by file.
         params = config.model_params()
+        uncapped = []
         for schema, table in MODEL_TABLES:
             timed.file = f"{schema}.{table}"
-            build_table(timed, schema, table, params, full=True, memory_cap=memory_limit)
+            built = build_table(timed, schema, table, params, full=True, memory_cap=memory_limit)
+            if "memory_cap_exceeded" in built:  # rolled back and built again without the cap
+                uncapped.append(f"{schema}.{table}")
         seconds = time.perf_counter() - started
         peak = peak_rss_of_this_process()
         counts = con.execute(
@@ -129,6 +132,8 @@ def rebuild(path: str, explain: bool = False, memory_limit: str | None = None) -
         "hottest": timed.hottest,
         "peak_rss_mib": peak,
         "rss_at_start_mib": at_start,
+        "memory_limit": memory_limit,
+        "uncapped_retries": uncapped,
         **dict(zip(("messages", "events", "interactions", "people", "ties"), counts, strict=True)),
     }
 

@@ -70,6 +70,8 @@ SIZES = {
     "10k": NetworkSize("10k", 1.2),
     "100k": NetworkSize("100k", 13.6),
     "1m": NetworkSize("1m", 139.0),
+    # 3 copies: the largest case a shared 2-core machine builds in a few minutes (issue 18 §3).
+    "3m": NetworkSize("3m", 139.0, copies=3),
     # 10 copies of the 1M mailbox: about 10M messages and 11M rows in core.interactions.
     "10m": NetworkSize("10m", 139.0, copies=10),
 }

@@ -58,6 +58,12 @@ def _has_code(statement: str) -> bool:
     )
 
 
+def _is_comment_on(statement: str) -> bool:
+    code = (line.strip() for line in statement.splitlines())
+    first = next(line for line in code if line and not line.startswith("--"))
+    return first.lower().startswith("comment on ")
+
+
 def parameters_of(path: Path) -> set[str]:
     """The `$name` parameters a SQL file binds."""
     return {
@@ -89,11 +95,19 @@ FINGERPRINT_EXCLUDES = ("sql_fingerprint", "full_rebuild", "as_of")
 
 
 def run_sql_file(
-    con: duckdb.DuckDBPyConnection, path: Path, params: Mapping[str, Any] | None = None
+    con: duckdb.DuckDBPyConnection, path: Path, params: Mapping[str, Any] | None = None,
+    *, comments: bool = True,
 ) -> None:
-    """Execute every statement of `path`, binding each `$name` it uses from `params`."""
+    """Execute every statement of `path`, binding each `$name` it uses from `params`.
+
+    `comments=False` leaves out its COMMENT ON statements, for a build that is rolled back
+    (past statuses, assets/history.py): they cost a few milliseconds each and nothing reads
+    them there.
+    """
     params = params or {}
     for statement in sql_statements(path):
+        if not comments and _is_comment_on(statement):
+            continue
         names = set(_PARAMETER.findall(_NOT_CODE.sub("", statement)))
         missing = names - params.keys()
         if missing:

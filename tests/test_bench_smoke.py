@@ -55,6 +55,8 @@ def test_the_quick_run_prints_every_figure_and_a_verdict_per_target(cache, capsy
         "model rebuild of 1M messages under 30 s",
         "model rebuild of 1M messages under 2 GiB peak memory",
         "cost grows at most linearly with messages",
+        "10M-message store rebuilds under the default warehouse.memory_limit without the "
+        "uncapped retry, <= 4 GiB and <= 180 s",
         "nightly job at most 50% of the same job building everything, and incremental in "
         "its work",
         "digest asset (outputs/digest) under 2 s on the nightly store",
@@ -72,6 +74,10 @@ def test_the_quick_run_prints_every_figure_and_a_verdict_per_target(cache, capsy
     passed, _, detail = report.verdicts[-1]
     quick = bench.FIRST_IMPORT_QUICK
     assert passed is None and f"(exit 0, {quick:,} rows in raw.messages)" in detail
+    # Issue 18 §3 at the quick size: n/a, but the rebuild reports its cap and no retry.
+    passed, _, detail = report.verdicts[3]
+    assert passed is None and "built again without the cap: none" in detail
+    assert "under memory_limit 1500MB" in detail and "(10m was not run)" in detail
     (result,) = report.results
     assert result.baselines[0]["mismatches"] == []
     assert result.rebuilds[0]["interactions"] > result.network.messages > 9_000

@@ -17,6 +17,7 @@ from assets.history import (
     missing_days,
     run_backtest,
     snapshot_day,
+    snapshot_days,
     status_history,
     statuses_as_of,
 )
@@ -77,6 +78,43 @@ def test_a_day_is_snapshot_once_however_often_it_is_run(model, tmp_path):
     # 10:00 -> 4 days 14 hours. End of 2 May: the 2 May exchange, answered at 10:00 -> 14 h.
     assert rows == [(day, "a@x.example", 4.6), (day + timedelta(days=1), "a@x.example", 0.6)]
     assert end_of_day(day) == datetime.fromisoformat("2026-05-02T00:00:00+00:00")
+
+
+def test_a_year_of_snapshots_in_chains_equals_one_whole_rebuild_a_day(model, tmp_path,
+                                                                      monkeypatch):
+    # Snapshots are computed in chains that move the summaries forward incrementally; each
+    # must equal the statuses rebuilt whole as of its day (statuses_as_of, itself checked
+    # against a model built then above). Ties start, pause, stop and begin inside the
+    # range, so people enter the history and cross the 30/90/365-day windows between
+    # snapshots; a group message makes a rhythm of personal contact only.
+    messages = (every_five_days("a@x.example", 200, 100)
+                + every_five_days("b@x.example", 400, 100)
+                + every_five_days("b@x.example", 75, 10)
+                + every_five_days("c@x.example", 60, 30)
+                + [mail(ME, ["c@x.example", "d@x.example"], at(45, 11))])
+    con = model(messages)
+    _, config = make_config(tmp_path, me={"addresses": [ME]},
+                            status={"as_of": AS_OF.isoformat()})
+    params = config.model_params()
+    now = con.execute("from marts.relationship_status order by person_id").fetchall()
+    days = ([date(2026, 1, 4) + timedelta(weeks=n) for n in range(16)]
+            + [date(2026, 4, 27) + timedelta(days=n) for n in range(35)])
+    # Four people: chains of two days, so a chain's first day is rebuilt whole 26 times
+    # and moved forward 25 times.
+    monkeypatch.setattr("assets.history._CHAIN_PERSON_MOMENTS", 8)
+    assert list(snapshot_days(con, params, days)) == days
+
+    chained = con.sql("select * exclude (snapshot_date), snapshot_date as day "
+                      "from marts.status_history").pl()
+    whole = pl.concat(
+        pl.from_arrow(statuses_as_of(con, params, end_of_day(day)))
+        .select(chained.columns[:-1]).with_columns(day=pl.lit(day))
+        for day in days)
+    key = ["day", "person_id"]
+    assert whole.height == chained.height > 100
+    assert whole.sort(key).equals(chained.select(whole.columns).sort(key))
+    assert set(chained["status"]) >= {"active", "cold"}
+    assert con.execute("from marts.relationship_status order by person_id").fetchall() == now
 
 
 def test_backtest_by_hand(model, tmp_path):

@@ -275,6 +275,86 @@ from raw.messages m
 left join message_reads r using (account, message_key)
 where r.account is not null or (select reason is not null from interaction_rebuild);
 
+create or replace temp view user_addresses as
+select list(address) as addresses from current_identities where is_self;
+
+-- The messages read, each with its sender, recipients, direction and whether it is bulk:
+-- a table of its own, not a step of the insert below, because the insert reads it five
+-- times; a query step read more than once is held whole in memory, which no memory cap
+-- survives at a few million messages, while a temporary table spills to disk.
+create or replace temp table classified_messages as
+with
+
+read_messages as (
+    select * from message_headers()
+),
+
+-- Addresses are normalised where they are read, not looked up from a list of distinct
+-- spellings: gathering each message's lookups back into a list is an aggregation whose
+-- lists DuckDB holds in memory, past any cap at a few million messages (twice the CPU,
+-- 2 s more at 3M messages, for a footprint that stays within the cap).
+messages as (
+    select
+        m.* exclude (recipient_spellings, sender_spelling),
+        normalize_address(m.sender_spelling, keep := $split_addresses) as sender,
+        coalesce(list_distinct(list_transform(
+            m.recipient_spellings, lambda w: normalize_address(w, keep := $split_addresses))),
+            []::varchar[]) as recipients,
+        list_filter(recipients, lambda r: not list_contains(u.addresses, r)) as others
+    from read_messages m
+    cross join user_addresses u
+    -- Drafts were never sent and spam was never a conversation.
+    where not list_has_any(m.labels, ['DRAFT', 'SPAM'])
+),
+
+classified as (
+    select
+        messages.*,
+        coalesce(list_contains(labels, 'SENT'), false) or sender_identity.is_self as outbound,
+        -- The allow-list matched in place: as a subquery, DuckDB would hold every message
+        -- in memory to decorrelate it.
+        len(list_filter(
+            list_transform($allow_list, lambda p: lower(p)),
+            lambda p: p = messages.sender
+                or (starts_with(p, '@') and ends_with(messages.sender, p))
+        )) > 0 as allow_listed,
+        case
+            when list_id is not null then 'bulk: List-Id header'
+            when has_list_unsubscribe then 'bulk: List-Unsubscribe header'
+            when precedence in ('bulk', 'list', 'junk') then 'bulk: Precedence ' || precedence
+            when auto_submitted is not null and auto_submitted <> 'no'
+                then 'automated: Auto-Submitted ' || auto_submitted
+            when sender_identity.is_automated then 'automated: machine sender address'
+            when list_has_any(labels, ['CATEGORY_PROMOTIONS', 'CATEGORY_SOCIAL', 'CATEGORY_FORUMS'])
+                then 'bulk: Gmail category'
+        end as bulk_reason
+    from messages
+    left join current_identities sender_identity on sender_identity.address = messages.sender
+)
+
+select * from classified;
+
+-- A reply is a message whose In-Reply-To names a message going the other way. A table
+-- too: the insert joins it to every row it writes, and a join's side built from a query
+-- step is held in memory.
+create or replace temp table message_replies as
+select
+    reply.account,
+    reply.message_key,
+    parent.message_key as answered_key,
+    -- A reply stamped before its parent comes from a skewed clock: it was quick, not
+    -- negative.
+    greatest(date_diff('second', parent.sent_at, reply.sent_at), 0) as reply_latency_s
+from classified_messages reply
+join classified_messages parent
+    on parent.account = reply.account
+    and parent.rfc_message_id = reply.in_reply_to
+    and parent.outbound <> reply.outbound
+where reply.in_scope
+qualify row_number() over (
+    partition by reply.account, reply.message_key order by parent.sent_at desc
+) = 1;
+
 -- By name: a warehouse whose columns sit in another order (added by a migration) still
 -- gets each value in its own column.
 insert into core.interactions by name
@@ -288,97 +368,8 @@ identities as (
     from current_identities
 ),
 
-allowed as (
-    select lower(unnest($allow_list)) as pattern
-),
-
-user_addresses as (
-    select list(address) as addresses from identities where is_self
-),
-
-read_messages as (
-    select * from message_headers()
-),
-
--- Each distinct spelling is normalised once and looked up, not once per occurrence.
-message_spellings as (
-    select written, normalize_address(written, keep := $split_addresses) as address
-    from (
-        select distinct unnest(list_append(recipient_spellings, sender_spelling)) as written
-        from read_messages
-    )
-),
-
-recipient_lists as (
-    select r.account, r.message_key, list_distinct(list(s.address)) as recipients
-    from (
-        select account, message_key, unnest(recipient_spellings) as written
-        from read_messages
-    ) r
-    join message_spellings s using (written)
-    group by all
-),
-
-messages as (
-    select
-        m.* exclude (recipient_spellings),
-        sender_spelling.address as sender,
-        coalesce(recipient_lists.recipients, []::varchar[]) as recipients,
-        list_filter(recipients, lambda r: not list_contains(u.addresses, r)) as others
-    from read_messages m
-    cross join user_addresses u
-    left join message_spellings sender_spelling
-        on sender_spelling.written = m.sender_spelling
-    left join recipient_lists using (account, message_key)
-    -- Drafts were never sent and spam was never a conversation.
-    where not list_has_any(m.labels, ['DRAFT', 'SPAM'])
-),
-
-classified as (
-    select
-        messages.*,
-        coalesce(list_contains(labels, 'SENT'), false) or sender_identity.is_self as outbound,
-        exists (
-            select 1 from allowed
-            where allowed.pattern = messages.sender
-               or (starts_with(allowed.pattern, '@') and ends_with(messages.sender, allowed.pattern))
-        ) as allow_listed,
-        case
-            when list_id is not null then 'bulk: List-Id header'
-            when has_list_unsubscribe then 'bulk: List-Unsubscribe header'
-            when precedence in ('bulk', 'list', 'junk') then 'bulk: Precedence ' || precedence
-            when auto_submitted is not null and auto_submitted <> 'no'
-                then 'automated: Auto-Submitted ' || auto_submitted
-            when sender_identity.is_automated then 'automated: machine sender address'
-            when list_has_any(labels, ['CATEGORY_PROMOTIONS', 'CATEGORY_SOCIAL', 'CATEGORY_FORUMS'])
-                then 'bulk: Gmail category'
-        end as bulk_reason
-    from messages
-    left join identities sender_identity on sender_identity.address = messages.sender
-),
-
--- A reply is a message whose In-Reply-To names a message going the other way.
-replies as (
-    select
-        reply.account,
-        reply.message_key,
-        parent.message_key as answered_key,
-        -- A reply stamped before its parent comes from a skewed clock: it was quick, not
-        -- negative.
-        greatest(date_diff('second', parent.sent_at, reply.sent_at), 0) as reply_latency_s
-    from classified reply
-    join classified parent
-        on parent.account = reply.account
-        and parent.rfc_message_id = reply.in_reply_to
-        and parent.outbound <> reply.outbound
-    where reply.in_scope
-    qualify row_number() over (
-        partition by reply.account, reply.message_key order by parent.sent_at desc
-    ) = 1
-),
-
-in_scope as (
-    select * from classified where in_scope
+in_scope as not materialized (
+    select * from classified_messages where in_scope
 ),
 
 message_people as (
@@ -434,7 +425,7 @@ message_interactions as (
         mp.dedupe_key
     from message_people mp
     join identities i on i.address = mp.address
-    left join replies using (account, message_key)
+    left join message_replies replies using (account, message_key)
     where not i.is_self
 ),
 
@@ -556,7 +547,7 @@ logged_interactions as (
     where not i.is_self
 ),
 
-combined as (
+combined as not materialized (
     select * from message_interactions
     union all
     select * from meeting_interactions
@@ -640,6 +631,10 @@ select
         case when copy_number > 1 then 'duplicate: another copy of it counts' end
     ) is not null as is_noise
 from copies;
+
+-- Read: its space is given back now rather than when the connection closes.
+drop table classified_messages;
+drop table message_replies;
 
 insert into core.interaction_changes (person_id) select person_id from people_in_scope();
 
