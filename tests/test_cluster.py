@@ -12,6 +12,7 @@ import logging
 import pickle
 import signal
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from tests.conftest import make_config
 from tests.test_partitions import DEMO, MAILBOXES, QUIET, batches, checksums, team_config
 
 BUCKET = "keepwarm-test"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _free_port() -> int:
@@ -268,3 +270,29 @@ def test_a_landing_worker_killed_mid_run_loses_and_duplicates_nothing(
     with duckdb.connect(db, read_only=True) as con:
         assert con.execute("select count(*) = count(distinct (account, source, message_key)) "
                            "from raw.messages").fetchone() == (True,)
+
+
+# -- the files docs/deploy.md installs ----------------------------------------------------
+
+
+def test_the_shipped_instance_runs_one_refresh_at_a_time(tmp_path):
+    (tmp_path / "dagster.yaml").write_text((ROOT / "deploy/dagster.yaml").read_text())
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+
+
+def test_the_systemd_units_start_commands_this_environment_has():
+    units = {p.name: p.read_text() for p in (ROOT / "deploy/systemd").glob("*.service")}
+    assert set(units) == {"keepwarm-daemon.service", "keepwarm-webserver.service",
+                          "keepwarm-writer.service", "keepwarm-worker.service"}
+    bin_dir = Path(sys.executable).parent
+    for name, text in units.items():
+        (command,) = [line.removeprefix("ExecStart=").split() for line in text.splitlines()
+                      if line.startswith("ExecStart=")]
+        assert command[0].startswith("/opt/keepwarm/.venv/bin/"), name
+        assert (bin_dir / Path(command[0]).name).exists(), name
+        assert "EnvironmentFile=/etc/keepwarm/keepwarm.env" in text, name
+    writer = units["keepwarm-writer.service"].split()
+    # One -q, comma-separated (celery keeps only the last of several -Q), concurrency 1.
+    assert writer[writer.index("-q") + 1] == f"{WRITER_QUEUE},dagster"
+    assert writer.count("-q") == 1 and "--concurrency=1" in writer
