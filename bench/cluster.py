@@ -10,6 +10,7 @@ two workers and the landing zone on moto's S3 that deploy/try_cluster.py starts 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -84,7 +85,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mailboxes", type=int, default=20)
     args = parser.parse_args()
+    before = os.getloadavg()[0]
     print(line(measure(args.mailboxes)))
+    print(f"load average (1 min) {before:.1f} before, {os.getloadavg()[0]:.1f} after")
 
 
 if __name__ == "__main__":
