@@ -15,7 +15,9 @@ For every size (networks from bench/networks.py, cached under bench/.cache/):
 Then, once: the nightly Dagster job (refresh_everything) when 1,000 new messages arrive on
 top of the 1M store, against a full model rebuild; ingest at a small size through the
 existing mbox and Gmail benches; and the fitted exponent of rebuild time against messages
-(least squares on log-log). The output is markdown, ready for BENCHMARKS.md.
+(least squares on log-log). Without --quick, also the demo team's `keepwarm run` on Celery
+against the multiprocess executor (bench/cluster.py). The output is markdown, ready for
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -549,6 +551,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="EXPLAIN ANALYZE the largest size even if every target passes")
     parser.add_argument("--no-nightly", action="store_true")
     parser.add_argument("--no-ingest", action="store_true")
+    parser.add_argument("--no-cluster", action="store_true",
+                        help="skip Celery against multiprocess (skipped with --quick too)")
     args = parser.parse_args(argv)
     labels = (args.sizes or ("10k" if args.quick else ",".join(SIZES))).split(",")
     unknown = [label for label in labels if label not in SIZES]
@@ -608,6 +612,9 @@ def run(argv: list[str] | None = None) -> Report:
         if not args.no_ingest:
             mbox = mbox_figure(repeat=1 if args.quick else 3)
             ingest = [f for f in (mbox, gmail_figure(300 if args.quick else 2_000)) if f]
+        cluster = None
+        if not (args.quick or args.no_cluster):  # issue 19: about 3 minutes on 2 cores
+            cluster = cluster_line()
         exponents = exponents_of(results)
         found = verdicts(results, exponents, nightly, args.memory_limit)
         if not args.no_ingest:  # issue 18 §2 (the mbox reader) and §4 (the Gmail plan)
@@ -646,12 +653,26 @@ def run(argv: list[str] | None = None) -> Report:
     if nightly:
         say()
         say(f"Nightly job steps ({nightly_base.label}, first run): {nightly_steps(nightly)}.")
+    if cluster:
+        say()
+        say(f"## The same run on a cluster (Celery)\n\n{cluster}")
     if profiled:
         say()
         say(f"## Profile: EXPLAIN ANALYZE at {profiled['messages']:,} messages\n")
         say(hottest_table(profiled))
     rows = [line.split(" | ")[0].removeprefix("| ") for line in figures.splitlines()[2:]]
     return Report("\n".join(lines), results, nightly, found, rows)
+
+
+def cluster_line() -> str:
+    """bench/cluster.py's line, or why it could not run here."""
+    progress("cluster: the demo team on multiprocess, then on Celery")
+    try:
+        from bench.cluster import line, measure
+
+        return line(measure())
+    except Exception as exc:  # a broker or S3 stand-in that cannot start on this machine
+        return f"not measured: {exc!r}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -316,6 +316,27 @@ class OutputsConfig(_Section):
                             else str(Path(warehouse).with_name("digest.html")))
 
 
+class DeploymentConfig(_Section):
+    # multiprocess: every step a process on this machine. celery: steps are Celery tasks
+    # on a pool of workers (docs/deploy.md); the warehouse writer steps go to the
+    # `keepwarm-writer` queue, which exactly one worker (the one with the DuckDB file)
+    # serves, and the landing steps to the default `dagster` queue every worker serves.
+    executor: Literal["multiprocess", "celery"] = "multiprocess"
+    # Celery broker and result backend URLs (Redis, RabbitMQ, ...); celery only.
+    broker: str | None = None
+    backend: str | None = None
+    # Where steps hand values to each other: a folder every worker can read (NFS) or
+    # s3://bucket/prefix. Default: the Dagster instance's storage folder (one machine).
+    io_path: str | None = None
+
+    @model_validator(mode="after")
+    def _celery_has_broker(self) -> DeploymentConfig:
+        if self.executor == "celery" and not self.broker:
+            raise ValueError("executor celery needs a broker URL (deployment.broker), "
+                             "for example redis://host:6379/0")
+        return self
+
+
 class ScheduleConfig(_Section):
     cron: str = "0 2 * * *"
     timezone: str = "UTC"
@@ -333,6 +354,7 @@ class KeepwarmConfig(_Section):
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
     store_subjects: bool = False
 
@@ -404,6 +426,8 @@ def load_config(path: Path | None = None) -> KeepwarmConfig:
         raise ConfigError(f"{path}: {'; '.join(map(_describe, exc.errors()))}") from None
     config.warehouse.resolve(path.resolve().parent)
     config.outputs.resolve(path.resolve().parent, config.warehouse.path)
+    if config.deployment.io_path:
+        config.deployment.io_path = _resolve(config.deployment.io_path, path.resolve().parent)
     return config
 
 

@@ -463,5 +463,25 @@ class _ObjectStore(_Store):
 def _open_store(location: str) -> _Store:
     if "://" not in location:
         return _LocalStore(Path(location))
-    fs, root = pafs.FileSystem.from_uri(location)
+    fs, root = open_filesystem(location)
     return _ObjectStore(fs, root)
+
+
+def open_filesystem(location: str) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's filesystem for a URI and the path in it; s3:// honours an endpoint override.
+
+    Credentials and region come from the standard AWS environment (AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, ~/.aws/credentials). An
+    S3-compatible store (MinIO, R2, Ceph) is named by AWS_ENDPOINT_URL_S3 or
+    AWS_ENDPOINT_URL, `http://host:port` or `https://...`.
+    """
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if location.startswith("s3://") and endpoint:
+        scheme, _, host = endpoint.partition("://")
+        fs = pafs.S3FileSystem(
+            endpoint_override=host.rstrip("/") or scheme, scheme=scheme if host else "https",
+            region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+            or "us-east-1",
+        )
+        return fs, location.removeprefix("s3://").rstrip("/")
+    return pafs.FileSystem.from_uri(location)

@@ -459,7 +459,10 @@ def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 # Op tags of every step that writes the warehouse: the executor runs one of them at a time.
-WRITER_TAGS = {"keepwarm/warehouse": "writer"}
+# On Celery they go to the one queue that exactly one worker serves (docs/deploy.md).
+WRITER_QUEUE_TAG = "dagster-celery/queue"
+WRITER_QUEUE = "keepwarm-writer"
+WRITER_TAGS = {"keepwarm/warehouse": "writer", WRITER_QUEUE_TAG: WRITER_QUEUE}
 
 
 class WarehouseLockedError(RuntimeError):

@@ -5,7 +5,7 @@ from dagster import AssetCheckResult, AssetKey, asset_check
 
 from assets.ingest import RAW_MESSAGES
 from assets.resources import WarehouseResource
-from engine.warehouse import fetch_one
+from engine.warehouse import WRITER_TAGS, fetch_one
 
 
 def _duplicates(warehouse: WarehouseResource, query: str) -> int:
@@ -13,7 +13,9 @@ def _duplicates(warehouse: WarehouseResource, query: str) -> int:
         return fetch_one(con, query)[0]
 
 
-@asset_check(asset=RAW_MESSAGES, description="No two rows share (account, message_key).")
+# They read the DuckDB file, so on a cluster they run where it is: the writer queue.
+@asset_check(asset=RAW_MESSAGES, description="No two rows share (account, message_key).",
+             op_tags=WRITER_TAGS)
 def messages_have_unique_keys(warehouse: WarehouseResource) -> AssetCheckResult:
     duplicates = _duplicates(
         warehouse,
@@ -26,6 +28,7 @@ def messages_have_unique_keys(warehouse: WarehouseResource) -> AssetCheckResult:
 @asset_check(
     asset=AssetKey(["marts", "relationship_status"]),
     description="Exactly one status per tie, and every tie in contact_metrics has one.",
+    op_tags=WRITER_TAGS,
 )
 def one_status_per_tie(warehouse: WarehouseResource) -> AssetCheckResult:
     with warehouse.connect() as con:

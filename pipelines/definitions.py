@@ -14,6 +14,7 @@ from dagster import (
     AssetSelection,
     DagsterInstance,
     Definitions,
+    ExecutorDefinition,
     JobDefinition,
     ScheduleDefinition,
     build_reconstructable_job,
@@ -24,10 +25,11 @@ from dagster import (
 
 from assets import contacts, history, ingest, model
 from assets.digest import digest_asset
+from assets.io import SharedIOManager
 from assets.resources import Landing, Settings, WarehouseResource
 from assets.serving import SERVING, serving_asset
-from engine.config import config_path, load_config
-from engine.warehouse import WRITER_TAGS
+from engine.config import KeepwarmConfig, config_path, load_config
+from engine.warehouse import WRITER_QUEUE_TAG, WRITER_TAGS
 from pipelines.checks import CHECKS
 from pipelines.progress import LOGGERS
 
@@ -112,8 +114,28 @@ def send_step_output_to(log_file: Path) -> None:
 # writer lock in Warehouse.connect also queues any step that is not tagged).
 EXECUTOR = multiprocess_executor.configured({
     "start_method": _START_METHOD,
-    "tag_concurrency_limits": [{"key": k, "value": v, "limit": 1} for k, v in WRITER_TAGS.items()],
+    "tag_concurrency_limits": [{"key": k, "value": v, "limit": 1} for k, v in WRITER_TAGS.items()
+                               if k != WRITER_QUEUE_TAG],
 })
+
+
+def executor_for(config: KeepwarmConfig) -> ExecutorDefinition:
+    """The executor `deployment.executor` names: the one above, or Celery (docs/deploy.md).
+
+    On Celery the writer steps carry the `dagster-celery/queue: keepwarm-writer` tag
+    (WRITER_TAGS), so only the worker started with `-q keepwarm-writer` runs them: one
+    worker, beside the DuckDB file, so they run one at a time as they do here.
+    """
+    deployment = config.deployment
+    if deployment.executor == "multiprocess":
+        return EXECUTOR
+    from dagster_celery import celery_executor  # only a Celery deployment imports Celery
+
+    return celery_executor.configured({
+        "broker": deployment.broker,
+        **({"backend": deployment.backend} if deployment.backend else {}),
+    })
+
 
 def _end_of_graph(assets: Sequence[AssetsDefinition]) -> list[AssetKey]:
     """Keys nothing else depends on: when they are built, everything is."""
@@ -142,12 +164,14 @@ def build_definitions(path: Path | None = None) -> Definitions:
         schedules=[nightly],
         resources={
             "settings": Settings(config_path=str(path)),
+            **({"io_manager": SharedIOManager(base=config.deployment.io_path)}
+               if config.deployment.io_path else {}),
             "landing": Landing(path=config.warehouse.landing_path),
             "warehouse": WarehouseResource(path=config.warehouse.path,
                                    serving_path=config.warehouse.serving_path,
                                    memory_limit=config.warehouse.memory_limit),
         },
-        executor=EXECUTOR,
+        executor=executor_for(config),
         loggers=LOGGERS,
     )
 
