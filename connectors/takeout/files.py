@@ -113,3 +113,19 @@ def expand_paths_marked(
         resolved = path.resolve()
         unique[resolved] = unique.get(resolved, True) and globbed
     return list(unique.items())
+
+
+def check_readable_files(
+    paths_or_globs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+) -> list[Path]:
+    """The files named (paths or globs, ~ expanded), each once, each a readable file;
+    nothing is read.
+
+    Raises:
+        SourceFileError: the first path that is missing, matches nothing, is a folder or
+            cannot be read; the message names it.
+    """
+    paths = expand_paths(paths_or_globs)
+    for path in paths:
+        stat_file(path)
+    return paths

@@ -13,7 +13,7 @@ from connectors.headers import has_header_lines
 from connectors.records import Batch, Cursor
 from connectors.takeout.files import (
     SourceFileError,
-    expand_paths,
+    check_readable_files,
     expand_paths_marked,
     stat_file,
 )
@@ -138,16 +138,8 @@ def check_mail_paths(
 def check_calendar_paths(
     paths_or_globs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
 ) -> list[Path]:
-    """The .ics files named, expanded, each a readable file; nothing is read.
-
-    Raises:
-        SourceFileError: the first path that is missing, matches nothing, is a folder or
-            cannot be read; the message names it.
-    """
-    paths = expand_paths(paths_or_globs)
-    for path in paths:
-        stat_file(path)
-    return paths
+    """The .ics files named, expanded, each a readable file; nothing is read."""
+    return check_readable_files(paths_or_globs)
 
 
 def read_mail_paths(

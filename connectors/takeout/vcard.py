@@ -33,7 +33,7 @@ import vobject
 
 from connectors.contacts import ContactRecord
 from connectors.records import QuarantineRecord
-from connectors.takeout.files import expand_paths, stat_file
+from connectors.takeout.files import check_readable_files
 
 SOURCE = "vcard"
 _BEGIN = re.compile(rb"^BEGIN:VCARD\s*$", re.I)
@@ -214,10 +214,7 @@ def check_contact_paths(patterns: Iterable[str]) -> list[Path]:
         SourceFileError: the first path that is missing, matches nothing, is a folder or
             cannot be read; the message names it.
     """
-    paths = expand_paths(patterns)
-    for path in paths:
-        stat_file(path)
-    return paths
+    return check_readable_files(patterns)
 
 
 def read_vcard_paths(
