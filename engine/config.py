@@ -435,6 +435,11 @@ def _describe(error: Any) -> str:
     """One validation error as `key.path: problem`; a misspelt key gets the nearest real one."""
     loc = error["loc"]
     where = ".".join(str(part) for part in loc)
+    if error["type"] == "value_error":
+        # keepwarm's own checks: their sentence, without pydantic's "Value error, " prefix;
+        # a check over a whole section has no key path of its own.
+        problem = str(error["ctx"]["error"])
+        return f"{where}: {problem}" if where else problem
     if error["type"] != "extra_forbidden":
         return f"{where}: {error['msg']}"
     known = _keys_at(KeepwarmConfig, loc[:-1])

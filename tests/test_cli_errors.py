@@ -160,6 +160,17 @@ def test_a_value_out_of_range(tmp_path, capsys):
         2, "", expect("config_bad_value", config=config))
 
 
+def test_keepwarms_own_checks_speak_without_pydantics_prefix(tmp_path, capsys):
+    """A check keepwarm writes (a merge of one address, weights that do not add up) is
+    reported in its own words, each under its key, never as "Value error, ..."."""
+    config = tmp_path / "keepwarm.yaml"
+    config.write_text("identities:\n  merge:\n    - [a@example.com]\n"
+                      "strength:\n  frequency_weight: 0.9\n")
+    assert keepwarm(capsys, "--config", config, "run") == (
+        2, "", f"keepwarm: {config}: identities.merge: a merge needs at least two addresses, "
+               "got ['a@example.com']; strength: strength weights must add up to 1, not 1.6\n")
+
+
 def test_a_recurring_series_bound_that_is_not_positive(tmp_path, capsys):
     config = tmp_path / "keepwarm.yaml"
     config.write_text(f"sources:\n  files:\n    account: {ACCOUNT}\n"
