@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.headers import (
+    NO_USABLE_ADDRESS,
     first_message_id,
     header_text,
     lowered_text,
@@ -42,7 +43,8 @@ def message_record(
     """One `users.messages` resource as a MessageRecord.
 
     Raises:
-        UnusableMessageError: the resource lacks an id or a valid internalDate.
+        UnusableMessageError: the resource lacks an id or a valid internalDate, or
+            names no usable address (as the mbox and Maildir readers decide).
     """
     message_id = message.get("id")
     if not message_id:
@@ -66,6 +68,15 @@ def message_record(
         text = ", ".join(values) if every else values[0]
         return text.encode("utf-8", "surrogateescape")
 
+    # As the file readers do: Sender stands in for a From without an address.
+    from_addrs = parse_addresses(raw("from", every=True)) or parse_addresses(
+        raw("sender", every=True))
+    to_addrs = parse_addresses(raw("to", every=True))
+    cc_addrs = parse_addresses(raw("cc", every=True))
+    bcc_addrs = parse_addresses(raw("bcc", every=True))
+    if not (from_addrs or to_addrs or cc_addrs or bcc_addrs):
+        raise UnusableMessageError(NO_USABLE_ADDRESS)
+
     return MessageRecord(
         account=account,
         source=SOURCE,
@@ -74,10 +85,10 @@ def message_record(
         date_source="internal_date",
         rfc_message_id=first_message_id(raw("message-id")),
         thread_key=message.get("threadId"),
-        from_addrs=parse_addresses(raw("from", every=True)),
-        to_addrs=parse_addresses(raw("to", every=True)),
-        cc_addrs=parse_addresses(raw("cc", every=True)),
-        bcc_addrs=parse_addresses(raw("bcc", every=True)),
+        from_addrs=from_addrs,
+        to_addrs=to_addrs,
+        cc_addrs=cc_addrs,
+        bcc_addrs=bcc_addrs,
         in_reply_to=first_message_id(raw("in-reply-to")),
         references=message_ids(raw("references")),
         labels=sorted(message.get("labelIds") or []),

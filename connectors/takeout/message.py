@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from connectors.headers import (
+    NO_USABLE_ADDRESS,
     bytes_to_text,
     cached_addresses,
     first_message_id,
@@ -315,7 +316,7 @@ def record_from_headers(
         if block is None:
             return None
         if has_header_lines(block):
-            reason = "no usable address: From, Sender, To, Cc and Bcc are all missing or empty"
+            reason = NO_USABLE_ADDRESS
         else:
             reason = "no 'Name: value' header lines: not an RFC 5322 message"
         return _reject(block, reason, source, account, locator, include_subject)
