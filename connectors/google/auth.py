@@ -20,6 +20,7 @@ from google.auth.exceptions import RefreshError
 from google.auth.transport.requests import Request
 from google.oauth2 import service_account
 from google.oauth2.credentials import Credentials
+from googleapiclient.errors import HttpError
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,50 @@ def explain_refresh_error(account: str | None, exc: BaseException) -> str:
     return (
         f"Could not refresh the Google token for {who} ({text}). Run `{reauth_command(account)}`."
     )
+
+
+def explain_refusal(
+    exc: HttpError, account: str | None, *, reading: str, scopes: Sequence[str], api: str,
+    grant: str,
+) -> AuthError | None:
+    """What a user can do about a 401 or 403 that retrying cannot mend; None for others.
+
+    Google answers 403 for several unrelated causes, told apart by the reason in its
+    error body: a token without the scope, an API not enabled in the OAuth client's Cloud
+    project (the usual first-run mistake), an organisation's policy. Only the first is
+    about signing in again, so each gets its own fix; a reason keepwarm does not know is
+    passed on in Google's own words rather than guessed at.
+
+    Args:
+        reading: what was being read, for the sentence ("contacts", "calendar 'work'").
+        scopes: the OAuth scopes that reading needs (GMAIL_SCOPES, ...).
+        api: the API's name in Google Cloud console's library ("Google People API").
+        grant: what to tick on the consent screen ("Contacts access").
+    """
+    from connectors.google.retry import QUOTA_REASONS, error_reason  # retry needs no auth
+
+    status = exc.resp.status if exc.resp is not None else 0
+    reason = error_reason(exc)
+    who = account or "this account"
+    again = f"Run `{reauth_command(account)}` to sign in again"
+    if status == 401:
+        return AuthError(f"Google did not accept the token for {who} (HTTP 401) while "
+                         f"reading {reading}. {again}.")
+    if status != 403 or reason in QUOTA_REASONS:
+        return None
+    if reason in ("insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"):
+        names = ", ".join(scope.rsplit("/", 1)[-1] for scope in scopes)
+        return AuthError(f"The Google token for {who} may not read {reading} (HTTP 403: it "
+                         f"lacks {names}). {again} and grant {grant}.")
+    if reason in ("accessNotConfigured", "SERVICE_DISABLED"):
+        return AuthError(f"The {api} is not enabled in the Google Cloud project of "
+                         "keepwarm's OAuth client (HTTP 403 accessNotConfigured). Enable it "
+                         f"in Google Cloud console (APIs & Services > Library > {api}), wait "
+                         "a minute, then run again.")
+    said = getattr(exc, "reason", None) or "no reason given"
+    return AuthError(f"Google refused to let {who} read {reading} (HTTP 403"
+                     f"{' ' + reason if reason else ''}: {said}). If the account belongs to "
+                     "an organisation, its administrator may have to allow keepwarm.")
 
 
 CLIENT_HELP = ("create an OAuth client ID of type 'Desktop app' in Google Cloud console "

@@ -56,7 +56,12 @@ from googleapiclient.discovery import Resource
 from googleapiclient.errors import HttpError
 
 from connectors.google import calendar_api as api
-from connectors.google.auth import AuthError, explain_refresh_error, reauth_command
+from connectors.google.auth import (
+    CALENDAR_SCOPES,
+    AuthError,
+    explain_refresh_error,
+    explain_refusal,
+)
 from connectors.google.batching import CallStats, GoogleCaller
 from connectors.google.calendar_records import (
     SOURCE,
@@ -66,7 +71,7 @@ from connectors.google.calendar_records import (
     quarantine_record,
 )
 from connectors.google.quota import Clock, QuotaLimiter
-from connectors.google.retry import RetryPolicy, error_reason
+from connectors.google.retry import RetryPolicy
 from connectors.records import Batch, Cursor, EventRecord, QuarantineRecord
 
 log = logging.getLogger(__name__)
@@ -286,12 +291,10 @@ def _explain(exc: HttpError, account: str | None, what: str) -> Exception | None
     when there is nothing to add to Google's own message."""
     status = exc.resp.status if exc.resp is not None else 0
     who = account or "this account"
-    if status == 401 or (status == 403 and error_reason(exc) == "insufficientPermissions"):
-        return AuthError(
-            f"The Google token for {who} may not read {what} (HTTP {status}: it lacks the "
-            f"Calendar scopes). Run `{reauth_command(account)}` to sign in again and grant "
-            "Calendar access."
-        )
+    refused = explain_refusal(exc, account, reading=what, scopes=CALENDAR_SCOPES,
+                              api="Google Calendar API", grant="Calendar access")
+    if refused is not None:
+        return refused
     if status == 404:
         return CalendarSyncError(
             f"Google has no {what} for {who} (HTTP 404): check the id against "

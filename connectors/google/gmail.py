@@ -59,7 +59,7 @@ from googleapiclient.discovery import Resource
 from googleapiclient.errors import HttpError
 
 from connectors.google import gmail_api as api
-from connectors.google.auth import AuthError, explain_refresh_error
+from connectors.google.auth import GMAIL_SCOPES, AuthError, explain_refresh_error, explain_refusal
 from connectors.google.batching import MAX_BATCH_CALLS, Call, CallStats, GoogleCaller
 from connectors.google.gmail_records import (
     SOURCE,
@@ -213,6 +213,12 @@ def sync_gmail(
         yield from run.run(cursor)
     except RefreshError as exc:
         raise AuthError(explain_refresh_error(account, exc)) from exc
+    except HttpError as exc:
+        refused = explain_refusal(exc, account, reading="mail", scopes=GMAIL_SCOPES,
+                                  api="Gmail API", grant="Gmail access")
+        if refused is not None:
+            raise refused from exc
+        raise
     finally:
         report.wall_seconds += time.monotonic() - started
     return report

@@ -47,7 +47,13 @@ from googleapiclient.discovery import Resource
 from googleapiclient.errors import HttpError
 
 from connectors.google import people_api as api
-from connectors.google.auth import AuthError, explain_refresh_error, reauth_command
+from connectors.google.auth import (
+    CONTACTS_SCOPES,
+    OTHER_CONTACTS_SCOPES,
+    AuthError,
+    explain_refresh_error,
+    explain_refusal,
+)
 from connectors.google.batching import CallStats, GoogleCaller
 from connectors.google.people_records import (
     SOURCE,
@@ -200,14 +206,13 @@ def sync_contacts(
     except RefreshError as exc:
         raise AuthError(explain_refresh_error(account, exc)) from exc
     except HttpError as exc:
-        status = exc.resp.status if exc.resp is not None else 0
-        if status == 401 or (status == 403 and error_reason(exc) != "rateLimitExceeded"):
-            scope = "contacts.readonly" if stream == STREAM else "contacts.other.readonly"
-            raise AuthError(
-                f"The Google token for {account} may not read contacts (HTTP {status}: it "
-                f"lacks the {scope} scope). Run `{reauth_command(account)}` to "
-                "sign in again and grant Contacts access."
-            ) from exc
+        other = stream != STREAM
+        explained = explain_refusal(
+            exc, account, reading="other contacts" if other else "contacts",
+            scopes=OTHER_CONTACTS_SCOPES if other else CONTACTS_SCOPES, api="Google People API",
+            grant="access to other contacts" if other else "Contacts access")
+        if explained is not None:
+            raise explained from exc
         raise
     finally:
         report.wall_seconds += time.monotonic() - started

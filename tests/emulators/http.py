@@ -103,6 +103,17 @@ INSUFFICIENT_SCOPES = (
         "PERMISSION_DENIED",
     ),
 )
+
+
+def api_not_enabled(title: str, service: str) -> tuple[int, dict]:
+    """Google's answer to every call of an API its Cloud project has not enabled."""
+    message = (f"{title} has not been used in project 123456 before or it is disabled. Enable "
+               f"it by visiting https://console.developers.google.com/apis/api/{service}/"
+               "overview?project=123456 then retry.")
+    return 403, google_error(403, message, "accessNotConfigured", "PERMISSION_DENIED",
+                             "usageLimits")
+
+
 _REASONS = {
     200: "OK",
     400: "Bad Request",
@@ -340,6 +351,9 @@ class GoogleApiEmulator:
         self.lock = threading.Lock()
         self.routes: list[Route] = []
         self.refresh_error: str | None = None  # e.g. "invalid_grant"
+        # An answer to every call, as Google gives when the API is not enabled in the
+        # client's project or an organisation's policy forbids it: (status, JSON body).
+        self.refusal: tuple[int, dict] | None = None
         self.oauth_requests: list[dict[str, list[str]]] = []
         self._kill_queue: deque[str] = deque()
         self._charging = threading.local()  # units charged by the request being answered
@@ -472,6 +486,8 @@ class GoogleApiEmulator:
             self.stats.paths["/".join(path.split("/")[:3])] += 1
         try:
             account, scopes = self.authenticate(headers)
+            if self.refusal is not None:
+                raise ApiReply(*self.refusal)
             route, args = self._route(method, path)
             query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
             self._validate(route, query)
