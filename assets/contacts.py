@@ -91,17 +91,26 @@ def raw_contacts(
         files = config.sources.files
         if files is not None and files.contacts:
             stats = VcardStats()
+            seen: set[str] = set()
             try:
                 for batch in read_vcard_paths(files.contacts, files.account, stats=stats):
                     load = apply_contacts(
                         con, files.account, "vcard", batch.contacts, quarantine=batch.quarantine
                     )
+                    seen.update(record.contact_key for record in batch.contacts)
                     notes["versions"] += load.versions
                     notes["quarantined"] += load.quarantined
             except SourceFileError as exc:
                 # The user's to fix, so the UI shows one line, not a traceback.
                 raise Failure(f"{exc}; fix sources.files.contacts in {settings.config_path}") \
                     from None
+            # A .vcf export is the whole address book and has no tombstones: a card it no
+            # longer holds was deleted (or its file taken out of the config). Decided only
+            # once every file is read, so a failed read deletes nothing.
+            gone = [key for key in stored_contact_keys(con, files.account, "vcard")
+                    if key not in seen]
+            notes["deleted"] += apply_contacts(con, files.account, "vcard", [],
+                                               deleted_keys=gone).deleted
             notes["vcard_cards"] = stats.cards
         rows = row_count(con, "raw.contacts")
     context.log.info(f"address books: {notes}")
