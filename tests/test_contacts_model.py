@@ -190,10 +190,10 @@ def test_a_birthday_event_is_whose_contact_google_made_it_from(con, model):
 PERSONAL = "me.personal@gmail.com"
 
 
-def _book(account, name, emails, org, title, birthday=None, events=(), groups=("contactGroups/g1",)):
+def _book(account, name, emails, org, title, birthday=None, events=()):
     # Both books give their contact the same People resource name and label key.
     return ContactRecord(account, "gcontacts", "people/c1", None, name, tuple(emails), org, title,
-                         birthday, tuple(events), tuple(groups))  # fmt: skip
+                         birthday, tuple(events), ("contactGroups/g1",))  # fmt: skip
 
 
 def test_two_address_books_that_share_a_contact_key_keep_their_people_apart(con, model):
