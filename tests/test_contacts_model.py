@@ -6,10 +6,15 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+import duckdb
+import pytest
+from dagster import DagsterInstance
+
 from connectors.contacts import ContactGroupRecord, ContactRecord
 from engine.contacts import apply_contacts
 from engine.digest import build_digest, person_profiles
-from tests.conftest import utc
+from pipelines.definitions import materialize_everything
+from tests.conftest import make_config, utc
 from tests.crafted import ME, mail, meeting
 
 SAM_HOME, SAM_WORK, JO, KIM_OLD, KIM_NEW, LEE = (
@@ -259,3 +264,38 @@ def test_two_address_books_that_share_a_contact_key_keep_their_people_apart(con,
 
     labels = dict(con.execute("select person_id, labels from marts.contact_metrics").fetchall())
     assert (labels[SAM_HOME], labels[JO]) == (["Family"], ["Clients"])
+
+
+@pytest.mark.slow
+def test_the_demo_teams_books_share_contact_keys_but_not_people(tmp_path):
+    # Each demo member's address book numbers its contacts demo/0, demo/1, ...: two books,
+    # the same keys, different people. Through Dagster, as a run builds it.
+    path, config = make_config(
+        tmp_path, me={"addresses": ["alex@northwind.example"]},
+        sources={"demo": {"mailboxes": 2, "months": 2, "scale": 0.2, "end": "2026-06-01"}},
+        status={"as_of": "2026-06-01T00:00:00Z"})  # fmt: skip
+    result = materialize_everything(path, instance=DagsterInstance.ephemeral(), parallel=False)
+    assert result.success
+    with duckdb.connect(config.warehouse.path, read_only=True) as con:
+        (shared,) = con.execute(
+            "select count(*) from (select contact_key from core.contact_people "
+            "group by 1 having count(distinct account) = 2)").fetchone()
+        assert shared > 0
+        # Each contact is the person its own book names: the simulator's truth for that
+        # account and the contact's first address.
+        assert con.execute("""
+            select cp.account, cp.contact_key
+            from core.contact_people cp
+            join core.contacts c using (account, source, contact_key)
+            left join raw.demo_truth t on t.account = cp.account and t.address = c.addresses[1]
+            join core.people p on p.person_id = cp.person_id
+            where p.display_name is distinct from t.name or cp.display_name <> t.name
+        """).fetchall() == []
+        # Every birthday in a book is its own contact's person's, and no one else's.
+        book = con.execute(
+            "select distinct person_id, birthday from core.contact_people "
+            "where birthday is not null order by all").fetchall()
+        dates = con.execute(
+            "select person_id, date from marts.key_dates where source = 'demo' "
+            "order by all").fetchall()
+        assert book and dates == book
