@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import date
 
 import duckdb
-import pytest
 from dagster import DagsterInstance
 
 from connectors.contacts import ContactGroupRecord, ContactRecord
@@ -266,7 +265,6 @@ def test_two_address_books_that_share_a_contact_key_keep_their_people_apart(con,
     assert (labels[SAM_HOME], labels[JO]) == (["Family"], ["Clients"])
 
 
-@pytest.mark.slow
 def test_the_demo_teams_books_share_contact_keys_but_not_people(tmp_path):
     # Each demo member's address book numbers its contacts demo/0, demo/1, ...: two books,
     # the same keys, different people. Through Dagster, as a run builds it.
