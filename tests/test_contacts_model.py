@@ -1,5 +1,6 @@
-"""The address book in the model: identities, marts.key_dates, marts.job_changes. Every
-expected value is worked out by hand from the records below (as of 2026-06-01)."""
+"""The address book in the model: core.contacts and core.contact_people, identities,
+marts.key_dates, marts.job_changes, labels. Every expected value is worked out by hand
+from the records below (as of 2026-06-01), or taken from the demo simulator's truth."""
 
 from __future__ import annotations
 
