@@ -98,10 +98,21 @@ def _describe_last_build(
     }
 
 
+contacts = sql_asset(
+    "core", "contacts",
+    deps=[RAW_CONTACTS], group=MODEL_GROUP,
+    description="Each address-book contact as it stands: its latest version, not deleted.",
+)  # fmt: skip
 identities = sql_asset(
     "core", "identities",
-    deps=[RAW_MESSAGES, RAW_EVENTS, RAW_CONTACTS], group=MODEL_GROUP,
+    deps=[RAW_MESSAGES, RAW_EVENTS, contacts.key], group=MODEL_GROUP,
     description="Every address seen, normalised, mapped to a person.",
+)  # fmt: skip
+contact_people = sql_asset(
+    "core", "contact_people",
+    deps=[contacts.key, identities.key], group=MODEL_GROUP,
+    description="Which person each address-book contact is, with what the marts read of it "
+                "(labels, dates, organisation).",
 )  # fmt: skip
 people = sql_asset(
     "core", "people",
@@ -133,14 +144,15 @@ contact_summaries = sql_asset(
 )  # fmt: skip
 contact_metrics = sql_asset(
     "marts", "contact_metrics",
-    deps=[people.key, contact_summaries.key, identities.key, RAW_CONTACTS],
+    deps=[people.key, contact_summaries.key, contact_people.key, RAW_CONTACTS],
     group=METRICS_GROUP,
     description="Recency, frequency, reciprocity, meetings and address-book labels per "
                 "person.",
 )  # fmt: skip
 job_changes = sql_asset(
     "marts", "job_changes",
-    deps=[identities.key, RAW_MESSAGES, RAW_CONTACTS], group=METRICS_GROUP,
+    deps=[identities.key, contact_people.key, RAW_MESSAGES, RAW_CONTACTS],
+    group=METRICS_GROUP,
     description="Organisation or title changes between address-book versions, and new "
                 "sender domains after the old one went quiet.",
 )  # fmt: skip
@@ -192,7 +204,8 @@ introductions = sql_asset(
 )  # fmt: skip
 key_dates = sql_asset(
     "marts", "key_dates",
-    deps=[identities.key, people.key, contact_metrics.key, RAW_EVENTS], group=METRICS_GROUP,
+    deps=[identities.key, people.key, contact_people.key, contact_metrics.key, RAW_EVENTS],
+    group=METRICS_GROUP,
     description="Birthdays and other dates from the address book and the birthday "
                 "calendar, and first-contact anniversaries of inner-layer ties.",
 )  # fmt: skip

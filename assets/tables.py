@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 # The order the asset graph builds them in (see assets/model.py).
 MODEL_TABLES = [
+    ("core", "contacts"),
     ("core", "identities"),
+    ("core", "contact_people"),
     ("core", "people"),
     ("core", "actions"),
     ("core", "interactions"),

@@ -1,15 +1,20 @@
-"""The address book in the model: identities, marts.key_dates, marts.job_changes. Every
-expected value is worked out by hand from the records below (as of 2026-06-01)."""
+"""The address book in the model: core.contacts and core.contact_people, identities,
+marts.key_dates, marts.job_changes, labels. Every expected value is worked out by hand
+from the records below (as of 2026-06-01), or taken from the demo simulator's truth."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
 
-from connectors.contacts import ContactRecord
+import duckdb
+from dagster import DagsterInstance
+
+from connectors.contacts import ContactGroupRecord, ContactRecord
 from engine.contacts import apply_contacts
 from engine.digest import build_digest, person_profiles
-from tests.conftest import utc
+from pipelines.definitions import materialize_everything
+from tests.conftest import make_config, utc
 from tests.crafted import ME, mail, meeting
 
 SAM_HOME, SAM_WORK, JO, KIM_OLD, KIM_NEW, LEE = (
@@ -185,3 +190,111 @@ def test_a_birthday_event_is_whose_contact_google_made_it_from(con, model):
         ("Wed 2026-06-10: Noa Nomail", [], "birthday"),
         ("Fri 2026-06-12", ["Lee Park"], "birthday"),
     ]
+
+
+PERSONAL = "me.personal@gmail.com"
+
+
+def _book(account, name, emails, org, title, birthday=None, events=()):
+    # Both books give their contact the same People resource name and label key.
+    return ContactRecord(account, "gcontacts", "people/c1", None, name, tuple(emails), org, title,
+                         birthday, tuple(events), ("contactGroups/g1",))  # fmt: skip
+
+
+def test_two_address_books_that_share_a_contact_key_keep_their_people_apart(con, model):
+    # The work book's people/c1 is Sam, the personal book's people/c1 is Jo; each book's
+    # contactGroups/g1 is a label of its own name.
+    for account, label in ((ME, "Family"), (PERSONAL, "Clients")):
+        apply_contacts(con, account, "gcontacts", [], groups=[
+            ContactGroupRecord(account, "gcontacts", "contactGroups/g1", label,
+                               "USER_CONTACT_GROUP")])  # fmt: skip
+    apply_contacts(con, ME, "gcontacts", [
+        _book(ME, "Sam Rivera", [SAM_HOME, SAM_WORK], "Northwind", "Engineer", "--06-10")],
+        now=utc(2026, 1, 1))  # fmt: skip
+    apply_contacts(con, PERSONAL, "gcontacts", [
+        _book(PERSONAL, "Jo Chen", [JO], "Client Ltd", "CTO", "1984-02-29",
+              [("anniversary", "2015-05-20")])], now=utc(2026, 1, 1))  # fmt: skip
+    apply_contacts(con, ME, "gcontacts", [
+        _book(ME, "Sam Rivera", [SAM_HOME, SAM_WORK], "Contoso", "Staff Engineer", "--06-10")],
+        now=utc(2026, 3, 1))  # fmt: skip
+    apply_contacts(con, PERSONAL, "gcontacts", [
+        _book(PERSONAL, "Jo Chen", [JO], "Fabrikam", "VP Engineering", "1984-02-29",
+              [("anniversary", "2015-05-20")])], now=utc(2026, 4, 1))  # fmt: skip
+    # Each account's birthday calendar names its own book's people/c1.
+    sam_birthday = replace(meeting(utc(2026, 6, 10), 24 * 60, [], event_type="birthday"),
+                           birthday_contact="people/c1")
+    jo_birthday = replace(meeting(utc(2026, 2, 28), 24 * 60, [], event_type="birthday"),
+                          account=PERSONAL, birthday_contact="people/c1")
+    model(_mails(), [sam_birthday, jo_birthday], me={"addresses": [ME, PERSONAL]})
+
+    assert con.execute(
+        "select account, contact_key, version, person_id, display_name, organization "
+        "from core.contact_people order by account").fetchall() == [
+        (PERSONAL, "people/c1", 2, JO, "Jo Chen", "Fabrikam"),
+        (ME, "people/c1", 2, SAM_HOME, "Sam Rivera", "Contoso"),
+    ]  # fmt: skip
+    # Sam's two addresses are one person; Jo, in the other book under the same key, is not
+    # merged into Sam.
+    identities = dict(con.execute(
+        "select address, person_id from core.identities where not is_self").fetchall())
+    assert (identities[SAM_HOME], identities[SAM_WORK], identities[JO]) == (
+        SAM_HOME, SAM_HOME, JO)
+    names = dict(con.execute("select person_id, display_name from core.people").fetchall())
+    assert (names[SAM_HOME], names[JO]) == ("Sam Rivera", "Jo Chen")
+
+    assert con.execute(
+        "select person_id, kind, date, next_occurrence, source from marts.key_dates "
+        "where kind <> 'first_contact' order by person_id, kind, source").fetchall() == [
+        # Jo's calendar event fell on 28 February 2026 (a common year), so the calendar
+        # says --02-28; the book's 29 February also comes on 28 February 2027.
+        (JO, "anniversary", "2015-05-20", date(2027, 5, 20), "gcontacts"),
+        (JO, "birthday", "--02-28", date(2027, 2, 28), "gcal"),
+        (JO, "birthday", "1984-02-29", date(2027, 2, 28), "gcontacts"),
+        (SAM_HOME, "birthday", "--06-10", date(2026, 6, 10), "gcal"),
+        (SAM_HOME, "birthday", "--06-10", date(2026, 6, 10), "gcontacts"),
+    ]  # fmt: skip
+
+    assert con.execute(
+        "select person_id, from_organization, from_title, to_organization, to_title, "
+        "first_seen_at, source from marts.job_changes order by person_id").fetchall() == [
+        (JO, "Client Ltd", "CTO", "Fabrikam", "VP Engineering", utc(2026, 4, 1), "gcontacts"),
+        (SAM_HOME, "Northwind", "Engineer", "Contoso", "Staff Engineer", utc(2026, 3, 1),
+         "gcontacts"),
+    ]  # fmt: skip
+
+    labels = dict(con.execute("select person_id, labels from marts.contact_metrics").fetchall())
+    assert (labels[SAM_HOME], labels[JO]) == (["Family"], ["Clients"])
+
+
+def test_the_demo_teams_books_share_contact_keys_but_not_people(tmp_path):
+    # Each demo member's address book numbers its contacts demo/0, demo/1, ...: two books,
+    # the same keys, different people. Through Dagster, as a run builds it.
+    path, config = make_config(
+        tmp_path, me={"addresses": ["alex@northwind.example"]},
+        sources={"demo": {"mailboxes": 2, "months": 2, "scale": 0.2, "end": "2026-06-01"}},
+        status={"as_of": "2026-06-01T00:00:00Z"})  # fmt: skip
+    result = materialize_everything(path, instance=DagsterInstance.ephemeral(), parallel=False)
+    assert result.success
+    with duckdb.connect(config.warehouse.path, read_only=True) as con:
+        (shared,) = con.execute(
+            "select count(*) from (select contact_key from core.contact_people "
+            "group by 1 having count(distinct account) = 2)").fetchone()
+        assert shared > 0
+        # Each contact is the person its own book names: the simulator's truth for that
+        # account and the contact's first address.
+        assert con.execute("""
+            select cp.account, cp.contact_key
+            from core.contact_people cp
+            join core.contacts c using (account, source, contact_key)
+            left join raw.demo_truth t on t.account = cp.account and t.address = c.addresses[1]
+            join core.people p on p.person_id = cp.person_id
+            where p.display_name is distinct from t.name or cp.display_name <> t.name
+        """).fetchall() == []
+        # Every birthday in a book is its own contact's person's, and no one else's.
+        book = con.execute(
+            "select distinct person_id, birthday from core.contact_people "
+            "where birthday is not null order by all").fetchall()
+        dates = con.execute(
+            "select person_id, date from marts.key_dates where source = 'demo' "
+            "order by all").fetchall()
+        assert book and dates == book

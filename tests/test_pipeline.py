@@ -50,7 +50,9 @@ def test_every_asset_but_the_backtest_and_every_check_succeeds(demo_run):
             ["raw", "events"],
             ["raw", "quarantine"],
             ["raw", "contacts"],
+            ["core", "contacts"],
             ["core", "identities"],
+            ["core", "contact_people"],
             ["core", "people"],
             ["core", "actions"],
             ["core", "interactions"],
@@ -209,7 +211,9 @@ def test_definitions_schedule_and_groups():
         "raw/events": "ingest",
         "raw/quarantine": "ingest",
         "raw/contacts": "ingest",
+        "core/contacts": "model",
         "core/identities": "model",
+        "core/contact_people": "model",
         "core/people": "model",
         "core/actions": "model",
         "core/interactions": "model",
@@ -233,6 +237,21 @@ def test_definitions_schedule_and_groups():
     assert set(job.asset_layer.selected_asset_keys) == {
         AssetKey.from_user_string(key) for key in groups if key != "marts/backtest"}
     assert not list(defs.sensors or [])
+
+
+def test_the_address_book_is_read_through_core_contacts_and_core_contact_people():
+    # core.contacts (each contact's latest version) comes before the identities that merge
+    # its addresses, core.contact_people (whose contact) after them and before every mart
+    # that reads it; Dagster orders the steps by these edges.
+    graph = build_definitions(ROOT / "keepwarm.yaml").resolve_asset_graph()
+
+    def parents(key: str) -> set[str]:
+        return {k.to_user_string() for k in graph.get(AssetKey.from_user_string(key)).parent_keys}
+
+    assert {"core/contacts"} <= parents("core/identities")
+    assert {"core/contacts", "core/identities"} <= parents("core/contact_people")
+    for mart in ("marts/contact_metrics", "marts/key_dates", "marts/job_changes"):
+        assert "core/contact_people" in parents(mart)
 
 
 def test_schedule_time_zone_comes_from_config(tmp_path):

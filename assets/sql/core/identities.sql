@@ -96,38 +96,32 @@ allowed as (
     select lower(unnest($allow_list)) as pattern
 ),
 
--- The address book: the latest version of each contact not deleted (raw.contacts).
--- All addresses of one contact are one person, named by the contact's first address
--- seen in mail or on the calendar; a merge confirmed in config still wins, and an
--- address in two contacts goes with the contact listed first (by source, key).
-contact_latest as (
-    select account, source, contact_key, display_name, emails
-    from raw.contacts
-    qualify row_number() over (
-        partition by account, source, contact_key order by version desc
-    ) = 1 and not deleted
-),
-
+-- The address book (core.contacts: each contact as it stands, addresses normalised). All
+-- addresses of one contact are one person, named by the contact's first address seen in
+-- mail or on the calendar; a merge confirmed in config still wins, and an address in two
+-- contacts goes with the contact listed first (by account, source, key). A contact is
+-- keyed by its account too: two address books may give one key to different people.
 contact_addresses as (
-    select c.source, c.contact_key, nullif(trim(c.display_name), '') as contact_name,
-           normalize_address(e.address, keep := $split_addresses) as address, e.position
-    from contact_latest c,
-         unnest(c.emails) with ordinality as e(address, position)
+    select c.account, c.source, c.contact_key, c.display_name as contact_name,
+           a.address, a.position
+    from core.contacts c,
+         unnest(c.addresses) with ordinality as a(address, position)
 ),
 
-contact_people as (
-    select ca.source, ca.contact_key, any_value(ca.contact_name) as contact_name,
-           arg_min(ca.address, ca.position) as person_id
-    from contact_addresses ca
-    where ca.address in (select address from normalised)
-    group by ca.source, ca.contact_key
+contact_first_seen as (
+    select account, source, contact_key, any_value(contact_name) as contact_name,
+           arg_min(address, position) as person_id
+    from contact_addresses
+    where address in (select address from normalised)
+    group by account, source, contact_key
 ),
 
 contact_merges as (
-    select ca.address, first(cp.person_id order by cp.source, cp.contact_key) as person_id,
-           first(cp.contact_name order by cp.source, cp.contact_key) as contact_name
+    select ca.address,
+           first(cf.person_id order by cf.account, cf.source, cf.contact_key) as person_id,
+           first(cf.contact_name order by cf.account, cf.source, cf.contact_key) as contact_name
     from contact_addresses ca
-    join contact_people cp using (source, contact_key)
+    join contact_first_seen cf using (account, source, contact_key)
     group by ca.address
 ),
 

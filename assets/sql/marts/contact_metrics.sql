@@ -15,39 +15,19 @@ people as (
     select person_id, display_name, addresses from core.people where kind = 'person'
 ),
 
--- Address-book labels: the latest version of each contact not deleted (raw.contacts), the
--- person of its first address with an identity, and its groups by name. Only the user's
--- own labels: Google's system groups (myContacts, starred, ...), and those two names as a
--- .vcf's CATEGORIES (Takeout writes them there), are not labels anyone chose.
-contact_latest as (
-    select account, source, contact_key, emails, groups
-    from raw.contacts
-    qualify row_number() over (
-        partition by account, source, contact_key order by version desc
-    ) = 1 and not deleted
-),
-
-contact_person as (
-    select c.account, c.source, c.contact_key,
-           arg_min(i.person_id, e.position) as person_id
-    from contact_latest c,
-         unnest(c.emails) with ordinality as e(address, position)
-    join core.identities i
-        on i.address = normalize_address(e.address, keep := $split_addresses)
-    where not i.is_self
-    group by c.account, c.source, c.contact_key
-),
-
+-- Address-book labels: the groups of each contact as it stands (core.contact_people, which
+-- says whose contact it is), by name. Only the user's own labels: Google's system groups
+-- (myContacts, starred, ...), and those two names as a .vcf's CATEGORIES (Takeout writes
+-- them there), are not labels anyone chose.
 labels as (
-    select p.person_id, list_sort(list(distinct coalesce(g.name, m.group_key))) as labels
-    from (select account, source, contact_key, unnest(groups) as group_key
-          from contact_latest) m
-    join contact_person p using (account, source, contact_key)
+    select m.person_id, list_sort(list(distinct coalesce(g.name, m.group_key))) as labels
+    from (select account, source, person_id, unnest(groups) as group_key
+          from core.contact_people where person_id is not null) m
     left join raw.contact_groups g using (account, source, group_key)
     where g.group_type = 'USER_CONTACT_GROUP'
        or (g.group_key is null and not starts_with(m.group_key, 'contactGroups/')
            and lower(m.group_key) not in ('mycontacts', 'starred'))
-    group by p.person_id
+    group by m.person_id
 ),
 
 measured as (

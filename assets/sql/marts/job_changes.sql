@@ -6,7 +6,7 @@ create or replace table marts.job_changes as
 with
 
 versions as (
-    select account, source, contact_key, version, deleted, emails, organization, title,
+    select account, source, contact_key, version, deleted, organization, title,
            seen_at,
            lag(organization) over w as from_organization,
            lag(title) over w as from_title,
@@ -24,22 +24,15 @@ contact_changes as (
       and (organization is not null or title is not null)
 ),
 
-contact_person as (
-    select c.source, c.contact_key, c.version,
-           arg_min(i.person_id, e.position) as person_id
-    from contact_changes c,
-         unnest(c.emails) with ordinality as e(address, position)
-    join core.identities i
-        on i.address = normalize_address(e.address, keep := $split_addresses)
-    where not i.is_self
-    group by c.source, c.contact_key, c.version
-),
-
+-- Whose contact: the person of the contact as it stands now (core.contact_people), looked
+-- up by account as well as key. A contact since deleted from the book is no one's.
 from_contacts as (
     select p.person_id,
            c.from_organization, c.from_title, c.organization as to_organization,
            c.title as to_title, c.seen_at as first_seen_at, c.source
-    from contact_changes c join contact_person p using (source, contact_key, version)
+    from contact_changes c
+    join core.contact_people p using (account, source, contact_key)
+    where p.person_id is not null
 ),
 
 -- Mail from each of a person's domains: when it began and ended.

@@ -10,34 +10,15 @@ today as (
     select timezone('UTC', $as_of::timestamptz)::date as as_of_day
 ),
 
-contact_latest as (
-    select account, source, contact_key, emails, birthday, events
-    from raw.contacts
-    qualify row_number() over (
-        partition by account, source, contact_key order by version desc
-    ) = 1 and not deleted
-),
-
--- The person of a contact: the person of its first address that has an identity.
-contact_person as (
-    select c.source, c.contact_key,
-           arg_min(i.person_id, e.position) as person_id
-    from contact_latest c,
-         unnest(c.emails) with ordinality as e(address, position)
-    join core.identities i
-        on i.address = normalize_address(e.address, keep := $split_addresses)
-    where not i.is_self
-    group by c.source, c.contact_key
-),
-
+-- The address book's dates, for contacts that are someone (core.contact_people).
 contact_dates as (
-    select p.person_id, 'birthday' as kind, c.birthday as date, c.source
-    from contact_latest c join contact_person p using (source, contact_key)
-    where c.birthday is not null
+    select person_id, 'birthday' as kind, birthday as date, source
+    from core.contact_people
+    where person_id is not null and birthday is not null
     union all
-    select p.person_id, ev.kind, ev.date, c.source
-    from (select source, contact_key, unnest(events) as ev from contact_latest) c
-    join contact_person p using (source, contact_key)
+    select person_id, ev.kind, ev.date, source
+    from (select person_id, source, unnest(events) as ev
+          from core.contact_people where person_id is not null)
 ),
 
 calendar_birthdays as (
@@ -51,8 +32,10 @@ calendar_birthdays as (
 calendar_by_contact as (
     select distinct b.event_key, p.person_id, b.start_at
     from calendar_birthdays b
-    join contact_person p
-        on p.source = 'gcontacts' and p.contact_key = b.birthday_contact
+    join core.contact_people p
+        on p.account = b.account and p.source = 'gcontacts'
+       and p.contact_key = b.birthday_contact
+    where p.person_id is not null
 ),
 
 calendar_by_address as (

@@ -31,15 +31,15 @@ known as (
                and k.next_occurrence > timezone('UTC', m.first_contact_at)::date))
 ),
 
+-- Google's birthday events name the contact they were made from (birthday_contact), a
+-- People resource name of the calendar account's own address book.
 contact_names as (
-    select contact_key, display_name, emails
-    from raw.contacts
+    select account, contact_key, display_name, person_id
+    from core.contact_people
     where source = 'gcontacts'
-    qualify row_number() over (partition by account, contact_key order by version desc) = 1
-        and not deleted
 ),
 
--- Events marts.key_dates links to a person: by their contact's address, or an invitee's.
+-- Events marts.key_dates links to a person: by their contact, or an invitee's address.
 linked_birthday_events as (
     select distinct b.event_key
     from (select event_key, unnest(attendees) as a from raw.events
@@ -50,11 +50,8 @@ linked_birthday_events as (
     union
     select distinct e.event_key
     from raw.events e
-    join (select contact_key, unnest(emails) as address from contact_names) c
-        on c.contact_key = e.birthday_contact
-    join core.identities i
-        on i.address = normalize_address(c.address, keep := $split_addresses)
-    where e.event_type = 'birthday' and not i.is_self
+    join contact_names c on c.account = e.account and c.contact_key = e.birthday_contact
+    where e.event_type = 'birthday' and c.person_id is not null
 ),
 
 unlinked as (
@@ -62,7 +59,8 @@ unlinked as (
            null::varchar as person_id, coalesce(c.display_name, e.summary) as name,
            null::integer as years
     from raw.events e
-    left join contact_names c on c.contact_key = e.birthday_contact, today
+    left join contact_names c
+        on c.account = e.account and c.contact_key = e.birthday_contact, today
     where e.event_type = 'birthday' and e.status <> 'cancelled'
       and timezone('UTC', e.start_at)::date
           between today.as_of_day and today.as_of_day + ($days - 1)
