@@ -765,6 +765,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("keepwarm: interrupted", file=sys.stderr)
         return 130
+    except duckdb.CatalogException as exc:
+        # `digest`, `person` or `cold` over a model an earlier keepwarm built: a table or
+        # column this one reads comes with the next run (`sql` explains its own errors).
+        missing = str(exc).splitlines()[0].removeprefix("Catalog Error: ")
+        print(f"keepwarm: the warehouse was built by an earlier keepwarm ({missing}); run "
+              f"`keepwarm --config {args.config} run` to rebuild it, then try again",
+              file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # The reader stopped early (`keepwarm cold | head`): nothing to say, and Python
         # must not fail again flushing stdout at exit.

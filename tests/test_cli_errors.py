@@ -94,6 +94,10 @@ MESSAGES = {
                          "(git pull, then python3 run.py demo to reinstall), or set "
                          "warehouse.path in keepwarm.yaml to another file. The warehouse was "
                          "not changed.",
+    "model_older_than_keepwarm": "keepwarm: the warehouse was built by an earlier keepwarm "
+                                 "(Table with name contact_people does not exist!); run "
+                                 "`keepwarm --config <config> run` to rebuild it, then try "
+                                 "again",
     "sql_syntax_error": 'keepwarm: Parser Error: syntax error at or near "selec"\n'
                         f"  check the query near that word; for example: {SQL_EXAMPLE}",
     "sql_unknown_table": "keepwarm: Catalog Error: Table with name relationship_status does not "
@@ -442,6 +446,18 @@ def warehouse(tmp_path_factory) -> tuple[Path, Any]:
         sources=TINY_DEMO, status=AS_OF)
     assert main(["--config", str(config), "run", "--limit", "1"]) == 0
     return config, loaded
+
+
+def test_a_read_command_on_a_model_an_earlier_keepwarm_built(warehouse, tmp_path, capsys):
+    """After an upgrade and before the next run: the digest names the fix, no traceback."""
+    _, loaded = warehouse
+    config, copied = make_config(tmp_path, sources=TINY_DEMO, status=AS_OF)
+    shutil.copy(loaded.warehouse.path, copied.warehouse.path)
+    shutil.copy(loaded.warehouse.serving_path, copied.warehouse.serving_path)
+    with duckdb.connect(copied.warehouse.serving_path) as con:
+        con.execute("drop table core.contact_people")  # as a model built before it existed
+    assert keepwarm(capsys, "--config", config, "digest") == (
+        2, "", expect("model_older_than_keepwarm", config=config))
 
 
 @pytest.mark.parametrize(("case", "query"), [
