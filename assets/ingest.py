@@ -10,10 +10,12 @@ one of them from its stored cursors. Adding one (Google Calendar, say) is a read
 mailbox lister and a line in that mapping.
 """
 
+import gc
 import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain
@@ -368,7 +370,7 @@ def land_mailbox(context: OpExecutionContext, settings: Settings, landing: Landi
     notes: dict[str, Any] = {}
     tally = Tally(mailbox_key)
     started = time.perf_counter()
-    with zone_mailbox.lock():
+    with zone_mailbox.lock(), _heap_frozen():
         state = zone_mailbox.state()
         items = SOURCES[mailbox.kind].read(config, mailbox, state, notes)
         try:
@@ -389,6 +391,23 @@ def land_mailbox(context: OpExecutionContext, settings: Settings, landing: Landi
                   for k, v in landed.items()},
     ))
     return {**landed, "tally": tally.as_json()}
+
+
+@contextmanager
+def _heap_frozen() -> Iterator[None]:
+    """Keep the garbage collector off the objects that exist before the landing starts.
+
+    A landing makes millions of short-lived objects, so the collector runs often, and each
+    full collection walks every object in the process: in a Dagster step that is Dagster's
+    own few hundred thousand, none of which the landing frees. Frozen, they are skipped
+    (`gc.freeze`); the landing's own objects are collected as before. Measured on 520,000
+    messages with Dagster loaded: 20.3 s of CPU without, 15.3 s with (BENCHMARKS.md).
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 # Test-only: a folder where landing steps meet before they start (see `_rendezvous`).
