@@ -41,7 +41,11 @@ def install() -> None:
     if installed is None or UV_VERSION not in installed.stdout:
         _run(python, "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}")
     # --locked: fail rather than resolve anew if pyproject.toml and uv.lock disagree.
-    _run(uv, "sync", "--locked", "--quiet", UV_PROJECT_ENVIRONMENT=str(VENV))
+    # --compile-bytecode: write every dependency's .pyc now. Python would write them on first
+    # import, but not where PYTHONDONTWRITEBYTECODE is set (CI, containers): there every
+    # `keepwarm` command recompiled Dagster and friends, seconds before doing any work.
+    _run(uv, "sync", "--locked", "--quiet", "--compile-bytecode",
+         UV_PROJECT_ENVIRONMENT=str(VENV))
 
 
 def main() -> None:

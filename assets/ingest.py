@@ -10,10 +10,12 @@ one of them from its stored cursors. Adding one (Google Calendar, say) is a read
 mailbox lister and a line in that mapping.
 """
 
+import gc
 import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain
@@ -368,7 +370,7 @@ def land_mailbox(context: OpExecutionContext, settings: Settings, landing: Landi
     notes: dict[str, Any] = {}
     tally = Tally(mailbox_key)
     started = time.perf_counter()
-    with zone_mailbox.lock():
+    with zone_mailbox.lock(), _landing_gc():
         state = zone_mailbox.state()
         items = SOURCES[mailbox.kind].read(config, mailbox, state, notes)
         try:
@@ -389,6 +391,37 @@ def land_mailbox(context: OpExecutionContext, settings: Settings, landing: Landi
                   for k, v in landed.items()},
     ))
     return {**landed, "tally": tally.as_json()}
+
+
+# Allocations between two young-generation collections while a mailbox lands (Python's
+# default is 700): a landing keeps nearly everything it makes until its batch is written,
+# so frequent collections find next to nothing to free.
+_LANDING_GC_THRESHOLD = 50_000
+
+
+@contextmanager
+def _landing_gc() -> Iterator[None]:
+    """The garbage collector tuned for a landing: Dagster's objects frozen, fewer passes.
+
+    A landing makes millions of objects that live until their batch is written, and every
+    full collection walked the whole process, Dagster's few hundred thousand objects
+    included, none of which the landing frees: those that exist before it starts are
+    frozen (`gc.freeze`), and young collections run every 50,000 allocations, not 700.
+    Cycles the landing leaves are still collected, only later. On 520,000 messages with
+    Dagster loaded: 20.3 s of CPU as it was, 16.4 s frozen, 13.4 s with both, the same as
+    the reader alone outside Dagster (13.3 s; BENCHMARKS.md).
+    """
+    thresholds = gc.get_threshold()
+    # Someone froze the heap before (a server preparing to fork): keep it that way after.
+    was_frozen = gc.get_freeze_count() > 0
+    gc.freeze()
+    gc.set_threshold(max(thresholds[0], _LANDING_GC_THRESHOLD), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        if not was_frozen:
+            gc.unfreeze()
 
 
 # Test-only: a folder where landing steps meet before they start (see `_rendezvous`).

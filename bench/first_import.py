@@ -159,6 +159,44 @@ def time_run(config: Path, profile: Path | None = None) -> tuple[float, int]:
     return elapsed, done.returncode
 
 
+def step_seconds(dagster_home: Path) -> list[tuple[str, float]]:
+    """Where the run's time went: each Dagster step's seconds, start to success, then
+    ("(the Dagster run, start to success)", seconds); read from the run's event log."""
+    from dagster import DagsterEventType, DagsterInstance
+
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        (run,) = instance.get_runs(limit=1)
+        events = instance.all_logs(run.run_id, of_type={
+            DagsterEventType.RUN_START, DagsterEventType.RUN_SUCCESS,
+            DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS})
+    started: dict[str, float] = {}
+    steps: list[tuple[str, float]] = []
+    run_span = [0.0, 0.0]
+    for entry in events:
+        kind = entry.dagster_event.event_type
+        if kind == DagsterEventType.RUN_START:
+            run_span[0] = entry.timestamp
+        elif kind == DagsterEventType.RUN_SUCCESS:
+            run_span[1] = entry.timestamp
+        elif kind == DagsterEventType.STEP_START:
+            started[entry.step_key] = entry.timestamp
+        elif entry.step_key in started:
+            steps.append((entry.step_key, entry.timestamp - started[entry.step_key]))
+    steps.append(("(the Dagster run, start to success)", run_span[1] - run_span[0]))
+    return steps
+
+
+def print_steps(steps: list[tuple[str, float]], run: float, *, top: int = 8) -> None:
+    """The slowest steps, then what the process spent outside the Dagster run."""
+    *each, (label, in_run) = steps
+    for step, seconds in sorted(each, key=lambda s: -s[1])[:top]:
+        print(f"  {seconds:6.1f} s  {step}")
+    rest = sum(seconds for _, seconds in sorted(each, key=lambda s: -s[1])[top:])
+    print(f"  {rest:6.1f} s  the other {max(len(each) - top, 0)} steps")
+    print(f"  {in_run:6.1f} s  {label}")
+    print(f"  {run - in_run:6.1f} s  outside it (process start, instance, imports, digest)")
+
+
 def raw_messages(config: Path) -> int:
     import duckdb
 
@@ -166,8 +204,13 @@ def raw_messages(config: Path) -> int:
         return con.execute("select count(*) from raw.messages").fetchone()[0]
 
 
-def verdict(messages: int) -> tuple[bool | None, str, str]:
-    """One side-by-side run as a PASS/FAIL line for bench/run.py: (passed, target, detail)."""
+def verdict(messages: int, steps: list[tuple[str, float]] | None = None
+            ) -> tuple[bool | None, str, str]:
+    """One side-by-side run as a PASS/FAIL line for bench/run.py: (passed, target, detail).
+
+    Given `steps`, the run's per-step seconds are added to it (`step_seconds`), followed by
+    ("keepwarm run", its wall time).
+    """
     mbox = cached_mbox(messages)
     mbox.read_bytes()  # the page cache warm for both runs alike
     reader, count = time_reader(mbox)
@@ -175,6 +218,9 @@ def verdict(messages: int) -> tuple[bool | None, str, str]:
         config = write_config(Path(work), mbox)
         run, status = time_run(config)
         loaded = raw_messages(config) if status == 0 else 0
+        if steps is not None and status == 0:
+            steps.extend(step_seconds(Path(work) / "dagster_home"))
+            steps.append(("keepwarm run", run))
     ratio = run / reader
     passed = status == 0 and loaded == count and ratio <= TARGET_RATIO
     size = mbox.stat().st_size / 1e6
@@ -194,12 +240,17 @@ def main() -> None:
                         help="also write a cProfile of a second `keepwarm run` here")
     args = parser.parse_args()
     started = datetime.now(UTC)
-    passed, target, detail = verdict(args.messages)
+    steps: list[tuple[str, float]] = []
+    passed, target, detail = verdict(args.messages, steps)
     print(f"{started:%Y-%m-%d %H:%M} UTC, load average "
           f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(detail)
     label = {True: "PASS", False: "FAIL", None: "n/a (below the target's size)"}[passed]
     print(f"{label}: {target}")
+    if steps:
+        *steps, (_, run) = steps
+        print("where `keepwarm run`'s time went:")
+        print_steps(steps, run)
     if args.profile:
         with tempfile.TemporaryDirectory(prefix="keepwarm-first-import-") as work:
             config = write_config(Path(work), cached_mbox(args.messages))
