@@ -149,31 +149,67 @@ from summary_rows($as_of)
 where is_reply and direction in ('inbound', 'outbound')
 group by person_id;
 
--- Each message either way, and whether the other side answered it (a reply naming it).
--- The answers are the few rows that name a message, so they are the side held.
+-- Each message either way, and whether the other side answered it (a reply naming it):
+-- one aggregation over the messages and the replies together, by the key a message has
+-- and a reply names, instead of joining the two (both are most of the rows). A message
+-- counts once per direction whichever accounts hold it, and it is answered when a reply
+-- in the same account names it; that is read from the aggregation directly when the key
+-- is in one account, and worked out account by account for the few keys in several.
+create or replace temp table summary_reply_keys as
+select
+    person_id,
+    key,
+    min(account) <> max(account) as in_several_accounts,
+    bool_or(not is_answer and direction = 'outbound') as sent_outbound,
+    bool_or(not is_answer and direction = 'inbound') as sent_inbound,
+    bool_or(is_answer and direction <> 'outbound') as outbound_answered,
+    bool_or(is_answer and direction <> 'inbound') as inbound_answered
+from (
+    select person_id, account, interaction_key as key, direction, false as is_answer
+    from summary_rows($as_of)
+    where channel = 'email'
+    union all
+    select person_id, account, in_reply_to_key, direction, true
+    from summary_rows($as_of)
+    where in_reply_to_key is not null
+)
+group by person_id, key;
+
 create or replace temp table summary_reply_rates as
 with
 
-answers as (
-    select distinct person_id, account, in_reply_to_key, direction
-    from summary_rows($as_of)
-    where in_reply_to_key is not null
+several as (
+    select person_id, key from summary_reply_keys where in_several_accounts
 ),
 
-messages as (
+-- Keys in several accounts: each message with whether a reply in its account names it.
+several_messages as (
     select
         sent.person_id,
         sent.direction,
         sent.interaction_key,
-        bool_or(answer.in_reply_to_key is not null) as answered
+        bool_or(answer.interaction_key is not null) as answered
     from summary_rows($as_of) sent
-    left join answers answer
+    semi join several s on s.person_id = sent.person_id and s.key = sent.interaction_key
+    left join summary_rows($as_of) answer
         on answer.person_id = sent.person_id
         and answer.account = sent.account
         and answer.in_reply_to_key = sent.interaction_key
         and answer.direction <> sent.direction
     where sent.channel = 'email'
     group by all
+),
+
+messages as (
+    select person_id, 'outbound' as direction, outbound_answered as answered
+    from summary_reply_keys
+    where sent_outbound and not in_several_accounts
+    union all
+    select person_id, 'inbound', inbound_answered
+    from summary_reply_keys
+    where sent_inbound and not in_several_accounts
+    union all
+    select person_id, direction, answered from several_messages
 )
 
 select
@@ -184,23 +220,58 @@ from messages
 group by person_id;
 
 -- Who opened each thread with this person: the direction of its first message to or from
--- them.
+-- them, ties in time going by key. The first time each way decides it; only a thread
+-- whose first messages either way share their time needs its rows read again.
+create or replace temp table summary_threads as
+select
+    person_id,
+    coalesce(thread_key, interaction_key) as thread,
+    min(occurred_at) filter (where direction = 'outbound') as first_outbound_at,
+    min(occurred_at) filter (where direction = 'inbound') as first_inbound_at
+from summary_rows($as_of)
+where channel = 'email'
+group by all;
+
 create or replace temp table summary_initiation as
 with
+
+tied as (
+    select person_id, thread, first_outbound_at as first_at
+    from summary_threads
+    where first_outbound_at = first_inbound_at
+),
+
+tie_breaks as (
+    select t.person_id, t.thread, arg_min(i.direction, i.interaction_key) as opened_by
+    from summary_rows($as_of) i
+    join tied t
+        on t.person_id = i.person_id
+        and t.thread = coalesce(i.thread_key, i.interaction_key)
+        and t.first_at = i.occurred_at
+    where i.channel = 'email'
+    group by all
+),
 
 threads as (
     select
         person_id,
-        coalesce(thread_key, interaction_key) as thread,
-        arg_min(direction, (occurred_at, interaction_key)) as opened_by
-    from summary_rows($as_of)
-    where channel = 'email'
-    group by all
+        thread,
+        case
+            when first_inbound_at is null or first_outbound_at < first_inbound_at
+                then 'outbound'
+            when first_outbound_at is null or first_inbound_at < first_outbound_at
+                then 'inbound'
+        end as opened_by
+    from summary_threads
 )
 
-select person_id, avg((opened_by = 'outbound')::int) as initiation_share, count(*) as threads
-from threads
-group by person_id;
+select
+    t.person_id,
+    avg((coalesce(t.opened_by, b.opened_by) = 'outbound')::int) as initiation_share,
+    count(*) as threads
+from threads t
+left join tie_breaks b using (person_id, thread)
+group by t.person_id;
 
 -- Messages one side sent since last hearing from the other (a meeting answers both).
 create or replace temp table summary_streaks as
