@@ -360,29 +360,6 @@ qualify row_number() over (
     partition by reply.account, reply.message_key order by parent.sent_at desc
 ) = 1;
 
--- The dedupe keys (core.interactions.dedupe_key) more than one message, meeting or logged
--- contact read here carries: only their rows can be a copy of another, so only they go
--- through the numbering of copies below, which otherwise sorts every row. (A key counted
--- twice for one source, a meeting on two calendars, only sends a few rows that way for
--- nothing: a copy is never missed.)
-create or replace temp table shared_dedupe_keys as
-select dedupe_key
-from (
-    select dedupe_key from classified_messages where in_scope
-    union all
-    select event_dedupe_key(e.ical_uid, e.start_at, e.organizer, e.attendees)
-    from raw.events e
-    semi join interaction_scope s
-        on s.kind = 'meeting' and s.account = e.account and s.source_key = e.event_key
-    union all
-    select 'log:' || l.source_key
-    from logged_contacts l
-    semi join interaction_scope s
-        on s.kind = 'meeting' and s.account = l.account and s.source_key = l.source_key
-)
-group by dedupe_key
-having count(*) > 1;
-
 -- By name: a warehouse whose columns sit in another order (added by a migration) still
 -- gets each value in its own column.
 insert into core.interactions by name
@@ -637,30 +614,16 @@ owners as (
 -- invite on two of their calendars: of the copies one owner holds (one dedupe_key, one
 -- person, one direction) one counts, the others are noise. The copy that counts is one
 -- that counts on its own if any, then the first by account and key: never row order.
--- A row whose key no other source carries is the only copy.
-flagged as (
+copies as (
     select
         m.*,
         o.owner,
-        m.dedupe_key is null or s.dedupe_key is not null as may_have_copies
+        row_number() over (
+            partition by o.owner, m.dedupe_key, m.person_id, m.direction
+            order by m.noise_reason is not null, m.account, m.interaction_key
+        ) as copy_number
     from marked m
     join owners o using (account)
-    left join shared_dedupe_keys s using (dedupe_key)
-),
-
-copies as (
-    select * exclude (may_have_copies), 1 as copy_number
-    from flagged
-    where not may_have_copies
-    union all
-    select
-        * exclude (may_have_copies),
-        row_number() over (
-            partition by owner, dedupe_key, person_id, direction
-            order by noise_reason is not null, account, interaction_key
-        ) as copy_number
-    from flagged
-    where may_have_copies
 )
 
 select
@@ -677,7 +640,6 @@ from copies;
 -- Read: its space is given back now rather than when the connection closes.
 drop table classified_messages;
 drop table message_replies;
-drop table shared_dedupe_keys;
 
 insert into core.interaction_changes (person_id) select person_id from people_in_scope();
 
