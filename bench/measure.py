@@ -101,6 +101,7 @@ def rebuild(path: str, explain: bool = False, memory_limit: str | None = None) -
     `memory_limit` overrides it, to see what a cap costs in time.
     """
     from assets.tables import MODEL_TABLES, build_table
+    from engine.warehouse import connection_settings
 
     config = model_config(path)
     memory_limit = memory_limit or config.warehouse.memory_limit
@@ -108,6 +109,9 @@ def rebuild(path: str, explain: bool = False, memory_limit: str | None = None) -
         if memory_limit:
             # Bound, and DuckDB says what is wrong with a value it cannot read.
             con.execute("set memory_limit = ?", [memory_limit])
+        # The spill bound the pipeline's connections get (engine/warehouse.py).
+        spill = connection_settings(path)["max_temp_directory_size"]
+        con.execute("set max_temp_directory_size = ?", [spill])
         at_start = peak_rss_of_this_process()
         timed = TimedConnection(con, explain=explain)
         started = time.perf_counter()

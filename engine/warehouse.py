@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import re
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -553,13 +554,33 @@ def lock_holder(message: str) -> str:
     return f"process {pid} ({command})" if command else f"process {pid}"
 
 
+# DuckDB may fill this share of the free space on the warehouse's disk with what it
+# spills beyond warehouse.memory_limit (its `.tmp` folder beside the file), measured when
+# a connection opens. DuckDB's own bound is 90% of it: one runaway build would leave a
+# laptop without disk. A build that needs more fails as if out of memory, and is retried
+# without the memory cap (assets/tables.py, build_table).
+TEMP_SHARE_OF_FREE_DISK = 0.5
+
+
+def connection_settings(path: Path | str, memory_limit: str | None = None) -> dict[str, str]:
+    """The DuckDB settings every connection that builds the warehouse at `path` opens with:
+    the memory cap, if any, and a bound on what spills to disk (TEMP_SHARE_OF_FREE_DISK)."""
+    settings = {"memory_limit": memory_limit} if memory_limit else {}
+    try:
+        free = shutil.disk_usage(Path(path).resolve().parent).free
+    except OSError:  # a folder not there yet: DuckDB's own bound applies
+        return settings
+    settings["max_temp_directory_size"] = f"{int(free * TEMP_SHARE_OF_FREE_DISK) // 2**20}MiB"
+    return settings
+
+
 def _connect_with_retry(
     path: Path, timeout_s: float, memory_limit: str | None = None,
     serving: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + timeout_s
     delay = 0.05
-    settings = {"memory_limit": memory_limit} if memory_limit else {}
+    settings = connection_settings(path, memory_limit)
     while True:
         try:
             return duckdb.connect(str(path), config=settings)

@@ -79,6 +79,28 @@ def test_reply_rates_latencies_initiation_and_streaks(model):
     )
 
 
+def test_who_opened_a_thread_goes_by_key_when_both_sides_wrote_at_the_same_moment(model):
+    a = "a@x.example"
+    at = datetime.fromisoformat("2026-05-01T10:00+00:00")
+
+    def keyed(message, key):
+        message.message_key = key
+        return message
+
+    con = model([
+        # T1 and T2: the user and a wrote at the same second; the smaller key opened it.
+        keyed(mail(ME, [a], at, thread="T1"), "k-a"),
+        keyed(mail(a, [ME], at, thread="T1"), "k-b"),
+        keyed(mail(a, [ME], at + timedelta(days=1), thread="T2"), "k-c"),
+        keyed(mail(ME, [a], at + timedelta(days=1), thread="T2"), "k-d"),
+        # T3: a opened it, the user answered a minute later.
+        keyed(mail(a, [ME], at + timedelta(days=2), thread="T3"), "k-e"),
+        keyed(mail(ME, [a], at + timedelta(days=2, minutes=1), thread="T3"), "k-f"),
+    ])
+    got = row(con, "select initiation_share, threads from marts.contact_summaries")
+    assert got == (pytest.approx(1 / 3), 3)  # T1 by the user; T2 and T3 by a
+
+
 def test_tie_strength_components_by_hand(model):
     a = "a@x.example"
     t = datetime.fromisoformat

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -496,6 +497,17 @@ def test_the_warehouse_connection_takes_the_configured_memory_cap(tmp_path):
     with warehouse.connect() as con:
         assert con.execute("select current_setting('memory_limit')").fetchall() == [
             ("1.3 GiB",)]  # DuckDB shows 1500 MB in GiB, rounded
+
+
+def test_the_warehouse_connection_spills_at_most_half_the_free_disk(tmp_path, monkeypatch):
+    # DuckDB's own bound is 90% of the free space: a runaway build would fill a laptop.
+    free = 20 * 2**30
+    monkeypatch.setattr("engine.warehouse.shutil.disk_usage",
+                        lambda path: SimpleNamespace(total=100 * 2**30, used=80 * 2**30, free=free))
+    warehouse = Warehouse(path=str(tmp_path / "w.duckdb"), memory_limit="1500MB")
+    with warehouse.connect() as con:
+        assert con.execute("select current_setting('max_temp_directory_size')").fetchall() == [
+            ("10.0 GiB",)]
 
 
 def test_dormant_means_cold_for_long_not_silent_a_year_on_a_slow_rhythm(model):

@@ -206,14 +206,19 @@ where not (select yes from everything);
 -- (after the insert). A full build writes one null instead: "everyone". The reader
 -- empties the table.
 
--- (Empty on a full build, where the null says it all: the scope side is emptied first,
--- which spares the join.)
+-- The scope of an incremental build, and nothing on a full build: a full build's scope is
+-- every key, which the statements matching rows against it (deleting or counting what is
+-- in scope, finding whose rows change) would otherwise have to hold and match row by row,
+-- while a full build empties or counts whole tables instead.
+create or replace temp view incremental_scope as
+select * from interaction_scope where (select reason is null from interaction_rebuild);
+
+-- (Empty on a full build, where the null says it all.)
 create or replace temp macro people_in_scope() as table
 select distinct i.person_id
 from core.interactions i
-semi join (
-    select * from interaction_scope where (select reason is null from interaction_rebuild)
-) s on s.account = i.account and s.source_key = i.interaction_key and s.kind = i.channel;
+semi join incremental_scope s
+    on s.account = i.account and s.source_key = i.interaction_key and s.kind = i.channel;
 
 insert into core.interaction_changes (person_id)
 select null where (select reason is not null from interaction_rebuild);
@@ -227,7 +232,7 @@ where (select reason is not null from interaction_rebuild);
 
 delete from core.interactions i
 where exists (
-    select 1 from interaction_scope s
+    select 1 from incremental_scope s
     where s.account = i.account and s.source_key = i.interaction_key
       and s.kind = i.channel
 );
@@ -255,7 +260,7 @@ from raw.messages m
 semi join (
     select distinct account, in_reply_to from scoped where in_reply_to is not null
 ) r on r.account = m.account and r.in_reply_to = m.rfc_message_id
-anti join interaction_scope s
+anti join incremental_scope s
     on s.kind = 'email' and s.account = m.account and s.source_key = m.message_key;
 
 -- What the rows need of those messages, and no more: the address lists shrink to
@@ -643,24 +648,38 @@ where (select reason is not null from interaction_rebuild);
 
 delete from core.interaction_sources s
 where exists (
-    select 1 from interaction_scope c
+    select 1 from incremental_scope c
     where c.kind = s.kind and c.account = s.account and c.source_key = s.source_key
 );
 
+-- What was read: on a full build every raw row (all of them are in scope), else the rows
+-- in scope.
 insert into core.interaction_sources (kind, account, calendar_id, source_key, loaded_at)
+select 'email', account, null, message_key, loaded_at
+from raw.messages
+where (select reason is not null from interaction_rebuild)
+union all
+select 'meeting', account, calendar_id, event_key, loaded_at
+from raw.events
+where (select reason is not null from interaction_rebuild)
+union all
+select 'meeting', account, null, source_key, loaded_at
+from logged_contacts
+where (select reason is not null from interaction_rebuild)
+union all
 select 'email', m.account, null, m.message_key, m.loaded_at
 from raw.messages m
-semi join interaction_scope s
+semi join incremental_scope s
     on s.kind = 'email' and s.account = m.account and s.source_key = m.message_key
 union all
 select 'meeting', e.account, e.calendar_id, e.event_key, e.loaded_at
 from raw.events e
-semi join interaction_scope s
+semi join incremental_scope s
     on s.kind = 'meeting' and s.account = e.account and s.source_key = e.event_key
 union all
 select 'meeting', l.account, null, l.source_key, l.loaded_at
 from logged_contacts l
-semi join interaction_scope s
+semi join incremental_scope s
     on s.kind = 'meeting' and s.account = l.account and s.source_key = l.source_key;
 
 delete from core.interaction_identities;
@@ -679,9 +698,12 @@ select
     coalesce(reason, 'only what changed in raw.*'),
     (select count(*) from interaction_scope where kind = 'email'),
     (select count(*) from interaction_scope where kind = 'meeting'),
-    (select count(*) from core.interactions i
-     semi join interaction_scope s
-        on s.account = i.account and s.source_key = i.interaction_key
-        and s.kind = i.channel),
+    -- (A full build wrote every row.)
+    (select count(*) from core.interactions
+     where (select reason is not null from interaction_rebuild))
+    + (select count(*) from core.interactions i
+       semi join incremental_scope s
+          on s.account = i.account and s.source_key = i.interaction_key
+          and s.kind = i.channel),
     $sql_fingerprint
 from interaction_rebuild;

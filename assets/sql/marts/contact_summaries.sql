@@ -79,76 +79,119 @@ delete from marts.contact_summaries s
 where (select reason is null from summary_rebuild)
   and s.person_id in (select person_id from summary_scope);
 
-insert into marts.contact_summaries by name
+-- The rows of the people in scope that count, as of $as_of. A macro, not a table or a
+-- query step: each statement below scans core.interactions for the columns it needs,
+-- which costs a fraction of a second, where a step read by several parts of one query is
+-- held whole (the 10M store did not fit under the memory cap that way).
+create or replace temp macro summary_rows(as_of) as table
+select *
+from core.interactions
+where not is_noise and direction <> 'copied' and occurred_at <= as_of
+  and person_id in (select person_id from summary_scope);
+
+-- The statements below each build one part of a person's row as a temporary table, one
+-- row per person; the insert at the end joins them. Each is a plain aggregation, join
+-- or window over rows that DuckDB can spill to disk, so a store of any size builds under
+-- the memory cap (one query holding all of them at once did not).
+create or replace temp table summary_counts as
+select
+    person_id,
+    min(occurred_at) as first_contact_at,
+    max(occurred_at) as last_contact_at,
+    -- An exchange completes when someone answers the other, or when you meet.
+    max(occurred_at) filter (where is_reply or channel = 'meeting') as last_two_way_at,
+    max(occurred_at) filter (where direction = 'inbound') as last_inbound_at,
+    max(occurred_at) filter (where direction = 'outbound') as last_outbound_at,
+    max(occurred_at) filter (where channel = 'meeting') as last_meeting_at,
+    -- Whether their latest message answered the user's or opened something new
+    -- decides who holds the ball. Ties in time go by key (here and below), so that a
+    -- person redone alone comes out as in a full build.
+    arg_max(is_reply, (occurred_at, interaction_key)) filter (where direction = 'inbound')
+        as last_inbound_was_reply,
+    count(*) filter (where occurred_at > $as_of - interval 30 day) as interactions_30d,
+    count(*) filter (where occurred_at > $as_of - interval 90 day) as interactions_90d,
+    count(*) filter (where occurred_at > $as_of - interval 365 day) as interactions_365d,
+    -- Sums of fractions in exact decimals: a double's sum depends on the order rows
+    -- arrive in, and a person redone alone must come out as in a full build.
+    coalesce(sum(weight::decimal(38, 18)) filter (
+        where occurred_at > $as_of - interval 30 day), 0)::double as weighted_30d,
+    coalesce(sum(weight::decimal(38, 18)) filter (
+        where occurred_at > $as_of - interval 90 day), 0)::double as weighted_90d,
+    coalesce(sum(weight::decimal(38, 18)) filter (
+        where occurred_at > $as_of - interval 365 day), 0)::double as weighted_365d,
+    count(*) filter (where direction = 'outbound') as messages_sent,
+    count(*) filter (where direction = 'inbound') as messages_received,
+    count(*) filter (where channel = 'meeting') as meetings,
+    count(*) filter (where channel = 'meeting' and is_one_on_one) as meetings_one_on_one,
+    count(*) filter (where channel = 'meeting' and not is_one_on_one) as meetings_group,
+    count(*) filter (where channel = 'meeting' and in_person) as meetings_in_person,
+    count(*) filter (where channel = 'meeting' and on_video) as meetings_video,
+    coalesce(sum(duration_minutes::decimal(38, 12)) filter (
+        where channel = 'meeting'), 0)::double / 60.0 as meeting_hours,
+    coalesce(sum(duration_minutes::decimal(38, 12)) filter (
+        where channel = 'meeting' and occurred_at > $as_of - interval 365 day), 0)::double
+        / 60.0 as meeting_hours_365d,
+    -- Contact with nobody else on it: mail to or from them alone, or a meeting.
+    bool_or(channel = 'meeting' or n_participants = 1) as has_personal
+from summary_rows($as_of)
+group by person_id;
+
+-- How fast each side answers: medians over the replies alone, grouped by person and
+-- direction (a median keeps every value of its group in memory, so it gets the fewest).
+create or replace temp table summary_reply_times as
+select
+    person_id,
+    median(reply_latency_s) filter (where direction = 'inbound') / 3600.0
+        as their_median_reply_hours,
+    median(reply_latency_s) filter (where direction = 'outbound') / 3600.0
+        as your_median_reply_hours
+from summary_rows($as_of)
+where is_reply and direction in ('inbound', 'outbound')
+group by person_id;
+
+-- Each message either way, and whether the other side answered it (a reply naming it):
+-- one aggregation over the messages and the replies together, by the key a message has
+-- and a reply names, instead of joining the two (both are most of the rows). A message
+-- counts once per direction whichever accounts hold it, and it is answered when a reply
+-- in the same account names it; that is read from the aggregation directly when the key
+-- is in one account, and worked out account by account for the few keys in several.
+create or replace temp table summary_reply_keys as
+select
+    person_id,
+    key,
+    min(account) <> max(account) as in_several_accounts,
+    bool_or(not is_answer and direction = 'outbound') as sent_outbound,
+    bool_or(not is_answer and direction = 'inbound') as sent_inbound,
+    bool_or(is_answer and direction <> 'outbound') as outbound_answered,
+    bool_or(is_answer and direction <> 'inbound') as inbound_answered
+from (
+    select person_id, account, interaction_key as key, direction, false as is_answer
+    from summary_rows($as_of)
+    where channel = 'email'
+    union all
+    select person_id, account, in_reply_to_key, direction, true
+    from summary_rows($as_of)
+    where in_reply_to_key is not null
+)
+group by person_id, key;
+
+create or replace temp table summary_reply_rates as
 with
 
-interactions as (
-    select
-        person_id, account, interaction_key, occurred_at, channel, direction, thread_key,
-        n_participants, weight, is_reply, reply_latency_s, in_reply_to_key, duration_minutes,
-        in_person, on_video, is_one_on_one
-    from core.interactions
-    where not is_noise and direction <> 'copied' and occurred_at <= $as_of
-      and person_id in (select person_id from summary_scope)
+several as (
+    select person_id, key from summary_reply_keys where in_several_accounts
 ),
 
-per_person as (
-    select
-        person_id,
-        min(occurred_at) as first_contact_at,
-        max(occurred_at) as last_contact_at,
-        -- An exchange completes when someone answers the other, or when you meet.
-        max(occurred_at) filter (where is_reply or channel = 'meeting') as last_two_way_at,
-        max(occurred_at) filter (where direction = 'inbound') as last_inbound_at,
-        max(occurred_at) filter (where direction = 'outbound') as last_outbound_at,
-        max(occurred_at) filter (where channel = 'meeting') as last_meeting_at,
-        -- Whether their latest message answered the user's or opened something new
-        -- decides who holds the ball. Ties in time go by key (here and below), so that a
-        -- person redone alone comes out as in a full build.
-        arg_max(is_reply, (occurred_at, interaction_key)) filter (where direction = 'inbound')
-            as last_inbound_was_reply,
-        count(*) filter (where occurred_at > $as_of - interval 30 day) as interactions_30d,
-        count(*) filter (where occurred_at > $as_of - interval 90 day) as interactions_90d,
-        count(*) filter (where occurred_at > $as_of - interval 365 day) as interactions_365d,
-        -- Sums of fractions in exact decimals: a double's sum depends on the order rows
-        -- arrive in, and a person redone alone must come out as in a full build.
-        coalesce(sum(weight::decimal(38, 18)) filter (
-            where occurred_at > $as_of - interval 30 day), 0)::double as weighted_30d,
-        coalesce(sum(weight::decimal(38, 18)) filter (
-            where occurred_at > $as_of - interval 90 day), 0)::double as weighted_90d,
-        coalesce(sum(weight::decimal(38, 18)) filter (
-            where occurred_at > $as_of - interval 365 day), 0)::double as weighted_365d,
-        count(*) filter (where direction = 'outbound') as messages_sent,
-        count(*) filter (where direction = 'inbound') as messages_received,
-        median(reply_latency_s) filter (where direction = 'inbound' and is_reply) / 3600.0
-            as their_median_reply_hours,
-        median(reply_latency_s) filter (where direction = 'outbound' and is_reply) / 3600.0
-            as your_median_reply_hours,
-        count(*) filter (where channel = 'meeting') as meetings,
-        count(*) filter (where channel = 'meeting' and is_one_on_one) as meetings_one_on_one,
-        count(*) filter (where channel = 'meeting' and not is_one_on_one) as meetings_group,
-        count(*) filter (where channel = 'meeting' and in_person) as meetings_in_person,
-        count(*) filter (where channel = 'meeting' and on_video) as meetings_video,
-        coalesce(sum(duration_minutes::decimal(38, 12)) filter (
-            where channel = 'meeting'), 0)::double / 60.0 as meeting_hours,
-        coalesce(sum(duration_minutes::decimal(38, 12)) filter (
-            where channel = 'meeting' and occurred_at > $as_of - interval 365 day), 0)::double
-            / 60.0 as meeting_hours_365d,
-        -- Contact with nobody else on it: mail to or from them alone, or a meeting.
-        bool_or(channel = 'meeting' or n_participants = 1) as has_personal
-    from interactions
-    group by person_id
-),
-
--- Each message either way, and whether the other side answered it (a reply naming it).
-messages as (
+-- Keys in several accounts: each message with whether a reply in its account names it.
+several_messages as (
     select
         sent.person_id,
         sent.direction,
         sent.interaction_key,
         bool_or(answer.interaction_key is not null) as answered
-    from interactions sent
-    left join interactions answer
+    from summary_rows($as_of) sent
+    semi join several s on s.person_id = sent.person_id and s.key = sent.interaction_key
+    left join summary_rows($as_of) answer
         on answer.person_id = sent.person_id
         and answer.account = sent.account
         and answer.in_reply_to_key = sent.interaction_key
@@ -157,117 +200,151 @@ messages as (
     group by all
 ),
 
-reply_rates as (
-    select
-        person_id,
-        avg(answered::int) filter (where direction = 'outbound') as their_reply_rate,
-        avg(answered::int) filter (where direction = 'inbound') as your_reply_rate
-    from messages
-    group by person_id
+messages as (
+    select person_id, 'outbound' as direction, outbound_answered as answered
+    from summary_reply_keys
+    where sent_outbound and not in_several_accounts
+    union all
+    select person_id, 'inbound', inbound_answered
+    from summary_reply_keys
+    where sent_inbound and not in_several_accounts
+    union all
+    select person_id, direction, answered from several_messages
+)
+
+select
+    person_id,
+    avg(answered::int) filter (where direction = 'outbound') as their_reply_rate,
+    avg(answered::int) filter (where direction = 'inbound') as your_reply_rate
+from messages
+group by person_id;
+
+-- Who opened each thread with this person: the direction of its first message to or from
+-- them, ties in time going by key. The first time each way decides it; only a thread
+-- whose first messages either way share their time needs its rows read again.
+create or replace temp table summary_threads as
+select
+    person_id,
+    coalesce(thread_key, interaction_key) as thread,
+    min(occurred_at) filter (where direction = 'outbound') as first_outbound_at,
+    min(occurred_at) filter (where direction = 'inbound') as first_inbound_at
+from summary_rows($as_of)
+where channel = 'email'
+group by all;
+
+create or replace temp table summary_initiation as
+with
+
+tied as (
+    select person_id, thread, first_outbound_at as first_at
+    from summary_threads
+    where first_outbound_at = first_inbound_at
 ),
 
--- Who opened each thread with this person: the direction of its first message to or from them.
-threads as (
-    select
-        person_id,
-        coalesce(thread_key, interaction_key) as thread,
-        arg_min(direction, (occurred_at, interaction_key)) as opened_by
-    from interactions
-    where channel = 'email'
+tie_breaks as (
+    select t.person_id, t.thread, arg_min(i.direction, i.interaction_key) as opened_by
+    from summary_rows($as_of) i
+    join tied t
+        on t.person_id = i.person_id
+        and t.thread = coalesce(i.thread_key, i.interaction_key)
+        and t.first_at = i.occurred_at
+    where i.channel = 'email'
     group by all
 ),
 
-initiation as (
-    select person_id, avg((opened_by = 'outbound')::int) as initiation_share, count(*) as threads
-    from threads
-    group by person_id
-),
+threads as (
+    select
+        person_id,
+        thread,
+        case
+            when first_inbound_at is null or first_outbound_at < first_inbound_at
+                then 'outbound'
+            when first_outbound_at is null or first_inbound_at < first_outbound_at
+                then 'inbound'
+        end as opened_by
+    from summary_threads
+)
+
+select
+    t.person_id,
+    avg((coalesce(t.opened_by, b.opened_by) = 'outbound')::int) as initiation_share,
+    count(*) as threads
+from threads t
+left join tie_breaks b using (person_id, thread)
+group by t.person_id;
 
 -- Messages one side sent since last hearing from the other (a meeting answers both).
-streaks as (
-    select
-        i.person_id,
-        count(*) filter (
-            where i.direction = 'outbound'
-              and i.occurred_at > coalesce(greatest(p.last_inbound_at, p.last_meeting_at), '-infinity')
-        ) as unanswered_outbound_streak,
-        count(*) filter (
-            where i.direction = 'inbound'
-              and i.occurred_at > coalesce(greatest(p.last_outbound_at, p.last_meeting_at), '-infinity')
-        ) as unanswered_inbound_streak
-    from interactions i
-    join per_person p using (person_id)
-    group by i.person_id
-),
+create or replace temp table summary_streaks as
+select
+    i.person_id,
+    count(*) filter (
+        where i.direction = 'outbound'
+          and i.occurred_at > coalesce(greatest(p.last_inbound_at, p.last_meeting_at), '-infinity')
+    ) as unanswered_outbound_streak,
+    count(*) filter (
+        where i.direction = 'inbound'
+          and i.occurred_at > coalesce(greatest(p.last_outbound_at, p.last_meeting_at), '-infinity')
+    ) as unanswered_inbound_streak
+from summary_rows($as_of) i
+join summary_counts p using (person_id)
+group by i.person_id;
 
 -- The rhythm is that of contact between the user and them: mail with nobody else on it,
 -- and meetings. Group mail (a thread with several people, an introduction the user makes)
 -- follows the group's or the introduction's timing, not the tie's, and its extra short
 -- gaps make a slow tie look quicker than it is. Someone seen only in group mail keeps
 -- all of it. The silence still ends at any contact (last_contact_at).
+--
+-- Contact within $session_gap_days of the previous one continues the same conversation,
+-- so a three-day thread is one touchpoint, not three. A gap is the silence between one
+-- touchpoint's end and the next one's start: the same quantity as the current silence,
+-- so the two can be compared. That is the time from each contact to the one before it
+-- where that is more than $session_gap_days, so one pass in time order finds every gap
+-- (contacts at the same moment count once: the second one is no new touchpoint).
+create or replace temp table summary_rhythm as
+with
+
 contacts as (
-    select distinct i.person_id, i.occurred_at
-    from interactions i
-    join per_person p using (person_id)
+    select i.person_id, i.occurred_at
+    from summary_rows($as_of) i
+    join summary_counts p using (person_id)
     where i.channel = 'meeting' or i.n_participants = 1 or not p.has_personal
 ),
 
--- Contact within $session_gap_days of the previous one continues the same conversation,
--- so a three-day thread is one touchpoint, not three.
-flagged as (
+ordered as (
     select
         person_id,
         occurred_at,
-        coalesce(
-            date_diff('second', lag(occurred_at) over w, occurred_at) / 86400.0
-                > $session_gap_days,
-            true
-        ) as starts_touchpoint
+        lag(occurred_at) over (partition by person_id order by occurred_at) as previous_at
     from contacts
-    window w as (partition by person_id order by occurred_at)
 ),
 
-numbered as (
-    select
-        *,
-        sum(starts_touchpoint::int) over (
-            partition by person_id order by occurred_at rows unbounded preceding
-        ) as touchpoint
-    from flagged
-),
-
-touchpoints as (
-    select person_id, touchpoint, min(occurred_at) as began_at, max(occurred_at) as ended_at
-    from numbered
-    group by all
-),
-
--- A gap is the silence between one touchpoint's end and the next one's start: the same
--- quantity as the current silence, so the two can be compared.
 gaps as (
     select
         person_id,
-        began_at,
-        date_diff('second', lag(ended_at) over w, began_at) as gap_seconds
-    from touchpoints
-    window w as (partition by person_id order by touchpoint)
-),
+        occurred_at,
+        case
+            when previous_at < occurred_at
+             and date_diff('second', previous_at, occurred_at) / 86400.0 > $session_gap_days
+                then date_diff('second', previous_at, occurred_at)
+        end as gap_seconds
+    from ordered
+)
 
 -- The mean gap, not the median: a silence is judged against the tail of someone's gaps,
 -- and for bursty contact the median understates that tail while the mean tracks it.
-rhythm as (
-    select
-        person_id,
-        count(gap_seconds) + 1 as touchpoints,
-        count(gap_seconds) as n_gaps,
-        min(began_at) as first_touchpoint_at,
-        -- Whole seconds summed: exact, whatever order the rows come in.
-        sum(gap_seconds) / count(gap_seconds) / 86400.0 as mean_gap_days,
-        quantile_cont(gap_seconds / 86400.0, 0.9) as p90_gap_days
-    from gaps
-    group by person_id
-)
+select
+    person_id,
+    count(gap_seconds) + 1 as touchpoints,
+    count(gap_seconds) as n_gaps,
+    min(occurred_at) as first_touchpoint_at,
+    -- Whole seconds summed: exact, whatever order the rows come in.
+    sum(gap_seconds) / count(gap_seconds) / 86400.0 as mean_gap_days,
+    quantile_cont(gap_seconds / 86400.0, 0.9) as p90_gap_days
+from gaps
+group by person_id;
 
+insert into marts.contact_summaries by name
 select
     p.person_id,
     p.first_contact_at,
@@ -285,8 +362,8 @@ select
     p.weighted_365d,
     p.messages_sent,
     p.messages_received,
-    p.their_median_reply_hours,
-    p.your_median_reply_hours,
+    reply_times.their_median_reply_hours,
+    reply_times.your_median_reply_hours,
     reply_rates.their_reply_rate,
     reply_rates.your_reply_rate,
     initiation.initiation_share,
@@ -305,11 +382,12 @@ select
     rhythm.first_touchpoint_at,
     rhythm.mean_gap_days,
     rhythm.p90_gap_days
-from per_person p
-left join reply_rates using (person_id)
-left join initiation using (person_id)
-left join streaks using (person_id)
-left join rhythm using (person_id);
+from summary_counts p
+left join summary_reply_times reply_times using (person_id)
+left join summary_reply_rates reply_rates using (person_id)
+left join summary_initiation initiation using (person_id)
+left join summary_streaks streaks using (person_id)
+left join summary_rhythm rhythm using (person_id);
 
 insert into marts.contact_summary_builds (
     built_at, as_of, mode, reason, people_rebuilt, fingerprint
