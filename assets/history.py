@@ -10,8 +10,10 @@ days it lacks (a year on the first run, the day just ended on later ones), so th
 run and the UI's *Materialize all* keep it whole without a backfill.
 """
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -23,7 +25,15 @@ from assets.model import interactions, relationship_status
 from assets.resources import Settings, WarehouseResource
 from assets.tables import markdown_table
 from engine.config import KeepwarmConfig
-from engine.warehouse import SQL_DIR, WRITER_TAGS, fetch_one, run_sql_file, sql_fingerprint
+from engine.warehouse import (
+    SQL_DIR,
+    WRITER_TAGS,
+    fetch_one,
+    parameters_of,
+    run_sql_file,
+    sql_fingerprint,
+    sql_statements,
+)
 
 HISTORY_GROUP = "history"
 SUNDAY = 6  # date.weekday()
@@ -31,6 +41,8 @@ STATUS_HISTORY = AssetKey(["marts", "status_history"])
 BACKTEST = AssetKey(["marts", "backtest"])
 # The marts a status depends on, in build order.
 _STATUS_TABLES = ("contact_summaries", "contact_metrics", "relationship_status")
+# The head of a statement that builds a table from a query, up to the query.
+_CREATE_AS = re.compile(r"^create or replace table [a-z_.]+ as\s*$", re.IGNORECASE | re.MULTILINE)
 _SNAPSHOT_COLUMNS = (
     "person_id, status, last_contact_at, touchpoints, tie_strength, dunbar_layer, "
     "days_silent, usual_gap_days, silence_probability, attention_rank"
@@ -68,26 +80,51 @@ def statuses_over(
         raise ValueError("statuses_over needs its moments oldest first")
     (people,) = fetch_one(con, "select count(*) from marts.contact_summaries")
     per_chain = max(1, _CHAIN_PERSON_MOMENTS // max(people, 1))
+    # What does not depend on the moment is worked out once: each file's fingerprint, and
+    # the status query with its parameters.
+    builds = [(SQL_DIR / "marts" / f"{table}.sql") for table in _STATUS_TABLES[:-1]]
+    fingerprints = {path: sql_fingerprint(path, params) for path in builds}
+    status_path = SQL_DIR / "marts" / f"{_STATUS_TABLES[-1]}.sql"
+    status_query = snapshot_query(status_path)
+    status_params = {name: params.get(name) for name in parameters_of(status_path)}
     for start in range(0, len(moments), per_chain):
         con.begin()
         try:
             for n, as_of in enumerate(moments[start:start + per_chain]):
-                for table in _STATUS_TABLES:
-                    path = SQL_DIR / "marts" / f"{table}.sql"
+                for path in builds:
                     run_sql_file(con, path, {
                         **params, "as_of": as_of, "full_rebuild": n == 0,
-                        "sql_fingerprint": sql_fingerprint(path, params)}, comments=False)
-                    if table == "contact_summaries":
+                        "sql_fingerprint": fingerprints[path]}, comments=False)
+                    if path.stem == "contact_summaries":
                         # Builds in one transaction share built_at (now() is when it
                         # began), so the one before is dropped: "the latest build" must
                         # be this moment's for the marts and for the next moment.
                         con.execute("delete from marts.contact_summary_builds "
                                     "where built_at = now() and as_of < $as_of",
                                     {"as_of": as_of})
-                query = f"select {_SNAPSHOT_COLUMNS} from marts.relationship_status"
-                yield as_of, con.sql(query).to_arrow_table()
+                # marts.relationship_status is read by nothing later in the chain, so its
+                # file's query is run for the snapshot's columns alone rather than built
+                # into the table and read back: the reasons and next steps it words for
+                # every tie are never computed (about a third of its cost a day).
+                yield as_of, con.sql(status_query, params=status_params).to_arrow_table()
         finally:
             con.rollback()
+
+
+def snapshot_query(path: Path) -> str:
+    """The snapshot's columns of the query that `path` builds its table from.
+
+    `path` is one `create or replace table <name> as <query>` statement followed by its
+    COMMENT ON statements; the query is taken as it stands, parameters and all, so a past
+    status is the mart's own rule.
+    """
+    builds = [s for s in sql_statements(path) if _CREATE_AS.search(s)]
+    if len(builds) != 1:
+        raise ValueError(f"{path.name} must build one table with `create or replace ... as`")
+    head, query = _CREATE_AS.split(builds[0], maxsplit=1)
+    if any(line.strip() and not line.strip().startswith("--") for line in head.splitlines()):
+        raise ValueError(f"{path.name}: something precedes its `create or replace ... as`")
+    return f"select {_SNAPSHOT_COLUMNS} from (\n{query}\n)"
 
 
 def end_of_day(day: date) -> datetime:
