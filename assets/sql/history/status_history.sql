@@ -1,15 +1,16 @@
 -- One row per tie per day: the status and strength the model gave it as of the end of that
--- day. Each daily partition replaces its own rows ($snapshot_date) from the statuses
--- computed as of that day's end, which arrive as the view status_snapshot.
+-- day. Each day of $snapshot_dates replaces its own rows from the statuses computed as of
+-- that day's end, which arrive, several days at once, as the view status_snapshot (its
+-- snapshot_date says which day a row belongs to).
 
-delete from marts.status_history where snapshot_date = $snapshot_date;
+delete from marts.status_history where list_contains($snapshot_dates::date[], snapshot_date);
 
 insert into marts.status_history (
     snapshot_date, person_id, status, tie_strength, dunbar_layer, days_silent, usual_gap_days,
     silence_probability, attention_rank
 )
 select
-    $snapshot_date::date as snapshot_date,
+    snapshot_date,
     person_id,
     status,
     tie_strength,
