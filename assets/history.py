@@ -114,17 +114,24 @@ def statuses_over(
 def snapshot_query(path: Path) -> str:
     """The snapshot's columns of the query that `path` builds its table from.
 
-    `path` is one `create or replace table <name> as <query>` statement followed by its
-    COMMENT ON statements; the query is taken as it stands, parameters and all, so a past
-    status is the mart's own rule.
+    `path` must be one `create or replace table <name> as <query>` statement followed by
+    COMMENT ON statements only; the query is taken as it stands, parameters and all, so a
+    past status is the mart's own rule.
     """
-    builds = [s for s in sql_statements(path) if _CREATE_AS.search(s)]
-    if len(builds) != 1:
-        raise ValueError(f"{path.name} must build one table with `create or replace ... as`")
-    head, query = _CREATE_AS.split(builds[0], maxsplit=1)
-    if any(line.strip() and not line.strip().startswith("--") for line in head.splitlines()):
-        raise ValueError(f"{path.name}: something precedes its `create or replace ... as`")
+    build, *rest = [_code(s) for s in sql_statements(path)]
+    head, query = [*_CREATE_AS.split(build, maxsplit=1), ""][:2]
+    if head.strip() or not query or not all(s.lower().startswith("comment on ") for s in rest):
+        raise ValueError(f"{path.name} is not one `create or replace table ... as` query "
+                         "followed by its COMMENT ON statements")
     return f"select {_SNAPSHOT_COLUMNS} from (\n{query}\n)"
+
+
+def _code(statement: str) -> str:
+    """`statement` without the comment lines it begins with."""
+    lines = statement.splitlines()
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
+        lines.pop(0)
+    return "\n".join(lines)
 
 
 def end_of_day(day: date) -> datetime:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pytest
 from dagster import materialize
 
 from assets.history import (
@@ -18,6 +19,7 @@ from assets.history import (
     run_backtest,
     snapshot_day,
     snapshot_days,
+    snapshot_query,
     status_history,
     statuses_as_of,
 )
@@ -115,6 +117,40 @@ def test_a_year_of_snapshots_in_chains_equals_one_whole_rebuild_a_day(model, tmp
     assert whole.sort(key).equals(chained.select(whole.columns).sort(key))
     assert set(chained["status"]) >= {"active", "cold"}
     assert con.execute("from marts.relationship_status order by person_id").fetchall() == now
+
+
+def test_a_run_stopped_half_way_keeps_the_days_it_committed(model, tmp_path, monkeypatch):
+    # Snapshots are committed a few days at a time: each day yielded is committed, and a
+    # run stopped after the first yield keeps that group of days and nothing after it.
+    con = model(every_five_days("a@x.example", 60, 10))
+    _, config = make_config(tmp_path, me={"addresses": [ME]})
+    monkeypatch.setattr("assets.history._DAYS_PER_COMMIT", 2)
+    days = [date(2026, 5, 1) + timedelta(days=n) for n in range(5)]
+    run = snapshot_days(con, config.model_params(), days)
+    assert next(run) == days[0]
+    run.close()
+    held = con.execute("select distinct snapshot_date from marts.status_history "
+                       "order by 1").fetchall()
+    assert held == [(days[0],), (days[1],)]
+    # The rest, run again: every day once, the first two as they were.
+    assert list(snapshot_days(con, config.model_params(), days[2:])) == days[2:]
+    rows = con.execute("select snapshot_date, days_silent from marts.status_history "
+                       "order by 1").fetchall()
+    # Contact every 5 days at 09:00/10:00 from 60 days before AS_OF (31 May): 27 April,
+    # 2 May, 7 May; end of 1 May -> 4.6 days silent, end of 2 May -> 0.6.
+    assert rows == [(days[0], 4.6), (days[1], 0.6), (days[2], 1.6), (days[3], 2.6),
+                    (days[4], 3.6)]
+
+
+def test_the_snapshot_query_is_the_status_files_own_or_none(tmp_path):
+    query = snapshot_query(ROOT / "assets" / "sql" / "marts" / "relationship_status.sql")
+    assert query.startswith("select person_id, status, ") and "$cold_probability" in query
+    bad = tmp_path / "bad.sql"
+    for text in ("select 1;\n", "set threads = 1;\ncreate or replace table t as\nselect 1;\n",
+                 "create or replace table t as\nselect 1;\ndelete from t;\n"):
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=r"bad\.sql"):
+            snapshot_query(bad)
 
 
 def test_backtest_by_hand(model, tmp_path):
