@@ -38,13 +38,18 @@ from bench.networks import model_config  # noqa: E402
 
 MARTS = ["job_changes", "open_loops", "introductions", "key_dates"]
 # The marts' own temporary tables, if a file makes any, are dropped with its connection.
-_WRITES = ("create or replace table", "insert into", "create temp table",
-           "create or replace temp table")
+_WRITES = (
+    "create or replace table",
+    "insert into",
+    "create temp table",
+    "create or replace temp table",
+)
 
 
 def _git(*args: str) -> str:
-    return subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(REPO), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def base_ref() -> str:
@@ -68,8 +73,9 @@ def _connect(path: str, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
     con.execute("set enable_progress_bar = false")
     if memory_limit:
         con.execute("set memory_limit = ?", [memory_limit])
-    con.execute("set max_temp_directory_size = ?",
-                [connection_settings(path)["max_temp_directory_size"]])
+    con.execute(
+        "set max_temp_directory_size = ?", [connection_settings(path)["max_temp_directory_size"]]
+    )
     return con
 
 
@@ -88,12 +94,21 @@ def prepare(size: str, dest: str, memory_limit: str | None) -> dict:
             built = build_table(con, schema, table, params, full=True, memory_cap=memory_limit)
             if "memory_cap_exceeded" in built:
                 uncapped.append(f"{schema}.{table}")
-    return {"path": str(target), "seconds": time.perf_counter() - started,
-            "uncapped_retries": uncapped}
+    return {
+        "path": str(target),
+        "seconds": time.perf_counter() - started,
+        "uncapped_retries": uncapped,
+    }
 
 
-def run_file(path: str, table: str, ref: str | None, memory_limit: str | None,
-             explain: bool = False, keep_as: str | None = None) -> dict:
+def run_file(
+    path: str,
+    table: str,
+    ref: str | None,
+    memory_limit: str | None,
+    explain: bool = False,
+    keep_as: str | None = None,
+) -> dict:
     """Run one mart's file on the copy at `path`, statement by statement, and time each.
 
     No retry without the cap: running out of memory is the answer. `keep_as` renames the
@@ -105,8 +120,13 @@ def run_file(path: str, table: str, ref: str | None, memory_limit: str | None,
     params = model_config(path).model_params()
     with tempfile.TemporaryDirectory() as tmp:
         statements = sql_statements(sql_file(table, ref, Path(tmp)))
-    figures: dict[str, Any] = {"table": table, "sql": ref or "working tree",
-                               "memory_limit": memory_limit, "statements": [], "hottest": {}}
+    figures: dict[str, Any] = {
+        "table": table,
+        "sql": ref or "working tree",
+        "memory_limit": memory_limit,
+        "statements": [],
+        "hottest": {},
+    }
     with _connect(path, memory_limit) as con:
         at_start = peak_rss_of_this_process()
         con.execute("set preserve_insertion_order = false")
@@ -114,8 +134,9 @@ def run_file(path: str, table: str, ref: str | None, memory_limit: str | None,
         started = time.perf_counter()
         try:
             for number, statement in enumerate(statements, 1):
-                code = "\n".join(line for line in statement.splitlines()
-                                 if not line.lstrip().startswith("--")).strip()
+                code = "\n".join(
+                    line for line in statement.splitlines() if not line.lstrip().startswith("--")
+                ).strip()
                 if code.lower().startswith("comment on"):
                     con.execute(statement)
                     continue
@@ -124,8 +145,9 @@ def run_file(path: str, table: str, ref: str | None, memory_limit: str | None,
                 label = f"{number}: {' '.join(code.split()[:5])[:60]}"
                 began = time.perf_counter()
                 if explain and code.lower().startswith(_WRITES):
-                    plan = con.execute("explain (analyze, format json) " + statement,
-                                       bound).fetchall()
+                    plan = con.execute(
+                        "explain (analyze, format json) " + statement, bound
+                    ).fetchall()
                     figures["hottest"][label] = hottest_operators(json.loads(plan[0][1]))
                 else:
                     con.execute(statement, bound)
@@ -147,8 +169,9 @@ def run_file(path: str, table: str, ref: str | None, memory_limit: str | None,
 
 
 def _child(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -166,11 +189,18 @@ def side_by_side(path: str, base: str, memory_limit: str | None, rounds: int) ->
                 sql = [f"--sql={ref}"] if ref else []
                 load = _load()
                 figures = _child("time", path, table, *sql, *limit)
-                rows.append({"table": table, "sql": ref or "branch",
-                             "seconds": figures["seconds"], "rows": figures.get("rows"),
-                             "peak_rss_mib": figures["peak_rss_mib"],
-                             "out_of_memory": figures.get("out_of_memory"),
-                             "load_before": load, "load_after": _load()})
+                rows.append(
+                    {
+                        "table": table,
+                        "sql": ref or "branch",
+                        "seconds": figures["seconds"],
+                        "rows": figures.get("rows"),
+                        "peak_rss_mib": figures["peak_rss_mib"],
+                        "out_of_memory": figures.get("out_of_memory"),
+                        "load_before": load,
+                        "load_after": _load(),
+                    }
+                )
     return {"base": base, "memory_limit": memory_limit, "runs": rows}
 
 
@@ -186,9 +216,11 @@ def compare(path: str, base: str) -> dict:
                 "rows_base": con.execute(f"select count(*) from {a}").fetchone()[0],
                 "rows_branch": con.execute(f"select count(*) from {b}").fetchone()[0],
                 "base_except_branch": con.execute(
-                    f"select count(*) from (from {a} except all from {b})").fetchone()[0],
+                    f"select count(*) from (from {a} except all from {b})"
+                ).fetchone()[0],
                 "branch_except_base": con.execute(
-                    f"select count(*) from (from {b} except all from {a})").fetchone()[0],
+                    f"select count(*) from (from {b} except all from {a})"
+                ).fetchone()[0],
             }
             con.execute(f"drop table {a}")
             con.execute(f"drop table {b}")
@@ -197,8 +229,7 @@ def compare(path: str, base: str) -> dict:
 
 def main(argv: list[str]) -> None:
     kind, *rest = argv
-    flags = {f.split("=", 1)[0]: (f.split("=", 1) + [""])[1] for f in rest
-             if f.startswith("--")}
+    flags = {f.split("=", 1)[0]: [*f.split("=", 1), ""][1] for f in rest if f.startswith("--")}
     args = [a for a in rest if not a.startswith("--")]
     limit = flags.get("--memory-limit")
     if kind == "prepare":
@@ -206,8 +237,9 @@ def main(argv: list[str]) -> None:
     elif kind == "time":
         figures = run_file(args[0], args[1], flags.get("--sql"), limit, "--explain" in flags)
     elif kind == "side":
-        figures = side_by_side(args[0], flags.get("--base") or base_ref(), limit,
-                               int(flags.get("--rounds") or 1))
+        figures = side_by_side(
+            args[0], flags.get("--base") or base_ref(), limit, int(flags.get("--rounds") or 1)
+        )
     elif kind == "compare":
         figures = compare(args[0], flags.get("--base") or base_ref())
     else:
