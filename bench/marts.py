@@ -11,6 +11,12 @@ working tree's, and `compare` checks that two versions build the same rows.
     python bench/marts.py time COPY TABLE [--sql=REF] [--memory-limit=450MB] [--explain]
     python bench/marts.py side COPY [--base=REF] [--memory-limit=450MB] [--rounds=1]
     python bench/marts.py compare COPY [--base=REF]
+    python bench/marts.py exercise COPY DEST
+
+`exercise` copies a prepared network and plants what the simulator never makes, so that
+`compare` on the copy goes through every path: birthday events whose title names someone
+(in another case, after an invitee's, or no one), and people who move to a new sender
+domain (a second address of theirs, some after a silence, some spelt with a tag).
 
 SIZE is a bench/networks.py size label (1m, 3m, 10m); REF defaults to the merge base with
 main. Each command prints JSON.
@@ -227,6 +233,69 @@ def compare(path: str, base: str) -> dict:
     return {"base": base, "tables": found}
 
 
+# What `exercise` plants. Titles: half of the birthday events lose their invitees, and a
+# title begins with a person's name (as written, upper-cased, or lower-cased with a
+# suffix), or with no one's, or there is none; a few names are emptied. Moves: one sender
+# in ten gets a second address at a new domain, written upper-cased or with a tag, used
+# for their mail from 2025-11 on; for every other mover the three months before are
+# silent, so that the silence rule both passes and fails.
+_EXERCISE = """
+update raw.events set
+    attendees = case when hash(event_key) % 2 = 0 then [] else attendees end,
+    summary = case hash(event_key) % 5
+        when 0 then (select display_name from core.people
+                     where person_id = (select min(person_id) from core.people
+                                        where person_id >= md5(event_key)))
+                    || ': birthday'
+        when 1 then upper((select display_name from core.people
+                           where person_id = (select max(person_id) from core.people
+                                              where person_id <= md5(event_key))))
+        when 2 then lower((select display_name from core.people
+                           where person_id = (select min(person_id) from core.people
+                                              where person_id >= md5(event_key))))
+                    || ' turns 40'
+        when 3 then 'Birthday of someone else'
+        else null end
+where event_type = 'birthday';
+update core.people set display_name = '' where hash(person_id) % 997 = 0;
+
+create temp table movers as
+select address, person_id,
+       split_part(address, '@', 1) || '@moved-' || (hash(address) % 7) || '.example' as moved,
+       hash(address) % 20 = 0 as silent
+from core.identities
+where not is_self and hash(address) % 10 = 0;
+insert into core.identities by name
+select i.* replace (m.moved as address) from core.identities i join movers m using (address);
+update raw.messages set from_addrs = [{
+        'address': case when hash(message_key) % 2 = 0 then upper(m.moved)
+                        else replace(m.moved, '@', '+news@') end,
+        'name': from_addrs[1].name}]
+from movers m
+where m.address = normalize_address(raw.messages.from_addrs[1].address)
+  and sent_at >= timestamptz '2025-11-01 00:00:00+00';
+delete from raw.messages
+where sent_at between timestamptz '2025-08-01 00:00:00+00' and timestamptz '2025-11-01 00:00:00+00'
+  and normalize_address(from_addrs[1].address) in (select address from movers where silent);
+"""
+
+
+def exercise(path: str, dest: str) -> dict:
+    """A copy of the prepared network at `path` with _EXERCISE's rows planted."""
+    import shutil
+
+    shutil.copyfile(path, dest)
+    with duckdb.connect(dest) as con:
+        con.execute(_EXERCISE)
+        titled = con.execute(
+            "select count(*) from raw.events where event_type = 'birthday' and summary is not null"
+        ).fetchone()[0]
+        moved = con.execute(
+            "select count(*) from raw.messages where from_addrs[1].address ilike '%moved-%'"
+        ).fetchone()[0]
+    return {"path": dest, "titled_birthdays": titled, "messages_from_new_domains": moved}
+
+
 def main(argv: list[str]) -> None:
     kind, *rest = argv
     flags = {f.split("=", 1)[0]: [*f.split("=", 1), ""][1] for f in rest if f.startswith("--")}
@@ -240,6 +309,8 @@ def main(argv: list[str]) -> None:
         figures = side_by_side(
             args[0], flags.get("--base") or base_ref(), limit, int(flags.get("--rounds") or 1)
         )
+    elif kind == "exercise":
+        figures = exercise(args[0], args[1])
     elif kind == "compare":
         figures = compare(args[0], flags.get("--base") or base_ref())
     else:
