@@ -98,7 +98,7 @@ received_candidates as (
 ),
 
 -- Everyone a candidate names: the only people the checks below look up in presence, which
--- is the whole history. Narrowed to them once, it is read once more, not four times over.
+-- is the whole history. Narrowed to them, it is read once more, not four times over.
 involved as (
     select person_a_id as person_id from made_candidates
     union
@@ -107,10 +107,15 @@ involved as (
     select newcomer_id from received_candidates
 ),
 
+-- Their rows of presence (they are people, being in it), read afresh from
+-- core.interactions: a second reader of presence itself would make DuckDB keep it whole.
 seen as (
-    select p.*
-    from presence p
-    semi join involved using (person_id)
+    select
+        account, interaction_key, channel, direction, person_id, occurred_at, thread_key,
+        n_participants
+    from core.interactions
+    where not is_noise and occurred_at <= $as_of
+      and person_id in (select person_id from involved)
 ),
 
 made as (
