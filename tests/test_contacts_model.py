@@ -192,6 +192,33 @@ def test_a_birthday_event_is_whose_contact_google_made_it_from(con, model):
     ]
 
 
+
+def test_a_birthday_event_with_no_contact_or_invitee_is_whose_name_begins_its_title(con, model):
+    apply_contacts(con, ME, "vcard", [
+        _contact("c1", "Lee Park", [LEE]),
+        _contact("c2", "Jo Chen", [JO]),
+    ], now=utc(2026, 1, 1))  # fmt: skip
+    # Titles kept (the user opted in): the name in any case, then anything; a title that
+    # begins with no one's name, and one that names Lee only later, are no one's.
+    titled = [
+        (utc(2026, 6, 12), "LEE PARK: birthday"),
+        (utc(2026, 6, 20), "jo chen turns 40"),
+        (utc(2026, 6, 25), "Birthday of someone else"),
+        (utc(2026, 6, 27), "Cake for Lee Park"),
+    ]
+    events = [
+        replace(meeting(at, 24 * 60, [], event_type="birthday"), summary=title)
+        for at, title in titled
+    ]
+    model(_mails(), events)
+    assert con.execute(
+        "select person_id, date, next_occurrence, source from marts.key_dates "
+        "where kind = 'birthday' order by person_id").fetchall() == [
+        (JO, "--06-20", date(2026, 6, 20), "gcal"),
+        (LEE, "--06-12", date(2026, 6, 12), "gcal"),
+    ]
+
+
 PERSONAL = "me.personal@gmail.com"
 
 

@@ -84,26 +84,6 @@ made_candidates as (
     where m.from_user and list_has_all(a.to_ids, m.others)
 ),
 
-made as (
-    select
-        'made' as kind,
-        c.account, c.interaction_key, c.thread_key, c.occurred_at,
-        null as introducer_id,
-        c.person_a_id,
-        c.person_b_id
-    from made_candidates c
-    where not exists (
-        select 1
-        from presence a
-        join presence b using (account, interaction_key)
-        where a.person_id = c.person_a_id and b.person_id = c.person_b_id
-          and a.occurred_at < c.occurred_at
-    )
-    qualify row_number() over (
-        partition by c.person_a_id, c.person_b_id order by c.occurred_at, c.interaction_key
-    ) = 1
-),
-
 -- The user must be addressed, To or Cc: a blind copy of X's note to N is an FYI, not an
 -- introduction of the user. N may be in either header: "cc'ing N, who can help" is the
 -- commonest way to bring someone in.
@@ -115,6 +95,47 @@ received_candidates as (
     from two_others m
     join addressed a using (account, interaction_key)
     where not m.from_user and m.sender_id is not null and a.user_addressed
+),
+
+-- Everyone a candidate names: the only people the checks below look up in presence, which
+-- is the whole history. Narrowed to them, it is read once more, not four times over.
+involved as (
+    select person_a_id as person_id from made_candidates
+    union
+    select person_b_id from made_candidates
+    union
+    select newcomer_id from received_candidates
+),
+
+-- Their rows of presence (they are people, being in it), read afresh from
+-- core.interactions: a second reader of presence itself would make DuckDB keep it whole.
+seen as (
+    select
+        account, interaction_key, channel, direction, person_id, occurred_at, thread_key,
+        n_participants
+    from core.interactions
+    where not is_noise and occurred_at <= $as_of
+      and person_id in (select person_id from involved)
+),
+
+made as (
+    select
+        'made' as kind,
+        c.account, c.interaction_key, c.thread_key, c.occurred_at,
+        null as introducer_id,
+        c.person_a_id,
+        c.person_b_id
+    from made_candidates c
+    where not exists (
+        select 1
+        from seen a
+        join seen b using (account, interaction_key)
+        where a.person_id = c.person_a_id and b.person_id = c.person_b_id
+          and a.occurred_at < c.occurred_at
+    )
+    qualify row_number() over (
+        partition by c.person_a_id, c.person_b_id order by c.occurred_at, c.interaction_key
+    ) = 1
 ),
 
 -- A stranger's pitch copying a colleague of theirs is not a referral: the introducer is
@@ -129,7 +150,7 @@ received as (
         c.newcomer_id as person_b_id
     from received_candidates c
     where not exists (
-        select 1 from presence p
+        select 1 from seen p
         where p.person_id = c.newcomer_id and p.occurred_at < c.occurred_at
     )
       and c.introducer_id in (select person_id from ties)
@@ -157,11 +178,11 @@ made_sides as (
 made_follow_ups as (
     select s.interaction_key, s.account, spoke.interaction_key as follow_up_key, spoke.occurred_at
     from made_sides s
-    join presence spoke
+    join seen spoke
         on spoke.person_id = s.person_id
         and spoke.direction in ('inbound', 'meeting')
         and spoke.occurred_at > s.occurred_at
-    join presence heard
+    join seen heard
         on heard.account = spoke.account and heard.interaction_key = spoke.interaction_key
         and heard.person_id = s.other_id
 ),
@@ -170,7 +191,7 @@ made_follow_ups as (
 received_follow_ups as (
     select i.interaction_key, i.account, p.interaction_key as follow_up_key, p.occurred_at
     from received i
-    join presence p
+    join seen p
         on p.person_id = i.person_b_id
         and p.direction in ('inbound', 'outbound', 'meeting')
         and p.occurred_at > i.occurred_at

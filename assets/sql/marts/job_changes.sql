@@ -35,14 +35,23 @@ from_contacts as (
     where p.person_id is not null
 ),
 
+-- Mail from each sender as written: when it began and ended. Folded per spelling first,
+-- so that the address is normalised once per sender, not once per message.
+senders as (
+    select from_addrs[1].address as written, min(sent_at) as first_at, max(sent_at) as last_at
+    from raw.messages
+    where len(from_addrs) > 0
+    group by written
+),
+
 -- Mail from each of a person's domains: when it began and ended.
 sent as (
     select i.person_id, split_part(i.address, '@', 2) as domain,
-           min(m.sent_at) as first_at, max(m.sent_at) as last_at
-    from raw.messages m
+           min(s.first_at) as first_at, max(s.last_at) as last_at
+    from senders s
     join core.identities i
-        on i.address = normalize_address(m.from_addrs[1].address, keep := $split_addresses)
-    where len(m.from_addrs) > 0 and not i.is_self
+        on i.address = normalize_address(s.written, keep := $split_addresses)
+    where not i.is_self
     group by all
 ),
 

@@ -8,20 +8,17 @@ ties as (
     select person_id, display_name from marts.contact_metrics where is_tie
 ),
 
+-- Mail inside the window only, and that is all this file needs: a thread's latest message
+-- is a loop only when it falls inside the window, and then every later message of the
+-- thread does too; a meeting's follow-up comes after the meeting, itself inside it.
+-- Reading the whole history for those few weeks was most of the mart's time.
 mail as (
     select *
     from core.interactions
     where not is_noise and channel = 'email' and direction in ('inbound', 'outbound')
       and occurred_at <= $as_of
+      and occurred_at > $as_of - to_seconds($loop_window_days * 86400)
       and person_id in (select person_id from ties)
-),
-
--- Threads with a message inside the window: only their latest message can be a loop, and
--- they are few beside the whole history.
-recent_threads as (
-    select distinct person_id, coalesce(thread_key, interaction_key) as thread
-    from mail
-    where occurred_at > $as_of - to_seconds($loop_window_days * 86400)
 ),
 
 -- The latest message of each thread with each person. When it opened the thread or
@@ -30,9 +27,6 @@ recent_threads as (
 thread_ends as (
     select mail.*
     from mail
-    semi join recent_threads r
-        on r.person_id = mail.person_id
-        and r.thread = coalesce(mail.thread_key, mail.interaction_key)
     qualify row_number() over (
         partition by person_id, coalesce(thread_key, interaction_key)
         order by occurred_at desc, interaction_key
