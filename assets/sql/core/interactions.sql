@@ -298,16 +298,25 @@ read_messages as (
 -- spellings: gathering each message's lookups back into a list is an aggregation whose
 -- lists DuckDB holds in memory, past any cap at a few million messages (twice the CPU,
 -- 2 s more at 3M messages, for a footprint that stays within the cap).
+-- A message has one sender, so each spelling of one is normalised once and joined back,
+-- which gathers nothing into lists. (From the headers again, not from read_messages: a
+-- second reader of that would make DuckDB hold every message in memory.)
+sender_spellings as (
+    select written, normalize_address(written, keep := $split_addresses) as address
+    from (select distinct sender_spelling as written from message_headers())
+),
+
 messages as (
     select
         m.* exclude (recipient_spellings, sender_spelling),
-        normalize_address(m.sender_spelling, keep := $split_addresses) as sender,
+        s.address as sender,
         coalesce(list_distinct(list_transform(
             m.recipient_spellings, lambda w: normalize_address(w, keep := $split_addresses))),
             []::varchar[]) as recipients,
         list_filter(recipients, lambda r: not list_contains(u.addresses, r)) as others
     from read_messages m
     cross join user_addresses u
+    left join sender_spellings s on s.written = m.sender_spelling
     -- Drafts were never sent and spam was never a conversation.
     where not list_has_any(m.labels, ['DRAFT', 'SPAM'])
 ),
@@ -382,9 +391,9 @@ message_people as (
     select
         c.account, c.message_key, c.thread_key, c.sent_at, c.bulk_reason, c.allow_listed,
         c.dedupe_key,
-        'outbound' as direction, r.address as address,
+        'outbound' as direction, unnest(c.others) as address,
         len(c.others) as n_participants
-    from in_scope c, unnest(c.others) as r(address)
+    from in_scope c
     where c.outbound
     union all
     -- Mail the user received: the sender, and anyone copied alongside the user.
@@ -398,9 +407,11 @@ message_people as (
     select
         c.account, c.message_key, c.thread_key, c.sent_at, c.bulk_reason, c.allow_listed,
         c.dedupe_key,
-        'copied', r.address, len(c.recipients)
-    from in_scope c, unnest(c.recipients) as r(address)
-    where not c.outbound and r.address <> c.sender
+        -- Unnested in the select list, filtered first: a lateral unnest filtered against
+        -- its own row's sender is planned as a join of every message with its recipients.
+        'copied', unnest(list_filter(c.recipients, lambda r: r <> c.sender)), len(c.recipients)
+    from in_scope c
+    where not c.outbound
 ),
 
 message_interactions as (
