@@ -623,30 +623,51 @@ owners as (
 
 -- The same message read from two sources, or two mailboxes of one person, and the same
 -- invite on two of their calendars: of the copies one owner holds (one dedupe_key, one
--- person, one direction) one counts, the others are noise. The copy that counts is one
--- that counts on its own if any, then the first by account and key: never row order.
+-- person, one direction) one counts, the others are noise (marked by the update below).
 copies as (
-    select
-        m.*,
-        o.owner,
-        row_number() over (
-            partition by o.owner, m.dedupe_key, m.person_id, m.direction
-            order by m.noise_reason is not null, m.account, m.interaction_key
-        ) as copy_number
+    select m.*, o.owner
     from marked m
     join owners o using (account)
 )
 
-select
-    * exclude (copy_number) replace (coalesce(
-        noise_reason,
-        case when copy_number > 1 then 'duplicate: another copy of it counts' end
-    ) as noise_reason),
-    coalesce(
-        noise_reason,
-        case when copy_number > 1 then 'duplicate: another copy of it counts' end
-    ) is not null as is_noise
+select *, noise_reason is not null as is_noise
 from copies;
+
+-- The rows just written: on a full build all of them, else those in scope. (A macro, so
+-- that each reader below scans the table rather than sharing a step held in memory.)
+create or replace temp macro written_rows() as table
+select * from core.interactions
+where (select reason is not null from interaction_rebuild)
+union all
+select i.*
+from core.interactions i
+semi join incremental_scope s
+    on s.account = i.account and s.source_key = i.interaction_key and s.kind = i.channel;
+
+-- Which copy counts: one that counts on its own if any, then the first by account and key,
+-- never row order. Numbered here, among the rows whose dedupe_key more than one message,
+-- meeting or logged contact carries, not in the insert: a window there sorted every row
+-- with all its columns (the costliest step of a full build) to find a few copies.
+update core.interactions i
+set noise_reason = coalesce(i.noise_reason, 'duplicate: another copy of it counts'),
+    is_noise = true
+from (
+    select channel, account, interaction_key, person_id, direction
+    from written_rows()
+    semi join (
+        select dedupe_key
+        from written_rows()
+        group by dedupe_key
+        having min(account) <> max(account) or min(interaction_key) <> max(interaction_key)
+    ) using (dedupe_key)
+    qualify row_number() over (
+        partition by owner, dedupe_key, person_id, direction
+        order by noise_reason is not null, account, interaction_key
+    ) > 1
+) d
+where d.channel = i.channel and d.account = i.account
+  and d.interaction_key = i.interaction_key
+  and d.person_id is not distinct from i.person_id and d.direction = i.direction;
 
 -- Read: its space is given back now rather than when the connection closes.
 drop table classified_messages;
