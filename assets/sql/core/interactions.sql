@@ -298,16 +298,25 @@ read_messages as (
 -- spellings: gathering each message's lookups back into a list is an aggregation whose
 -- lists DuckDB holds in memory, past any cap at a few million messages (twice the CPU,
 -- 2 s more at 3M messages, for a footprint that stays within the cap).
+-- A message has one sender, so each spelling of one is normalised once and joined back,
+-- which gathers nothing into lists. (From the headers again, not from read_messages: a
+-- second reader of that would make DuckDB hold every message in memory.)
+sender_spellings as (
+    select written, normalize_address(written, keep := $split_addresses) as address
+    from (select distinct sender_spelling as written from message_headers())
+),
+
 messages as (
     select
         m.* exclude (recipient_spellings, sender_spelling),
-        normalize_address(m.sender_spelling, keep := $split_addresses) as sender,
+        s.address as sender,
         coalesce(list_distinct(list_transform(
             m.recipient_spellings, lambda w: normalize_address(w, keep := $split_addresses))),
             []::varchar[]) as recipients,
         list_filter(recipients, lambda r: not list_contains(u.addresses, r)) as others
     from read_messages m
     cross join user_addresses u
+    left join sender_spellings s on s.written = m.sender_spelling
     -- Drafts were never sent and spam was never a conversation.
     where not list_has_any(m.labels, ['DRAFT', 'SPAM'])
 ),
@@ -382,9 +391,9 @@ message_people as (
     select
         c.account, c.message_key, c.thread_key, c.sent_at, c.bulk_reason, c.allow_listed,
         c.dedupe_key,
-        'outbound' as direction, r.address as address,
+        'outbound' as direction, unnest(c.others) as address,
         len(c.others) as n_participants
-    from in_scope c, unnest(c.others) as r(address)
+    from in_scope c
     where c.outbound
     union all
     -- Mail the user received: the sender, and anyone copied alongside the user.
@@ -398,9 +407,11 @@ message_people as (
     select
         c.account, c.message_key, c.thread_key, c.sent_at, c.bulk_reason, c.allow_listed,
         c.dedupe_key,
-        'copied', r.address, len(c.recipients)
-    from in_scope c, unnest(c.recipients) as r(address)
-    where not c.outbound and r.address <> c.sender
+        -- Unnested in the select list, filtered first: a lateral unnest filtered against
+        -- its own row's sender is planned as a join of every message with its recipients.
+        'copied', unnest(list_filter(c.recipients, lambda r: r <> c.sender)), len(c.recipients)
+    from in_scope c
+    where not c.outbound
 ),
 
 message_interactions as (
@@ -612,30 +623,51 @@ owners as (
 
 -- The same message read from two sources, or two mailboxes of one person, and the same
 -- invite on two of their calendars: of the copies one owner holds (one dedupe_key, one
--- person, one direction) one counts, the others are noise. The copy that counts is one
--- that counts on its own if any, then the first by account and key: never row order.
+-- person, one direction) one counts, the others are noise (marked by the update below).
 copies as (
-    select
-        m.*,
-        o.owner,
-        row_number() over (
-            partition by o.owner, m.dedupe_key, m.person_id, m.direction
-            order by m.noise_reason is not null, m.account, m.interaction_key
-        ) as copy_number
+    select m.*, o.owner
     from marked m
     join owners o using (account)
 )
 
-select
-    * exclude (copy_number) replace (coalesce(
-        noise_reason,
-        case when copy_number > 1 then 'duplicate: another copy of it counts' end
-    ) as noise_reason),
-    coalesce(
-        noise_reason,
-        case when copy_number > 1 then 'duplicate: another copy of it counts' end
-    ) is not null as is_noise
+select *, noise_reason is not null as is_noise
 from copies;
+
+-- The rows just written: on a full build all of them, else those in scope. (A macro, so
+-- that each reader below scans the table rather than sharing a step held in memory.)
+create or replace temp macro written_rows() as table
+select * from core.interactions
+where (select reason is not null from interaction_rebuild)
+union all
+select i.*
+from core.interactions i
+semi join incremental_scope s
+    on s.account = i.account and s.source_key = i.interaction_key and s.kind = i.channel;
+
+-- Which copy counts: one that counts on its own if any, then the first by account and key,
+-- never row order. Numbered here, among the rows whose dedupe_key more than one message,
+-- meeting or logged contact carries, not in the insert: a window there sorted every row
+-- with all its columns (the costliest step of a full build) to find a few copies.
+update core.interactions i
+set noise_reason = coalesce(i.noise_reason, 'duplicate: another copy of it counts'),
+    is_noise = true
+from (
+    select channel, account, interaction_key, person_id, direction
+    from written_rows()
+    semi join (
+        select dedupe_key
+        from written_rows()
+        group by dedupe_key
+        having min(account) <> max(account) or min(interaction_key) <> max(interaction_key)
+    ) using (dedupe_key)
+    qualify row_number() over (
+        partition by owner, dedupe_key, person_id, direction
+        order by noise_reason is not null, account, interaction_key
+    ) > 1
+) d
+where d.channel = i.channel and d.account = i.account
+  and d.interaction_key = i.interaction_key
+  and d.person_id is not distinct from i.person_id and d.direction = i.direction;
 
 -- Read: its space is given back now rather than when the connection closes.
 drop table classified_messages;
