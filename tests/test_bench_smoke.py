@@ -4,6 +4,8 @@ it compares like with like, and a rule changed on one side only fails here)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pytest
 
@@ -112,3 +114,18 @@ def test_the_fitted_exponent_is_the_log_log_slope():
     assert bench.fitted_exponent([1e4, 1e5, 1e6], [1.0, 10.0, 100.0]) == pytest.approx(1.0)
     assert bench.fitted_exponent([1e4, 1e6], [2.0, 20.0]) == pytest.approx(0.5)
     assert bench.fitted_exponent([1e4], [1.0]) is None
+
+
+def test_the_reader_floors_cut_one_header_block_per_message():
+    """bench/reader_floors.py's roads parse as many messages as mailbox.mbox finds, each
+    block ending at its blank line (the floors time those blocks, not whole messages)."""
+    import mailbox
+
+    from bench.reader_floors import header_blocks, run_polars_floor, run_pyarrow_floor
+
+    path = Path(__file__).parent / "fixtures" / "mail" / "spamassassin-easy-ham-1-first300.mbox"
+    blocks = header_blocks(path.read_bytes())
+    assert len(blocks) == len(mailbox.mbox(str(path))) > 0
+    assert not any(b"\n\n" in block for block in blocks)
+    assert all(block.lower().count(b"message-id:") <= 1 for block in blocks)
+    assert run_polars_floor(path) == run_pyarrow_floor(path) == len(blocks)
