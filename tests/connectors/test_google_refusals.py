@@ -17,12 +17,14 @@ from google.oauth2.credentials import Credentials
 
 from connectors.google import QuotaLimiter
 from connectors.google.auth import AuthError
+from connectors.google.calendar_api import build_calendar_service
 from connectors.google.gmail import sync_gmail
+from connectors.google.gmail_api import build_gmail_service
 from connectors.google.people import sync_contacts
 from connectors.google.people_api import build_people_service
 from tests.emulators.calendar import StoredCalendar
 from tests.emulators.gmail import GmailMailbox
-from tests.emulators.helpers import CAL_ACCOUNT, calendar_service, gmail_service, sync_primary
+from tests.emulators.helpers import CAL_ACCOUNT, sync_primary
 from tests.emulators.http import api_not_enabled, google_error
 from tests.emulators.people import AddressBook
 
@@ -33,23 +35,33 @@ REAUTH = f"Run `keepwarm auth google --account {ME} --client-secrets CLIENT.json
 UNLIMITED = QuotaLimiter.for_ceiling(10**9)
 
 
+def stored_token(emulator: Any) -> Credentials:
+    """A token as `keepwarm auth google` stores it: access token "t", and a refresh token
+    that the emulator's `/token` exchanges for a new access token, as Google's does."""
+    return Credentials(token="t", refresh_token="refresh-secret-value",
+                       token_uri=emulator.endpoint + "token",
+                       client_id="cid.apps.googleusercontent.com",
+                       client_secret="client-secret-value")
+
+
 def read_mail(factory: Callable[..., Any]) -> tuple[Any, Callable[[], object]]:
     emulator = factory()
     emulator.add_mailbox(GmailMailbox(ME), token="t")
-    return emulator, lambda: list(
-        sync_gmail(gmail_service(emulator, "t"), ME, None, limiter=UNLIMITED))
+    service = build_gmail_service(stored_token(emulator), emulator.endpoint)
+    return emulator, lambda: list(sync_gmail(service, ME, None, limiter=UNLIMITED))
 
 
 def read_calendar(factory: Callable[..., Any]) -> tuple[Any, Callable[[], object]]:
     emulator = factory()
     emulator.add_calendar(ME, StoredCalendar(ME, primary=True), token="t")
-    return emulator, lambda: list(sync_primary(calendar_service(emulator, "t")))
+    service = build_calendar_service(stored_token(emulator), emulator.endpoint)
+    return emulator, lambda: list(sync_primary(service))
 
 
 def read_contacts(factory: Callable[..., Any]) -> tuple[Any, Callable[[], object]]:
     emulator = factory()
     emulator.add_book(AddressBook(ME), token="t")
-    service = build_people_service(Credentials(token="t"), emulator.endpoint)
+    service = build_people_service(stored_token(emulator), emulator.endpoint)
     return emulator, lambda: list(sync_contacts(service, ME, None, limiter=UNLIMITED))
 
 
@@ -118,3 +130,23 @@ def test_a_token_without_the_scope_names_it_and_the_access_to_grant(api):
     assert refused(run) == (
         f"The Google token for {ME} may not read {reading} (HTTP 403: it lacks {scopes}). "
         f"{REAUTH} to sign in again and grant {grant}.")
+
+
+def test_a_token_google_will_not_accept_even_refreshed_asks_to_sign_in_again(api):
+    """A 401 that a fresh access token does not mend (the client refreshes on a 401 by
+    itself; a token of another account or project is refused still): signing in again is
+    the fix, whichever API refused, and keepwarm does not retry it."""
+    emulator, run, reading, _, _ = api
+    emulator.refusal = (401, google_error(
+        401, "Request had invalid authentication credentials. Expected OAuth 2 access token, "
+        "login cookie or other valid authentication credential.", "authError",
+        "UNAUTHENTICATED"))
+    assert refused(run) == (
+        f"Google did not accept the token for {ME} (HTTP 401) while reading {reading}. "
+        f"{REAUTH} to sign in again.")
+    refreshes = [form for form in emulator.oauth_requests
+                 if form.get("grant_type") == ["refresh_token"]]
+    # Every request after the first followed one of the client's own refreshes: keepwarm's
+    # retries (for 429s and 5xx) left the 401 alone.
+    assert refreshes
+    assert emulator.stats.statuses == {401: len(refreshes) + 1}
