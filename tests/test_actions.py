@@ -16,6 +16,7 @@ from assets.model import _describe_status
 from assets.tables import MODEL_TABLES, rebuild_model
 from connectors.records import Address, Batch
 from engine.config import KeepwarmConfig
+from engine.digest import person_profiles
 from engine.locks import exclusive_lock
 from engine.warehouse import apply_batch
 from pipelines.actions import Action, check_cadence, check_log, check_snooze, record
@@ -273,6 +274,12 @@ def test_a_cadence_from_the_command_line_works_as_status_cadence_does(con, tmp_p
         assert night.interaction_build() == ("incremental", 0, 0)
     # Silent 20 days, past 1.5 x 10: cold.
     assert row(con, status) == ("cold", 10.0, "you want contact every 10 days; silent 20 days")
+    # Fay's card says the cadence decides, not her rhythm's cooling and cold lines.
+    (card,) = person_profiles(con, ["fay@x.example"])
+    blocks = {b.title: dict(b.lines) for b in card.blocks}
+    assert blocks["Where you stand"]["cadence you set"] == "every 10 days"
+    assert blocks["Rhythm"]["cooling, cold"] == "when your cadence says (above)"
+    assert "cooling after" not in blocks["Rhythm"] and "cold after" not in blocks["Rhythm"]
     with_command = con.execute("from marts.relationship_status").fetchall()
 
     # The same cadence in keepwarm.yaml, no action: the same table, row for row.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
@@ -33,6 +34,11 @@ def named(message):
         return [Address(a.address, NAMES.get(a.address)) for a in addresses]
     return replace(message, from_addrs=name(message.from_addrs), to_addrs=name(message.to_addrs),
                    cc_addrs=name(message.cc_addrs))
+
+
+def half_up(days: float) -> int:
+    """Whole days as a person rounds them: 54.5 is 55."""
+    return int(Decimal(str(days)).quantize(Decimal(1), ROUND_HALF_UP))
 
 
 def birthday(day: date, who: str):
@@ -117,6 +123,22 @@ def test_bo_by_hand(warehouse):
     assert blocks["Where you stand"]["status"] == status
     assert blocks["Where you stand"]["why"] == reason
     assert blocks["Tie strength"]["strength"] == f"{strength:.1f} of 100"
+    # The rhythm in the whole days the reason uses (half away from zero, not Python's
+    # half to even), with the model's own cooling and cold lines beside the usual gap.
+    gap, cooling, cold, silent = warehouse.execute(
+        "select usual_gap_days, cooling_after_days, cold_after_days, days_silent "
+        "from marts.relationship_status where person_id = ?", [BO]).fetchone()
+    assert blocks["Rhythm"] == {
+        "usual gap": f"{half_up(gap)} days",
+        "cooling after": f"{half_up(cooling)} days of silence",
+        "cold after": f"{half_up(cold)} days of silence",
+        # One-to-one contact only, within 2 days one touchpoint: Jan 10-11, the meeting of
+        # Mar 2, his note of May 20 (the group mail of May 15, 16 and 28 does not count).
+        "touchpoints": "3",
+        "silent for": f"{half_up(silent)} days",
+    }
+    assert half_up(gap) < half_up(cooling) < half_up(cold)
+    assert f"usually every {half_up(gap)} days; silent {half_up(silent)} days" in reason
 
 
 def test_the_digest_of_the_crafted_mailbox(warehouse):

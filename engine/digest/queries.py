@@ -641,6 +641,15 @@ def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
+def _thresholds(f: dict) -> tuple[tuple[str, str], ...]:
+    """The silences at which their rhythm turns the tie cooling and cold; a cadence the
+    user set replaces both (the status then follows it), so they are not shown then."""
+    if f["cadence_days"] is not None:
+        return (("cooling, cold", "when your cadence says (above)"),)
+    return (("cooling after", _number(f["cooling_after_days"], " days of silence")),
+            ("cold after", _number(f["cold_after_days"], " days of silence")))
+
+
 def _profile(f: dict, timeline: list[TimelineRow], total: int,
              intros: list[tuple[str, str]]) -> PersonProfile:
     ref = PersonRef(f["person_id"], f["display_name"])
@@ -669,7 +678,7 @@ def _profile(f: dict, timeline: list[TimelineRow], total: int,
         )),
         Block("Rhythm", (
             ("usual gap", _number(f["usual_gap_days"], " days")),
-            ("9 in 10 gaps under", _number(f["p90_gap_days"], " days")),
+            *_thresholds(f),
             ("touchpoints", _number(f["touchpoints"])),
             ("silent for", _number(f["days_silent"], " days")),
         )),

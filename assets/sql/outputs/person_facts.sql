@@ -96,11 +96,15 @@ select
     s.status,
     s.reason,
     s.next_step,
-    s.days_silent,
-    s.usual_gap_days,
-    s.p90_gap_days,
+    -- Whole days as the reason words them (SQL's round, half away from zero), so the
+    -- card's rhythm never says 54 where its reason says 55; and the model's own
+    -- thresholds beside the usual gap, not a percentile of another quantity.
+    round(s.days_silent)::int as days_silent,
+    round(s.usual_gap_days)::int as usual_gap_days,
+    round(s.cooling_after_days)::int as cooling_after_days,
+    round(s.cold_after_days)::int as cold_after_days,
     s.touchpoints,
-    s.cadence_days,
+    round(s.cadence_days)::int as cadence_days,  -- as the reason states it
     s.attention_rank,
     contact.last_contact,
     contact.last_in_person_at,
