@@ -138,9 +138,33 @@ def test_every_section_matches_the_marts(demo):
     assert set(page.counts) == {"replies", "cold", "reconnect", "coming_up", "new_jobs",
                                 "meetings", "introductions"}
 
-    owed = names(con, "select display_name from marts.open_loops "
-                      "where loop = 'you_owe_reply' order by since, person_id")
+    # One entry per person, however many of their messages wait, the longest waiting first.
+    loops = con.execute("select person_id, display_name, since from marts.open_loops "
+                        "where loop = 'you_owe_reply'").fetchall()
+    oldest: dict[str, tuple] = {}
+    for person_id, name, since in loops:
+        oldest[person_id] = min(oldest.get(person_id, (since, person_id, name)),
+                                (since, person_id, name))
+    owed = [name for _, _, name in sorted(oldest.values())]
+    assert len(owed) < len(loops)  # the demo has someone with two messages waiting
     assert page.counts["replies"] == len(owed) and page.names["replies"] == owed[:LIMIT]
+    assert digest.sections[0].summary == f"{len(loops)} messages"
+    # Someone with several messages waiting: how many, the oldest's wait, every day.
+    waiting: dict[str, list] = {}
+    for person_id, _, since in loops:
+        waiting.setdefault(person_id, []).append(since)
+    several = {p: sorted(days) for p, days in waiting.items() if len(days) > 1}
+    shown = {item.people[0].person_id: item for item in digest.sections[0].items}
+    person_id = next(p for p in oldest if p in several and p in shown)
+    days = several[person_id]
+    (wait,) = con.execute("select max(days_open) from marts.open_loops where "
+                          "loop = 'you_owe_reply' and person_id = ?", [person_id]).fetchone()
+    item = shown[person_id]
+    assert item.facts.startswith(
+        f"{len(days)} messages waiting, the oldest {int(wait + 0.5)} days · ")
+    dates = list(dict.fromkeys(f"{d:%Y-%m-%d}" for d in days))
+    assert item.reason == (f"they wrote on {', '.join(dates[:-1])} and {dates[-1]} and have "
+                           "not had an answer")
 
     cold = names(con, "select display_name from marts.relationship_status where status in "
                       "('cold', 'cooling') order by status = 'cooling', attention_rank")

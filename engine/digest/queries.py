@@ -331,16 +331,36 @@ def _replies_section(rows: list[dict], facts: dict[str, dict]) -> Section:
     items = tuple(
         Item(
             people=(_ref(r),),
-            facts=f"waiting {r['days_open']:.0f} days · {_status_facts(facts[r['person_id']])}",
-            reason=f"they wrote on {day_of(r['since'])} and have not had an answer",
+            facts=f"{_waiting(r)} · {_status_facts(facts[r['person_id']])}",
+            reason=f"they wrote on {_days_listed(r['waiting_since'])} and have not had an "
+                   "answer",
             next_step=r["next_step"],
             details=(_last_contact_line(facts[r["person_id"]]),),
         )
         for r in rows
     )
+    people = _total(rows)
+    messages = rows[0]["messages"] if rows else 0
     return Section(1, "replies", "Replies you owe",
-                   "Messages you have not answered (past loops.reply_grace_days), oldest first.",
-                   _total(rows), items, empty="You owe nobody a reply.")
+                   "People whose messages you have not answered (past "
+                   "loops.reply_grace_days), the longest waiting first.",
+                   people, items, summary=f"{messages} messages" if messages != people else "",
+                   empty="You owe nobody a reply.")
+
+
+def _waiting(row: dict) -> str:
+    waiting = len(row["waiting_since"])
+    if waiting == 1:
+        return f"waiting {row['days_open']} days"
+    return f"{waiting} messages waiting, the oldest {row['days_open']} days"
+
+
+def _days_listed(moments: list, shown: int = 3) -> str:
+    """'2026-09-20', '2026-09-20 and 2026-10-23', '..., ... and 2 more days'."""
+    days = list(dict.fromkeys(day_of(moment) for moment in moments))
+    if len(days) > shown:
+        return f"{', '.join(days[:shown])} and {len(days) - shown} more days"
+    return " and ".join([", ".join(days[:-1]), days[-1]] if len(days) > 1 else days)
 
 
 def _cold_section(rows: list[dict], facts: dict[str, dict]) -> Section:
