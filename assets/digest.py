@@ -35,7 +35,8 @@ def digest_asset(deps: Sequence[AssetKey]):
             built = build_digest(con, limit=config.outputs.digest_limit,
                                  min_touchpoints=config.status.min_touchpoints,
                                  split_addresses=config.identities.split,
-                                 job_change_days=config.status.job_change_days)
+                                 job_change_days=config.status.job_change_days,
+                                 dormant_after_days=config.status.dormant_after_days)
         path = Path(config.outputs.digest_path)
         write_page(path, render_html(built))
         context.log.info(f"digest written to {path}")

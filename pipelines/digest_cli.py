@@ -33,7 +33,8 @@ def print_digest(con: duckdb.DuckDBPyConnection, config: KeepwarmConfig, *,
         digest = build_digest(con, limit=None if show_all else limit or config.outputs.digest_limit,
                               min_touchpoints=config.status.min_touchpoints,
                               split_addresses=config.identities.split,
-                              job_change_days=config.status.job_change_days)
+                              job_change_days=config.status.job_change_days,
+                              dormant_after_days=config.status.dormant_after_days)
     except LookupError as exc:
         print(f"keepwarm: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 
+from engine.config import StatusConfig
 from engine.digest import charts
 from engine.warehouse import SQL_DIR, query_sql_file
 
@@ -28,6 +29,9 @@ INTRODUCTION_DAYS = 365
 # The minimum regular contact a dormant tie needs to be worth reviving, when the caller
 # does not pass status.min_touchpoints.
 DEFAULT_MIN_TOUCHPOINTS = 3
+# How long a silence ends a tie being kept up, when the caller does not pass
+# status.dormant_after_days.
+DEFAULT_DORMANT_AFTER_DAYS = StatusConfig.model_fields["dormant_after_days"].default
 # A card on the digest page lists a person's latest this many interactions (and says how
 # many there are): the busiest ties have thousands, `keepwarm person` prints them all.
 CARD_TIMELINE = 100
@@ -178,11 +182,11 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
         "select count(*) from duckdb_tables() where schema_name = 'marts' "
         "and table_name = 'status_history'").fetchone()[0]
     source = (
-        "select snapshot_date, person_id, status, tie_strength, dunbar_layer "
+        "select snapshot_date, person_id, status, tie_strength, dunbar_layer, days_silent "
         "from marts.status_history" if exists else
         "select null::date as snapshot_date, null::varchar as person_id, "
         "null::varchar as status, null::double as tie_strength, "
-        "null::integer as dunbar_layer where false"
+        "null::integer as dunbar_layer, null::double as days_silent where false"
     )
     con.execute(f"create or replace temp view history_snapshots as {source}")
 
@@ -266,6 +270,7 @@ def build_digest(
     con: duckdb.DuckDBPyConnection, *, limit: int | None = 10,
     min_touchpoints: int = DEFAULT_MIN_TOUCHPOINTS, split_addresses: list[str] | None = None,
     job_change_days: float = DEFAULT_JOB_CHANGE_DAYS,
+    dormant_after_days: float = DEFAULT_DORMANT_AFTER_DAYS,
 ) -> Digest:
     """The digest of the warehouse `con` as of its marts' as-of time.
 
@@ -276,11 +281,14 @@ def build_digest(
             to be listed under Reconnect.
         split_addresses: identities.split, for matching calendar attendees to people.
         job_change_days: status.job_change_days, how far back New jobs reaches.
+        dormant_after_days: status.dormant_after_days, the silence after which a tie is
+            no longer kept up (Your network's month by month, as its headline counts).
     """
     prepare(con)
     as_of = as_of_of(con)
     params = {"as_of": as_of, "limit": limit, "min_touchpoints": min_touchpoints,
-              "split_addresses": split_addresses or []}
+              "split_addresses": split_addresses or [],
+              "dormant_after_days": dormant_after_days}
 
     replies = _rows(con, "digest_replies_owed", params)
     cold = _rows(con, "digest_going_cold", params)

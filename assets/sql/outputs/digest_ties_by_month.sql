@@ -1,7 +1,12 @@
 -- Digest, "Your network": ties gained and lost month by month over the last year, from
--- marts.status_history. A tie is kept up on a day when its status is not dormant; each
--- month's last snapshot is compared with the previous month's: gained are kept now and
--- not then (or not yet known), lost are kept then and not now (dormant or gone).
+-- marts.status_history. A tie is kept up on a day as the headline above the table counts
+-- it (marts.contact_metrics.is_active_tie): silent no longer than $dormant_after_days at
+-- the snapshot's moment, the end of its day (the snapshot keeps the silence to a tenth of
+-- a day, so a tie within 0.05 days of the line may fall either side). Not "status is not
+-- dormant": a tie that never became regular turns dormant sooner, and the month's figure
+-- then disagreed with the headline's. Each month's last snapshot is compared with the
+-- previous month's: gained are kept now and not then (or not yet known), lost are kept
+-- then and not now.
 with
 
 month_ends as (
@@ -20,7 +25,7 @@ kept as (
     select m.month, h.person_id
     from history_snapshots h
     join month_ends m on h.snapshot_date = m.day
-    where h.status <> 'dormant'
+    where h.days_silent <= $dormant_after_days
 ),
 
 gained as (
