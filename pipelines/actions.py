@@ -282,8 +282,9 @@ def describe(recorded: Recorded) -> str:
                 "cadence": f"cleared the cadence you set for {who} (status.cadence in "
                            "keepwarm.yaml applies again, if it names them)"}[a.kind]
     elif a.kind == "log":
-        how = {"call": "a call", "in-person": f"{a.minutes:g} minutes in person",
-               "other": "contact"}[a.how]
+        # Only contact in person carries minutes (check_log): a call's are None.
+        how = (f"{a.minutes:g} minutes in person" if a.how == "in-person"
+               else {"call": "a call", "other": "contact"}[a.how])
         what = f"{how} with {who} on {a.occurred_on}"
     elif a.kind == "snooze":
         what = f"{who} snoozed: off the going-cold lists until {a.snoozed_until}"

@@ -350,7 +350,7 @@ def cmd_person(args: argparse.Namespace) -> int:
 
     config_file = Path(args.config)
     with _open(config_file) as con:
-        return print_person(con, load_config(config_file), args.query)
+        return print_person(con, load_config(config_file), " ".join(args.query))
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -689,7 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     person = commands.add_parser("person", help="print one person: the tie, its rhythm, "
                                  "open loops, introductions, key dates and every interaction")
-    person.add_argument("query", help="a name or an address, or part of one (fuzzy)")
+    person.add_argument("query", metavar="QUERY", nargs="+",
+                        help="a name or an address, or part of one (fuzzy; quotes optional)")
     person.set_defaults(handler=cmd_person)
 
     auth = commands.add_parser("auth", help="authorise access to a Google account")

@@ -342,6 +342,20 @@ def test_keepwarm_log_records_rebuilds_and_republishes(built, capsys, caplog):
             "in-person", 60.0, "met at the fair: private")
 
 
+def test_keepwarm_log_of_a_call_the_default_says_what_it_recorded(built, capsys):
+    """`keepwarm log NAME`, the commonest use: a call (the default), today, no minutes."""
+    path, config = built
+    code = main(["--config", str(path), "log", "Anna", "Berg"])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    today = AS_OF.date().isoformat()  # the day of the configured as-of time
+    assert "Recorded #1 at " in out
+    assert f": a call with Anna Berg <anna@y.example> on {today}." in out
+    with duckdb.connect(config.warehouse.path, read_only=True) as con:
+        assert row(con, "select kind, how, minutes, occurred_on::varchar from raw.actions") == (
+            "log", "call", None, today)
+
+
 def test_keepwarm_actions_say_what_is_wrong_in_one_line(built, capsys):
     path, config = built
 

@@ -326,6 +326,9 @@ def test_person_on_the_serving_copy(demo, capsys):
                                 "order by attention_rank limit 1").fetchone()
     assert keepwarm(["--config", str(path), "person", address]) == 0
     assert capsys.readouterr().out.startswith(f"{name}: ")
+    # A full name needs no quotes, as with keepwarm log.
+    assert keepwarm(["--config", str(path), "person", *name.split()]) == 0
+    assert capsys.readouterr().out.startswith(f"{name}: ")
     assert keepwarm(["--config", str(path), "person", "qqqqqq"]) == 2
     assert "nobody matches 'qqqqqq'" in capsys.readouterr().err
 
