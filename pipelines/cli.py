@@ -567,7 +567,10 @@ def _act(args: argparse.Namespace, action, note: str | None = None) -> int:
     except ActionError as exc:
         print(f"keepwarm: {exc}", file=sys.stderr)
         return 2
-    print(describe(recorded))
+    width = terminal_width()
+    for line in describe(recorded).splitlines():
+        print(textwrap.fill(line, width, subsequent_indent="  ", break_long_words=False,
+                            break_on_hyphens=False))
     return 0
 
 

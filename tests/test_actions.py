@@ -330,9 +330,10 @@ def test_keepwarm_log_records_rebuilds_and_republishes(built, capsys, caplog):
                  "in-person", "--note", "met at the fair: private"])
     out, err = capsys.readouterr()
     assert (code, err) == (0, "")
-    assert "Recorded #1" in out
-    assert "60 minutes in person with Ana Lima <ana@x.example> on 2026-05-20" in out
-    assert "Ana Lima: active, silent 12 days." in out
+    said = " ".join(out.split())  # lines are wrapped to the terminal
+    assert "Recorded #1" in said
+    assert "60 minutes in person with Ana Lima <ana@x.example> on 2026-05-20" in said
+    assert "Ana Lima: active, silent 12 days." in said
     assert "private" not in out + caplog.text
     # The serving copy readers query already says so.
     with duckdb.connect(config.warehouse.serving_path, read_only=True) as serving:
@@ -342,15 +343,20 @@ def test_keepwarm_log_records_rebuilds_and_republishes(built, capsys, caplog):
             "in-person", 60.0, "met at the fair: private")
 
 
-def test_keepwarm_log_of_a_call_the_default_says_what_it_recorded(built, capsys):
-    """`keepwarm log NAME`, the commonest use: a call (the default), today, no minutes."""
+def test_keepwarm_log_of_a_call_the_default_says_what_it_recorded(built, capsys,
+                                                                  monkeypatch):
+    """`keepwarm log NAME`, the commonest use: a call (the default), today, no minutes;
+    said in lines that fit the terminal."""
+    monkeypatch.setenv("COLUMNS", "60")
     path, config = built
     code = main(["--config", str(path), "log", "Anna", "Berg"])
     out, err = capsys.readouterr()
     assert (code, err) == (0, "")
+    assert max(len(line) for line in out.splitlines()) <= 60
+    said = " ".join(out.split())
     today = AS_OF.date().isoformat()  # the day of the configured as-of time
-    assert "Recorded #1 at " in out
-    assert f": a call with Anna Berg <anna@y.example> on {today}." in out
+    assert said.startswith("Recorded #1 at ")
+    assert f": a call with Anna Berg <anna@y.example> on {today}. In effect now" in said
     with duckdb.connect(config.warehouse.path, read_only=True) as con:
         assert row(con, "select kind, how, minutes, occurred_on::varchar from raw.actions") == (
             "log", "call", None, today)
