@@ -360,6 +360,11 @@ def test_keepwarm_log_of_a_call_the_default_says_what_it_recorded(built, capsys,
     with duckdb.connect(config.warehouse.path, read_only=True) as con:
         assert row(con, "select kind, how, minutes, occurred_on::varchar from raw.actions") == (
             "log", "call", None, today)
+    # The call, today, is contact that happened, not a meeting ahead: the digest (whose
+    # "Before your meetings" starts today) does not list it, and had no length to print.
+    assert main(["--config", str(path), "digest"]) == 0
+    digest = capsys.readouterr().out
+    assert "Before your meetings (0)" in digest and "Anna Berg: active" not in digest
 
 
 def test_keepwarm_actions_say_what_is_wrong_in_one_line(built, capsys):

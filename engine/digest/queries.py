@@ -489,9 +489,10 @@ def _meetings_section(rows: list[dict], facts: dict[str, dict]) -> Section:
                 details=tuple(details),
             ))
         title = f" · {m['title']}" if m["title"] else ""
+        # An invitation without an end has no length to show.
+        length = f"{m['minutes']:.0f} min · " if m["minutes"] is not None else ""
         items.append(Item(
-            label=f"{m['starts_at'].strftime('%a %Y-%m-%d %H:%M')} UTC · "
-                  f"{m['minutes']:.0f} min · {mode}{title}",
+            label=f"{m['starts_at'].strftime('%a %Y-%m-%d %H:%M')} UTC · {length}{mode}{title}",
             facts=_plural(len(attendees), "other attendee"),
             children=tuple(attendees),
         ))

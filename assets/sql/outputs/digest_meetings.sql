@@ -17,7 +17,9 @@ meetings as (
         bool_or(on_video) as on_video,
         list(distinct person_id order by person_id) as attendee_ids
     from core.interactions, today
-    where channel = 'meeting' and not is_noise
+    -- Contact logged with `keepwarm log` enters core.interactions as a meeting of the
+    -- account 'logged': it happened, it is not on a calendar ahead.
+    where channel = 'meeting' and account <> 'logged' and not is_noise
       and occurred_at >= today.starts
       and occurred_at < today.starts + to_days($days + 1)
     group by account, interaction_key
