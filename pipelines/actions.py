@@ -267,7 +267,8 @@ def act(
 
 
 def _status(con: duckdb.DuckDBPyConnection, person_id: str):
-    return fetch_one(con, "select status, days_silent, snoozed_until "
+    # Whole days silent as the reason states them (SQL's round, half away from zero).
+    return fetch_one(con, "select status, round(days_silent)::int, snoozed_until "
                           "from marts.relationship_status where person_id = $person_id",
                      {"person_id": person_id})
 
@@ -304,5 +305,6 @@ def describe(recorded: Recorded) -> str:
     else:
         status, silent, snoozed = recorded.status
         hidden = f", snoozed until {snoozed}" if snoozed else ""
-        lines.append(f"{who.display_name}: {status}, silent {silent:.0f} days{hidden}.")
+        days = "1 day" if silent == 1 else f"{silent} days"
+        lines.append(f"{who.display_name}: {status}, silent {days}{hidden}.")
     return "\n".join(lines)

@@ -360,6 +360,15 @@ def test_keepwarm_log_of_a_call_the_default_says_what_it_recorded(built, capsys,
     with duckdb.connect(config.warehouse.path, read_only=True) as con:
         assert row(con, "select kind, how, minutes, occurred_on::varchar from raw.actions") == (
             "log", "call", None, today)
+    assert said.endswith("Anna Berg: active, silent 0 days.")
+    # The card says it was a call the user logged, not a meeting.
+    with duckdb.connect(config.warehouse.serving_path, read_only=True) as serving:
+        (card,) = person_profiles(serving, ["anna@y.example"])
+    assert dict(dict((b.title, b.lines) for b in card.blocks)["Key dates"])[
+        "last contact"] == f"{today}, a call you logged"
+    last = card.timeline[-1]
+    assert (last.day, last.channel, last.direction, last.shape, last.mode, last.note) == (
+        today, "logged", "a call", "one-to-one", "", "")
     # The call, today, is contact that happened, not a meeting ahead: the digest (whose
     # "Before your meetings" starts today) does not list it, and had no length to print.
     assert main(["--config", str(path), "digest"]) == 0

@@ -209,10 +209,16 @@ def day_of(moment: datetime | date | None) -> str:
     return moment.strftime("%Y-%m-%d")
 
 
+# How contact logged with `keepwarm log --how` happened, in words.
+LOGGED_HOW = {"call": "a call", "in-person": "time in person", "other": "contact"}
+
+
 def how_of(contact: dict | None) -> str:
     """An interaction in a few words: 'mail from them', 'one-to-one meeting in person'."""
     if not contact:
         return "no contact"
+    if contact.get("logged_how"):
+        return LOGGED_HOW[contact["logged_how"]] + " you logged"
     if contact["channel"] == "meeting":
         shape = "one-to-one" if contact["is_one_on_one"] else "group"
         mode = " in person" if contact["in_person"] else " on video" if contact["on_video"] else ""
@@ -619,6 +625,13 @@ def person_profiles(
 
 
 def _timeline_row(r: dict, as_of: datetime) -> TimelineRow:
+    if r["logged_how"]:
+        # Told to keepwarm, not read from mail or a calendar: say how it happened.
+        minutes = r["duration_minutes"]
+        return TimelineRow(day_of(r["occurred_at"]), "logged", LOGGED_HOW[r["logged_how"]]
+                           + (f", {minutes:.0f} min" if minutes else ""), "one-to-one",
+                           "in person" if r["in_person"] else "",
+                           f"not counted: {r['noise_reason']}" if r["noise_reason"] else "")
     if (r["noise_reason"] or "").startswith("not a meeting"):
         # A birthday, focus time, an all-day entry: on the calendar, not time together.
         shape = mode = direction = ""

@@ -11,18 +11,23 @@ chosen as (
 
 contact as (
     select
-        person_id,
+        i.person_id,
         arg_max(
-            {'at': occurred_at, 'channel': channel, 'direction': direction,
-             'n_participants': n_participants, 'is_one_on_one': is_one_on_one,
-             'in_person': in_person, 'on_video': on_video},
-            occurred_at
+            {'at': i.occurred_at, 'channel': i.channel, 'direction': i.direction,
+             'n_participants': i.n_participants, 'is_one_on_one': i.is_one_on_one,
+             'in_person': i.in_person, 'on_video': i.on_video, 'logged_how': logged.how},
+            i.occurred_at
         ) as last_contact,
-        max(occurred_at) filter (where channel = 'meeting' and in_person) as last_in_person_at
-    from core.interactions
+        max(i.occurred_at) filter (where i.channel = 'meeting' and i.in_person)
+            as last_in_person_at
+    from core.interactions i
     semi join chosen using (person_id)
-    where not is_noise and occurred_at <= $as_of::timestamptz
-    group by person_id
+    -- Contact logged with `keepwarm log` is a meeting of the account 'logged' in
+    -- core.interactions; how it happened (a call, in person) is the action's.
+    left join core.actions logged
+        on i.account = 'logged' and i.interaction_key = 'log-' || logged.action_id
+    where not i.is_noise and i.occurred_at <= $as_of::timestamptz
+    group by i.person_id
 ),
 
 referrals as (
