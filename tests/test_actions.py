@@ -140,6 +140,10 @@ def test_a_logged_contact_ends_the_silence_and_counts_as_a_touchpoint(con, tmp_p
                " where person_id = ?")
     assert row(con, metrics, ["ana@x.example"]) == (1, 1, 1.5, 0.2592, utc(2026, 5, 20), 1)
     assert row(con, metrics, ["bo@x.example"]) == (1, 0, 0.0, 0.0, utc(2026, 5, 25), 1)
+    # What the user logged is contact they had, not a meeting keepwarm saw: it leaves no
+    # "follow up on your meeting" loop behind, twelve and seven days on.
+    assert row(con, "select count(*) from marts.open_loops "
+                    "where loop = 'meeting_without_follow_up'") == (0,)
     # The note stays in raw.actions, the user's table, and goes nowhere else.
     assert row(con, "select note from raw.actions where action_id = 1") == (
         "coffee at the conference",)

@@ -49,11 +49,14 @@ unanswered as (
       )
 ),
 
--- One-on-ones only: a weekly team meeting needs no personal follow-up.
+-- One-on-ones only: a weekly team meeting needs no personal follow-up. Contact the user
+-- logged (account 'logged') is what they told keepwarm happened, a call or a coffee, not
+-- a meeting it saw: it asks for no follow-up.
 meetings as (
     select *
     from core.interactions
     where not is_noise and channel = 'meeting' and is_one_on_one and occurred_at <= $as_of
+      and account <> 'logged'
       and person_id in (select person_id from ties)
       and occurred_at > $as_of - to_seconds($loop_window_days * 86400)
       and occurred_at <= $as_of - to_seconds($meeting_follow_up_days * 86400)
@@ -103,7 +106,7 @@ order by case loops.loop when 'you_owe_reply' then 1 when 'meeting_without_follo
 comment on table marts.open_loops is 'Conversations left hanging: messages you never answered, messages of yours left unanswered, meetings with no follow-up. One row per loop, ties only, within loops.window_days.';
 comment on column marts.open_loops.person_id is 'core.people.person_id.';
 comment on column marts.open_loops.display_name is 'Their name.';
-comment on column marts.open_loops.loop is 'you_owe_reply (their message, not itself a reply, ends the thread), they_owe_reply (yours does, past answer_grace_days), meeting_without_follow_up (no mail within meeting_follow_up_days after a one-on-one meeting).';
+comment on column marts.open_loops.loop is 'you_owe_reply (their message, not itself a reply, ends the thread), they_owe_reply (yours does, past answer_grace_days), meeting_without_follow_up (no mail within meeting_follow_up_days after a one-on-one calendar meeting; contact logged with keepwarm log asks for none).';
 comment on column marts.open_loops.since is 'When the unanswered message was sent or the meeting started.';
 comment on column marts.open_loops.days_open is 'Days from then to the as-of time.';
 comment on column marts.open_loops.next_step is 'What closes the loop.';
