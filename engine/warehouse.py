@@ -466,6 +466,29 @@ WRITER_QUEUE = "keepwarm-writer"
 WRITER_TAGS = {"keepwarm/warehouse": "writer", WRITER_QUEUE_TAG: WRITER_QUEUE}
 
 
+# Bytes 8-11 of every DuckDB database file (its header's magic number).
+_DUCKDB_MAGIC = b"DUCK"
+
+
+def database_file_problem(path: Path) -> str | None:
+    """Why `path` cannot be the warehouse, or None: it is a DuckDB file, empty, or absent
+    (then a run creates it). Another kind of file there is never opened, let alone
+    overwritten: a typo in warehouse.path must not cost the user that file."""
+    if path.is_dir():
+        return f"{path}: is a folder, expected a DuckDB database file"
+    try:
+        with path.open("rb") as f:
+            head = f.read(12)
+    except FileNotFoundError:
+        return None
+    except PermissionError:
+        return f"{path}: permission denied (check the file's owner and mode)"
+    if head and head[8:12] != _DUCKDB_MAGIC:
+        return (f"{path}: not a DuckDB database file (keepwarm will not overwrite it): "
+                "move it away or name a new file")
+    return None
+
+
 class WarehouseLockedError(RuntimeError):
     """Another process holds the DuckDB file for writing."""
 

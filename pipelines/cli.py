@@ -26,7 +26,7 @@ from connectors.takeout import (
 from engine.config import CONFIG_ENV, ConfigError, KeepwarmConfig, config_path, load_config
 from engine.migrations import WarehouseTooNewError, refuse_newer
 from engine.serving import ServingCopyMissingError, open_serving_copy
-from engine.warehouse import WarehouseLockedError, fetch_one
+from engine.warehouse import WarehouseLockedError, database_file_problem, fetch_one
 from pipelines.progress import RunProgress
 
 EXAMPLE_QUERIES = """\
@@ -56,11 +56,15 @@ def terminal_width() -> int:
 
 
 def check_sources(config: KeepwarmConfig, config_file: Path) -> None:
-    """Say before a run starts what its first steps would fail on: paths and tokens.
+    """Say before a run starts what its first steps would fail on: the warehouse file,
+    source paths and tokens.
 
     Raises:
         UsageError, AuthError: naming the path or account and the key to fix.
     """
+    problem = database_file_problem(Path(config.warehouse.path))
+    if problem:
+        raise UsageError(f"{problem}\n  fix warehouse.path in {config_file}")
     if not any(dict(config.sources).values()):
         raise UsageError(f"{config_file} names no source to read: add one under `sources:` "
                          "(demo, files, gmail, gcal or gcontacts; README, Your own mail and "
@@ -281,6 +285,9 @@ def _open(config_file: Path) -> duckdb.DuckDBPyConnection:
         if not Path(warehouse.path).exists():
             raise UsageError(f"no warehouse at {warehouse.path} yet: run `keepwarm --config "
                              f"{config_file} run` first") from None
+        problem = database_file_problem(Path(warehouse.path))
+        if problem:
+            raise UsageError(f"{problem}\n  fix warehouse.path in {config_file}") from None
         # A warehouse built before serving copies existed: read it, if no run holds it.
         print(f"keepwarm: {missing}; reading the warehouse {warehouse.path} instead, which "
               "fails while a run writes it", file=sys.stderr)
@@ -561,6 +568,10 @@ def _act(args: argparse.Namespace, action, note: str | None = None) -> int:
     from pipelines.actions import ActionError, act, describe
 
     config = load_config(Path(args.config))
+    problem = database_file_problem(Path(config.warehouse.path))
+    if problem:
+        print(f"keepwarm: {problem}\n  fix warehouse.path in {args.config}", file=sys.stderr)
+        return 2
     try:
         recorded = act(config, " ".join(args.query), action(config.as_of().date()), note=note,
                        rebuild=not args.no_rebuild, wait_s=args.wait)

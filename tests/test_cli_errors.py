@@ -59,6 +59,11 @@ MESSAGES = {
                               "own mail and calendar)",
     "unknown_command": "keepwarm: error: argument COMMAND: invalid choice: 'frob' (choose from "
                        "<commands>)",
+    "warehouse_not_duckdb": "keepwarm: <path>: not a DuckDB database file (keepwarm will not "
+                            "overwrite it): move it away or name a new file\n"
+                            "  fix warehouse.path in <config>",
+    "warehouse_is_a_folder": "keepwarm: <path>: is a folder, expected a DuckDB database file\n"
+                             "  fix warehouse.path in <config>",
     "mail_missing": "keepwarm: <path>: no such file or folder\n"
                     "  fix sources.files.mail in <config>",
     "mail_glob_matches_nothing": "keepwarm: <path>: the pattern matches no file or folder\n"
@@ -211,6 +216,28 @@ def test_a_limit_that_is_not_positive(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.endswith(
         "keepwarm cold: error: argument --limit: 0 is not a positive whole number\n")
+
+
+# -- the warehouse file, checked before the run starts ---------------------------------------
+
+
+def test_a_warehouse_path_naming_another_kind_of_file_leaves_it_untouched(tmp_path, capsys):
+    notes = tmp_path / "notes.duckdb"
+    notes.write_text("my notes, not a database\n", encoding="utf-8")
+    config, _ = make_config(tmp_path, sources=TINY_DEMO, warehouse={"path": str(notes)})
+    # Running, recording an action, or reading: the same one message.
+    for command in (["run"], ["log", "Ana"], ["cold"], ["sql", "select 1"]):
+        assert keepwarm(capsys, "--config", config, *command) == (
+            2, "", expect("warehouse_not_duckdb", path=notes, config=config))
+    assert notes.read_text(encoding="utf-8") == "my notes, not a database\n"
+
+
+def test_a_warehouse_path_naming_a_folder(tmp_path, capsys):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    config, _ = make_config(tmp_path, sources=TINY_DEMO, warehouse={"path": str(folder)})
+    assert keepwarm(capsys, "--config", config, "run") == (
+        2, "", expect("warehouse_is_a_folder", path=folder, config=config))
 
 
 # -- mail and calendar files, checked before the run starts ------------------------------
