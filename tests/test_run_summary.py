@@ -211,6 +211,10 @@ def test_an_empty_calendar_says_it_holds_nothing_and_exits_0(tmp_path, capsys):
     assert " ".join(err.split("No relationships:", 1)[1].split()) == (
         "0 messages or events in 1 file: the mailboxes and calendars read hold none")
     assert "2. Going cold (0)" in out
+    # The network with nobody in it: zeros and dashes, never Python's None.
+    assert "None" not in out
+    assert "give and take     0 messages sent, 0 received: balance +0.00 (even)" in out
+    assert "threads you open  -" in out
 
 
 def test_progress_and_summary_as_plain_lines_agree_with_the_warehouse(tmp_path, capsys,

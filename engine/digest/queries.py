@@ -548,10 +548,11 @@ def _network(con, params: dict[str, Any]) -> Network:
                      f"{summary['dormant']} dormant"),
         ("last 30 days", f"{summary['new_ties_30d']} ties gained, "
                          f"{summary['lost_ties_30d']} lost"),
-        ("give and take", f"{summary['messages_sent']} messages sent, "
-                          f"{summary['messages_received']} received: balance "
+        # Sums over no tie at all are null: a network with nobody in it sent nothing.
+        ("give and take", f"{summary['messages_sent'] or 0} messages sent, "
+                          f"{summary['messages_received'] or 0} received: balance "
                           f"{balance:+.2f} ({leaning})"),
-        ("threads you open", f"{(summary['initiation_share'] or 0):.0%}"),
+        ("threads you open", _share(summary["initiation_share"])),
     )
     # Cumulative layers (5 within 15 within 50 ...) as rings: the strongest 5, the next 10...
     rings, inner = [], 0
