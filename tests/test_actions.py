@@ -249,6 +249,11 @@ def test_an_ignored_person_is_never_a_tie(con, tmp_path, night):
     assert con.execute("select noise_reason, count(*) from core.interactions"
                        " where person_id = 'dee@x.example' group by 1").fetchall() == [
         ("ignored by you", 2)]
+    # Their card says why they are no tie.
+    (card,) = person_profiles(con, ["dee@x.example"])
+    assert dict(dict((b.title, b.lines) for b in card.blocks)["Where you stand"]) == {
+        "status": "not a tie yet", "why": "nothing with them counts: ignored by you",
+        "next": "-", "cadence you set": "-"}
     # A contact logged with someone ignored is marked the same way.
     record(con, config, "Dee", check_log(date(2026, 5, 30), "call", None, TODAY))
     night(config)

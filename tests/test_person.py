@@ -141,6 +141,18 @@ def test_bo_by_hand(warehouse):
     assert f"usually every {half_up(gap)} days; silent {half_up(silent)} days" in reason
 
 
+def test_a_card_says_why_someone_is_no_tie(warehouse):
+    # Cy was only ever on the note of May 28 you sent to Bo and Cy; Zed wrote back.
+    cy, zed = person_profiles(warehouse, [CY, ZED])
+    assert dict(dict((b.title, b.lines) for b in cy.blocks)["Where you stand"])["why"] == (
+        "only you have written: a tie needs a message each way, or a meeting")
+    # A tie's why is its status reason, as before.
+    (reason,) = warehouse.execute("select reason from marts.relationship_status "
+                                  "where person_id = ?", [ZED]).fetchone()
+    assert dict(dict((b.title, b.lines) for b in zed.blocks)["Where you stand"])["why"] == (
+        reason)
+
+
 def test_the_digest_of_the_crafted_mailbox(warehouse):
     digest = build_digest(warehouse)
     sections = {s.key: s for s in digest.sections}

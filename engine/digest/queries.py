@@ -7,6 +7,7 @@ parameters, nothing formatted into SQL); this module only words the rows. The re
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -693,6 +694,22 @@ def _thresholds(f: dict) -> tuple[tuple[str, str], ...]:
             ("cold after", _number(f["cold_after_days"], " days of silence")))
 
 
+def _why_no_tie(f: dict, timeline: list[TimelineRow]) -> str:
+    """Why someone with interactions is not a tie (marts.contact_metrics.is_tie: a message
+    each way, or a meeting, among what counts), in the words of its cause."""
+    sent, received = f["messages_sent"] or 0, f["messages_received"] or 0
+    if f["is_tie"] or not timeline:
+        return "-"
+    if not (sent or received or f["meetings"]):
+        reasons = Counter(note.split("not counted: ", 1)[1] for row in timeline
+                          if "not counted: " in (note := row.note))
+        if not reasons:
+            return "-"
+        return f"nothing with them counts: {reasons.most_common(1)[0][0]}"
+    one_way = "only they have written" if received else "only you have written"
+    return f"{one_way}: a tie needs a message each way, or a meeting"
+
+
 def _profile(f: dict, timeline: list[TimelineRow], total: int,
              intros: list[tuple[str, str]]) -> PersonProfile:
     ref = PersonRef(f["person_id"], f["display_name"])
@@ -706,7 +723,7 @@ def _profile(f: dict, timeline: list[TimelineRow], total: int,
         )),
         Block("Where you stand", (
             ("status", f["status"] or ("not a tie yet" if not f["is_tie"] else "-")),
-            ("why", f["reason"] or "-"),
+            ("why", f["reason"] or _why_no_tie(f, timeline)),
             ("next", f["next_step"] or "-"),
             ("cadence you set", "-" if f["cadence_days"] is None
              else f"every {f['cadence_days']} days"),
