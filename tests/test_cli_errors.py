@@ -76,6 +76,12 @@ MESSAGES = {
                                "inside): name the Maildir itself, or the mbox files in this "
                                "folder (folder/*.mbox)\n"
                                "  fix sources.files.mail in <config>",
+    "mail_is_an_archive": "keepwarm: <path>: a zip archive, not the files in it: unpack it "
+                          "and name those, e.g. Takeout/Mail/*.mbox\n"
+                          "  fix sources.files.mail in <config>",
+    "calendar_is_an_archive": "keepwarm: <path>: a gzip archive, not the files in it: unpack "
+                              "it and name those, e.g. Takeout/Calendar/*.ics\n"
+                              "  fix sources.files.calendars in <config>",
     "calendar_missing": "keepwarm: <path>: no such file or folder\n"
                         "  fix sources.files.calendars in <config>",
     "calendar_is_a_folder": "keepwarm: <path>: is a folder, expected a file\n"
@@ -328,6 +334,33 @@ def test_a_vcard_glob_that_matches_nothing(tmp_path, capsys):
     config = files_config(tmp_path, contacts=[str(pattern)])
     assert keepwarm(capsys, "--config", config, "run") == (
         2, "", expect("contacts_glob_matches_nothing", path=pattern, config=config))
+
+
+def test_a_takeout_download_named_as_it_came_says_to_unpack_it(tmp_path, capsys):
+    """Takeout's download is a .zip or .tgz; named as it is, it would be read as one
+    unparseable message. Nothing is read or landed."""
+    import gzip
+    import tarfile
+    import zipfile
+
+    mbox = tmp_path / "All mail Including Spam and Trash.mbox"
+    shutil.copy(TAKEOUT, mbox)
+    download = tmp_path / "takeout-20261206T000000Z-001.zip"
+    with zipfile.ZipFile(download, "w") as archive:
+        archive.write(mbox, f"Takeout/Mail/{mbox.name}")
+    config = files_config(tmp_path, mail=[str(download)])
+    assert keepwarm(capsys, "--config", config, "run") == (
+        2, "", expect("mail_is_an_archive", path=download, config=config))
+
+    calendar = tmp_path / "takeout-001.tgz"
+    with tarfile.open(calendar, "w:gz") as archive:
+        archive.add(mbox, "Takeout/Calendar/x.ics")
+    with gzip.open(calendar) as stream:
+        assert stream.read(1)  # a real gzip stream
+    config = files_config(tmp_path, calendars=[str(calendar)])
+    assert keepwarm(capsys, "--config", config, "run") == (
+        2, "", expect("calendar_is_an_archive", path=calendar, config=config))
+    assert not (tmp_path / "keepwarm.duckdb").exists()
 
 
 def test_a_folder_where_a_calendar_file_belongs(tmp_path, capsys):

@@ -117,15 +117,45 @@ def expand_paths_marked(
 
 def check_readable_files(
     paths_or_globs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    inside: str,
 ) -> list[Path]:
-    """The files named (paths or globs, ~ expanded), each once, each a readable file;
-    nothing is read.
+    """The files named (paths or globs, ~ expanded), each once, each a readable file and
+    not an archive (`check_not_archive`, naming `inside` as what to name instead); nothing
+    is read but their first bytes.
 
     Raises:
-        SourceFileError: the first path that is missing, matches nothing, is a folder or
-            cannot be read; the message names it.
+        SourceFileError: the first path that is missing, matches nothing, is a folder,
+            cannot be read or is an archive; the message names it.
     """
     paths = expand_paths(paths_or_globs)
     for path in paths:
         stat_file(path)
+        check_not_archive(path, inside)
     return paths
+
+
+# The first bytes of the archives an export comes in (Google Takeout: .zip or .tgz).
+_ARCHIVES = ((b"PK\x03\x04", "a zip archive"), (b"\x1f\x8b", "a gzip archive"),
+             (b"BZh", "a bzip2 archive"), (b"\xfd7zXZ\x00", "an xz archive"),
+             (b"7z\xbc\xaf\x27\x1c", "a 7z archive"))
+_TAR_MAGIC_AT = 257  # "ustar" in a tar header
+
+
+def check_not_archive(path: Path, inside: str) -> None:
+    """Raise `SourceFileError` when `path` is an archive rather than what it holds.
+
+    A Takeout download is a zip (or .tgz) of folders; named as it is, it would be read as
+    one unparseable message and quarantined, which says nothing useful. `inside` is the
+    example of what to name instead ("Takeout/Mail/*.mbox").
+    """
+    try:
+        with path.open("rb") as f:
+            head = f.read(_TAR_MAGIC_AT + 5)
+    except OSError:
+        return  # stat_file has said what is wrong with it
+    kind = next((kind for magic, kind in _ARCHIVES if head.startswith(magic)), None)
+    if kind is None and head[_TAR_MAGIC_AT:] == b"ustar":
+        kind = "a tar archive"
+    if kind is not None:
+        raise SourceFileError(path, f"{kind}, not the files in it: unpack it and name "
+                                    f"those, e.g. {inside}")

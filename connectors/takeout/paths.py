@@ -13,6 +13,7 @@ from connectors.headers import has_header_lines
 from connectors.records import Batch, Cursor
 from connectors.takeout.files import (
     SourceFileError,
+    check_not_archive,
     check_readable_files,
     expand_paths_marked,
     stat_file,
@@ -83,6 +84,7 @@ def select_mail_paths(
                 roots.append(path)
             else:
                 stat_file(path)
+                check_not_archive(path, "Takeout/Mail/*.mbox")
             keep[i] = True
             continue
         inside = next((r for r in roots if path.is_relative_to(r) and path != r), None)
@@ -139,7 +141,7 @@ def check_calendar_paths(
     paths_or_globs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
 ) -> list[Path]:
     """The .ics files named, expanded, each a readable file; nothing is read."""
-    return check_readable_files(paths_or_globs)
+    return check_readable_files(paths_or_globs, "Takeout/Calendar/*.ics")
 
 
 def read_mail_paths(

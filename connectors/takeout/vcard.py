@@ -214,7 +214,7 @@ def check_contact_paths(patterns: Iterable[str]) -> list[Path]:
         SourceFileError: the first path that is missing, matches nothing, is a folder or
             cannot be read; the message names it.
     """
-    return check_readable_files(patterns)
+    return check_readable_files(patterns, "Takeout/Contacts/*/*.vcf")
 
 
 def read_vcard_paths(
