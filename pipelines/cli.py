@@ -55,6 +55,14 @@ def terminal_width() -> int:
     return shutil.get_terminal_size((80, 24)).columns
 
 
+def require_warehouse_file(path: Path, config_file: Path) -> None:
+    """Raise UsageError when warehouse.path names something that cannot be the warehouse
+    (engine.warehouse.database_file_problem), before anything opens it."""
+    problem = database_file_problem(path)
+    if problem:
+        raise UsageError(f"{problem}\n  fix warehouse.path in {config_file}")
+
+
 def check_sources(config: KeepwarmConfig, config_file: Path) -> None:
     """Say before a run starts what its first steps would fail on: the warehouse file,
     source paths and tokens.
@@ -62,9 +70,7 @@ def check_sources(config: KeepwarmConfig, config_file: Path) -> None:
     Raises:
         UsageError, AuthError: naming the path or account and the key to fix.
     """
-    problem = database_file_problem(Path(config.warehouse.path))
-    if problem:
-        raise UsageError(f"{problem}\n  fix warehouse.path in {config_file}")
+    require_warehouse_file(Path(config.warehouse.path), config_file)
     if not any(dict(config.sources).values()):
         raise UsageError(f"{config_file} names no source to read: add one under `sources:` "
                          "(demo, files, gmail, gcal or gcontacts; README, Your own mail and "
@@ -285,9 +291,7 @@ def _open(config_file: Path) -> duckdb.DuckDBPyConnection:
         if not Path(warehouse.path).exists():
             raise UsageError(f"no warehouse at {warehouse.path} yet: run `keepwarm --config "
                              f"{config_file} run` first") from None
-        problem = database_file_problem(Path(warehouse.path))
-        if problem:
-            raise UsageError(f"{problem}\n  fix warehouse.path in {config_file}") from None
+        require_warehouse_file(Path(warehouse.path), config_file)
         # A warehouse built before serving copies existed: read it, if no run holds it.
         print(f"keepwarm: {missing}; reading the warehouse {warehouse.path} instead, which "
               "fails while a run writes it", file=sys.stderr)
@@ -568,10 +572,7 @@ def _act(args: argparse.Namespace, action, note: str | None = None) -> int:
     from pipelines.actions import ActionError, act, describe
 
     config = load_config(Path(args.config))
-    problem = database_file_problem(Path(config.warehouse.path))
-    if problem:
-        print(f"keepwarm: {problem}\n  fix warehouse.path in {args.config}", file=sys.stderr)
-        return 2
+    require_warehouse_file(Path(config.warehouse.path), Path(args.config))
     try:
         recorded = act(config, " ".join(args.query), action(config.as_of().date()), note=note,
                        rebuild=not args.no_rebuild, wait_s=args.wait)

@@ -375,7 +375,9 @@ def _days_listed(moments: list, shown: int = 3) -> str:
     days = list(dict.fromkeys(day_of(moment) for moment in moments))
     if len(days) > shown:
         return f"{', '.join(days[:shown])} and {len(days) - shown} more days"
-    return " and ".join([", ".join(days[:-1]), days[-1]] if len(days) > 1 else days)
+    if len(days) == 1:
+        return days[0]
+    return f"{', '.join(days[:-1])} and {days[-1]}"
 
 
 def _cold_section(rows: list[dict], facts: dict[str, dict]) -> Section:

@@ -34,7 +34,7 @@ from connectors.google import (
     save_credentials,
     sync_gmail,
 )
-from tests.emulators.helpers import TAKEOUT_MBOX, mbox_mailbox
+from tests.emulators.helpers import TAKEOUT_MBOX, mbox_mailbox, stored_token
 
 pytest_plugins = ["tests.emulators.plugin"]
 
@@ -60,14 +60,7 @@ def _mode(path: Path) -> int:
 
 
 def _user_token(emulator: Any, token: str | None = "old-access") -> Credentials:
-    return Credentials(
-        token=token,
-        refresh_token="refresh-secret-value",
-        token_uri=emulator.endpoint + "token",
-        client_id="cid.apps.googleusercontent.com",
-        client_secret="client-secret-value",
-        scopes=GMAIL_SCOPES,
-    )
+    return stored_token(emulator, token, GMAIL_SCOPES)
 
 
 def test_the_only_scope_is_gmail_metadata() -> None:

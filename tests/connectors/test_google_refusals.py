@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from google.oauth2.credentials import Credentials
 
 from connectors.google import QuotaLimiter
 from connectors.google.auth import AuthError
@@ -24,7 +23,7 @@ from connectors.google.people import sync_contacts
 from connectors.google.people_api import build_people_service
 from tests.emulators.calendar import StoredCalendar
 from tests.emulators.gmail import GmailMailbox
-from tests.emulators.helpers import CAL_ACCOUNT, sync_primary
+from tests.emulators.helpers import CAL_ACCOUNT, stored_token, sync_primary
 from tests.emulators.http import api_not_enabled, google_error
 from tests.emulators.people import AddressBook
 
@@ -33,15 +32,6 @@ pytest_plugins = ["tests.emulators.plugin"]
 ME = CAL_ACCOUNT  # sync_primary reads this account's primary calendar
 REAUTH = f"Run `keepwarm auth google --account {ME} --client-secrets CLIENT.json`"
 UNLIMITED = QuotaLimiter.for_ceiling(10**9)
-
-
-def stored_token(emulator: Any) -> Credentials:
-    """A token as `keepwarm auth google` stores it: access token "t", and a refresh token
-    that the emulator's `/token` exchanges for a new access token, as Google's does."""
-    return Credentials(token="t", refresh_token="refresh-secret-value",
-                       token_uri=emulator.endpoint + "token",
-                       client_id="cid.apps.googleusercontent.com",
-                       client_secret="client-secret-value")
 
 
 def read_mail(factory: Callable[..., Any]) -> tuple[Any, Callable[[], object]]:

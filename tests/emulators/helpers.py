@@ -65,6 +65,17 @@ def mbox_mailbox(name: str, address: str = ACCOUNT) -> GmailMailbox:
     return _loaded(str(mail_path(name)), address).copy()
 
 
+def stored_token(emulator: Any, token: str | None = "t",
+                 scopes: list[str] | None = None) -> Credentials:
+    """A user token as `keepwarm auth google` stores it: an access token (None: expired
+    and not yet refreshed) and a refresh token that the emulator's `/token` exchanges for
+    a new access token, as Google's does."""
+    return Credentials(token=token, refresh_token="refresh-secret-value",
+                       token_uri=emulator.endpoint + "token",
+                       client_id="cid.apps.googleusercontent.com",
+                       client_secret="client-secret-value", scopes=scopes)
+
+
 def gmail_service(emulator: GmailEmulator, token: str = "test-token") -> Any:
     """A real googleapiclient Gmail client pointed at the emulator."""
     return build_gmail_service(Credentials(token=token), emulator.endpoint)
