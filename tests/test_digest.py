@@ -343,3 +343,14 @@ def test_a_network_with_no_active_tie_draws_its_chart_without_warnings():
         warnings.simplefilter("error")
         svg = layers_svg(rings, 150)
     assert "<svg" in svg
+
+
+def test_the_days_someone_wrote_are_listed_three_at_most():
+    from engine.digest.queries import _days_listed
+
+    days = [date(2026, 9, 20), date(2026, 10, 23), date(2026, 10, 23), date(2026, 11, 1),
+            date(2026, 11, 2), date(2026, 11, 3)]
+    assert _days_listed(days[:1]) == "2026-09-20"
+    assert _days_listed(days[:3]) == "2026-09-20 and 2026-10-23"  # one day, once
+    assert _days_listed(days[:5]) == "2026-09-20, 2026-10-23, 2026-11-01 and 1 more day"
+    assert _days_listed(days) == "2026-09-20, 2026-10-23, 2026-11-01 and 2 more days"

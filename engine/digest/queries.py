@@ -371,10 +371,10 @@ def _waiting(row: dict) -> str:
 
 
 def _days_listed(moments: list, shown: int = 3) -> str:
-    """'2026-09-20', '2026-09-20 and 2026-10-23', '..., ... and 2 more days'."""
+    """'2026-09-20', '2026-09-20 and 2026-10-23', '..., ... and 1 more day'."""
     days = list(dict.fromkeys(day_of(moment) for moment in moments))
     if len(days) > shown:
-        return f"{', '.join(days[:shown])} and {len(days) - shown} more days"
+        return f"{', '.join(days[:shown])} and {_plural(len(days) - shown, 'more day')}"
     if len(days) == 1:
         return days[0]
     return f"{', '.join(days[:-1])} and {days[-1]}"
